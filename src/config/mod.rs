@@ -1,0 +1,664 @@
+//! Scenario configuration: reads a TOML file, validates every field, and builds the
+//! [`Scenario`] the engine runs. Every error names the file, the line and the field.
+
+pub mod locate;
+pub mod raw;
+pub mod values;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use crate::fleet::{GpuType, Pool, TypeId};
+use crate::units::Time;
+use crate::workload::{
+    BatchSpec, Billing, DemandChange, Diurnal, ExplicitJob, InferenceSpec, JobSize, Spec, Tenant,
+    TrainingSpec, Workload, min_replica_gpus,
+};
+use locate::{KeyPath, line_col, path_at, span_of};
+use raw::RawConfig;
+
+/// A config file that cannot be used, with where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read the config: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}:{col}: field `{field}`: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        col: usize,
+        field: String,
+        message: String,
+    },
+}
+
+/// A validated scenario: fleet, tenants, workloads and simulation settings.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub name: String,
+    pub horizon: Time,
+    pub seed: u64,
+    pub policy: String,
+    pub autoscale_interval: Time,
+    pub failures: bool,
+    pub gpu_types: Vec<GpuType>,
+    pub pools: Vec<Pool>,
+    pub tenants: Vec<Tenant>,
+    pub workloads: Vec<Workload>,
+}
+
+impl Scenario {
+    /// GPUs of type `t` across all pools.
+    pub fn type_gpus(&self, t: TypeId) -> u32 {
+        self.pools
+            .iter()
+            .filter(|p| p.gpu_type == t)
+            .map(|p| p.gpus)
+            .sum()
+    }
+
+    pub fn total_gpus(&self) -> u64 {
+        self.pools.iter().map(|p| p.gpus as u64).sum()
+    }
+
+    pub fn type_id(&self, name: &str) -> Option<TypeId> {
+        self.gpu_types.iter().position(|g| g.name == name)
+    }
+}
+
+/// Reads and validates a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        file: file.clone(),
+        source,
+    })?;
+    parse(&text, &file)
+}
+
+/// Parses and validates scenario text; `file` is the name used in error messages.
+pub fn parse(text: &str, file: &str) -> Result<Scenario, ConfigError> {
+    let ctx = Ctx { text, file };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        let mut field = path_at(text, span.clone()).to_string();
+        let message = e.message().trim().to_string();
+        if let Some(missing) = message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.strip_suffix('`'))
+        {
+            field = if field.is_empty() {
+                missing.to_string()
+            } else {
+                format!("{field}.{missing}")
+            };
+        }
+        let (line, col) = line_col(text, span.start);
+        ConfigError::Invalid {
+            file: file.to_string(),
+            line,
+            col,
+            field: if field.is_empty() {
+                "(top level)".into()
+            } else {
+                field
+            },
+            message,
+        }
+    })?;
+    ctx.build(raw)
+}
+
+struct Ctx<'a> {
+    text: &'a str,
+    file: &'a str,
+}
+
+fn p() -> KeyPath {
+    KeyPath::default()
+}
+
+impl Ctx<'_> {
+    fn err(&self, path: KeyPath, message: impl Into<String>) -> ConfigError {
+        let (line, col) =
+            span_of(self.text, &path).map_or((1, 1), |s| line_col(self.text, s.start));
+        ConfigError::Invalid {
+            file: self.file.to_string(),
+            line,
+            col,
+            field: path.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn check(
+        &self,
+        ok: bool,
+        path: KeyPath,
+        message: impl Into<String>,
+    ) -> Result<(), ConfigError> {
+        if ok {
+            Ok(())
+        } else {
+            Err(self.err(path, message))
+        }
+    }
+
+    fn non_negative(&self, v: f64, path: KeyPath) -> Result<(), ConfigError> {
+        self.check(
+            v.is_finite() && v >= 0.0,
+            path,
+            format!("must be a finite number >= 0, got {v}"),
+        )
+    }
+
+    fn positive(&self, v: f64, path: KeyPath) -> Result<(), ConfigError> {
+        self.check(
+            v.is_finite() && v > 0.0,
+            path,
+            format!("must be a finite number > 0, got {v}"),
+        )
+    }
+
+    fn build(&self, raw: RawConfig) -> Result<Scenario, ConfigError> {
+        let sim = &raw.simulation;
+        let sp = p().key("simulation");
+        self.check(
+            sim.horizon.0 > 0,
+            sp.clone().key("horizon"),
+            "the horizon must be longer than 0",
+        )?;
+        self.check(
+            sim.autoscale_interval.0 > 0,
+            sp.clone().key("autoscale_interval"),
+            "must be longer than 0",
+        )?;
+
+        let gpu_types = self.gpu_types(&raw)?;
+        let names: Vec<&str> = gpu_types.iter().map(|g| g.name.as_str()).collect();
+        let type_of = |name: &str, path: KeyPath| -> Result<TypeId, ConfigError> {
+            names.iter().position(|n| *n == name).ok_or_else(|| {
+                self.err(
+                    path,
+                    format!("unknown GPU type `{name}` (defined: {})", names.join(", ")),
+                )
+            })
+        };
+
+        self.check(
+            !raw.pools.is_empty(),
+            p().key("pools"),
+            "the fleet needs at least one pool",
+        )?;
+        let mut pools = Vec::new();
+        for (i, rp) in raw.pools.iter().enumerate() {
+            let pp = p().key("pools").index(i);
+            let t = type_of(&rp.gpu_type, pp.clone().key("gpu_type"))?;
+            let g = &gpu_types[t];
+            self.check(
+                rp.gpus > 0 && rp.gpus % g.nvlink_domain_gpus == 0,
+                pp.key("gpus"),
+                format!(
+                    "must be a positive multiple of the {} NVLink domain ({} GPUs), got {}",
+                    g.name, g.nvlink_domain_gpus, rp.gpus
+                ),
+            )?;
+            pools.push(Pool {
+                gpu_type: t,
+                gpus: rp.gpus,
+            });
+        }
+        let mut capacity = vec![0u32; gpu_types.len()];
+        for pl in &pools {
+            capacity[pl.gpu_type] += pl.gpus;
+        }
+
+        let tenants = self.tenants(&raw, &gpu_types, &capacity)?;
+        let tenant_of = |name: &str, path: KeyPath| -> Result<usize, ConfigError> {
+            tenants.iter().position(|t| t.name == name).ok_or_else(|| {
+                let known: Vec<&str> = tenants.iter().map(|t| t.name.as_str()).collect();
+                self.err(
+                    path,
+                    format!("unknown tenant `{name}` (defined: {})", known.join(", ")),
+                )
+            })
+        };
+
+        let mut workloads = Vec::new();
+        let mut seen = BTreeMap::new();
+        let mut name_ok = |name: &str, path: KeyPath| -> Result<(), ConfigError> {
+            self.check(
+                !name.trim().is_empty(),
+                path.clone(),
+                "a workload needs a name",
+            )?;
+            if let Some(first) = seen.insert(name.to_string(), path.to_string()) {
+                return Err(self.err(
+                    path,
+                    format!("workload name `{name}` is already used by {first}"),
+                ));
+            }
+            Ok(())
+        };
+        let rates =
+            |map: &BTreeMap<String, f64>, path: KeyPath| -> Result<Vec<Option<f64>>, ConfigError> {
+                self.check(
+                    !map.is_empty(),
+                    path.clone(),
+                    "give tokens/s per GPU for at least one GPU type",
+                )?;
+                let mut v = vec![None; gpu_types.len()];
+                for (k, &r) in map {
+                    let t = type_of(k, path.clone().key(k))?;
+                    self.positive(r, path.clone().key(k))?;
+                    v[t] = Some(r);
+                }
+                Ok(v)
+            };
+
+        for (i, r) in raw.training.iter().enumerate() {
+            let wp = p().key("training").index(i);
+            name_ok(&r.name, wp.clone().key("name"))?;
+            let tenant = tenant_of(&r.tenant, wp.clone().key("tenant"))?;
+            let tput = rates(
+                &r.tokens_per_s_per_gpu,
+                wp.clone().key("tokens_per_s_per_gpu"),
+            )?;
+            self.check(
+                r.checkpoint_interval.0 > 0,
+                wp.clone().key("checkpoint_interval"),
+                "must be longer than 0",
+            )?;
+            self.non_negative(r.arrivals_per_hour, wp.clone().key("arrivals_per_hour"))?;
+            self.non_negative(r.tokens_cv, wp.clone().key("tokens_cv"))?;
+            self.check(
+                r.arrivals_per_hour == 0.0 || !r.sizes.is_empty(),
+                wp.clone().key("sizes"),
+                "random arrivals need a job-size mix: sizes = [{ gpus = 8, weight = 1, tokens = \"10B\" }]",
+            )?;
+            let mut sizes = Vec::new();
+            for (j, s) in r.sizes.iter().enumerate() {
+                let sp = wp.clone().key("sizes").index(j);
+                self.check(
+                    s.gpus >= 1,
+                    sp.clone().key("gpus"),
+                    "a job needs at least 1 GPU",
+                )?;
+                self.positive(s.weight, sp.clone().key("weight"))?;
+                self.positive(s.tokens.0, sp.clone().key("tokens"))?;
+                sizes.push(JobSize {
+                    gpus: s.gpus,
+                    weight: s.weight,
+                    tokens: s.tokens.0,
+                });
+            }
+            let mut jobs = Vec::new();
+            for (j, s) in r.jobs.iter().enumerate() {
+                let jp = wp.clone().key("jobs").index(j);
+                self.check(
+                    s.gpus >= 1,
+                    jp.clone().key("gpus"),
+                    "a job needs at least 1 GPU",
+                )?;
+                self.positive(s.tokens.0, jp.clone().key("tokens"))?;
+                jobs.push(ExplicitJob {
+                    at: s.at.0,
+                    gpus: s.gpus,
+                    tokens: s.tokens.0,
+                });
+            }
+            workloads.push(Workload {
+                name: r.name.clone(),
+                tenant,
+                priority: r.priority.unwrap_or(tenants[tenant].priority),
+                preemptible: r.preemptible,
+                tokens_per_s_per_gpu: tput,
+                replica_gpus: vec![],
+                spec: Spec::Training(TrainingSpec {
+                    checkpoint_interval: r.checkpoint_interval.0,
+                    wide_nvlink: r.wide_nvlink,
+                    arrivals_per_hour: r.arrivals_per_hour,
+                    sizes,
+                    tokens_cv: r.tokens_cv,
+                    jobs,
+                }),
+            });
+        }
+
+        for (i, r) in raw.inference.iter().enumerate() {
+            let wp = p().key("inference").index(i);
+            name_ok(&r.name, wp.clone().key("name"))?;
+            let tenant = tenant_of(&r.tenant, wp.clone().key("tenant"))?;
+            let tput = rates(
+                &r.tokens_per_s_per_gpu,
+                wp.clone().key("tokens_per_s_per_gpu"),
+            )?;
+            let replica = self.replicas(
+                &gpu_types,
+                &tput,
+                r.model_gb,
+                r.hbm_headroom,
+                &r.gpus_per_replica,
+                &wp,
+            )?;
+            self.non_negative(r.demand_tokens_per_s, wp.clone().key("demand_tokens_per_s"))?;
+            self.check(
+                r.target_utilization > 0.0 && r.target_utilization <= 1.0,
+                wp.clone().key("target_utilization"),
+                format!("must be in (0, 1], got {}", r.target_utilization),
+            )?;
+            let diurnal = match &r.diurnal {
+                None => None,
+                Some(d) => {
+                    let dp = wp.clone().key("diurnal");
+                    self.positive(d.trough, dp.clone().key("trough"))?;
+                    self.check(
+                        d.peak >= d.trough,
+                        dp.clone().key("peak"),
+                        "peak must be >= trough",
+                    )?;
+                    self.check(
+                        (0.0..24.0).contains(&d.peak_hour),
+                        dp.clone().key("peak_hour"),
+                        "must be an hour of the day in [0, 24)",
+                    )?;
+                    self.positive(d.weekend, dp.key("weekend"))?;
+                    Some(Diurnal {
+                        peak: d.peak,
+                        trough: d.trough,
+                        peak_hour: d.peak_hour,
+                        weekend: d.weekend,
+                    })
+                }
+            };
+            let mut changes = Vec::new();
+            for (j, c) in r.demand_changes.iter().enumerate() {
+                self.non_negative(
+                    c.factor,
+                    wp.clone().key("demand_changes").index(j).key("factor"),
+                )?;
+                changes.push(DemandChange {
+                    at: c.at.0,
+                    factor: c.factor,
+                });
+            }
+            changes.sort_by_key(|c| c.at);
+            workloads.push(Workload {
+                name: r.name.clone(),
+                tenant,
+                priority: r.priority.unwrap_or(tenants[tenant].priority),
+                preemptible: false,
+                tokens_per_s_per_gpu: tput,
+                replica_gpus: replica,
+                spec: Spec::Inference(InferenceSpec {
+                    model_gb: r.model_gb,
+                    demand_tokens_per_s: r.demand_tokens_per_s,
+                    diurnal,
+                    demand_changes: changes,
+                    target_utilization: r.target_utilization,
+                    min_replicas: r.min_replicas,
+                }),
+            });
+        }
+
+        for (i, r) in raw.batch.iter().enumerate() {
+            let wp = p().key("batch").index(i);
+            name_ok(&r.name, wp.clone().key("name"))?;
+            let tenant = tenant_of(&r.tenant, wp.clone().key("tenant"))?;
+            let tput = rates(
+                &r.tokens_per_s_per_gpu,
+                wp.clone().key("tokens_per_s_per_gpu"),
+            )?;
+            let replica = self.replicas(
+                &gpu_types,
+                &tput,
+                r.model_gb,
+                r.hbm_headroom,
+                &r.gpus_per_replica,
+                &wp,
+            )?;
+            self.non_negative(r.arrivals_per_hour, wp.clone().key("arrivals_per_hour"))?;
+            self.positive(r.job_tokens.0, wp.clone().key("job_tokens"))?;
+            self.non_negative(r.tokens_cv, wp.clone().key("tokens_cv"))?;
+            workloads.push(Workload {
+                name: r.name.clone(),
+                tenant,
+                priority: r.priority.unwrap_or(tenants[tenant].priority),
+                preemptible: r.preemptible,
+                tokens_per_s_per_gpu: tput,
+                replica_gpus: replica,
+                spec: Spec::Batch(BatchSpec {
+                    model_gb: r.model_gb,
+                    arrivals_per_hour: r.arrivals_per_hour,
+                    job_tokens: r.job_tokens.0,
+                    tokens_cv: r.tokens_cv,
+                    backlog_jobs: r.backlog_jobs,
+                }),
+            });
+        }
+
+        Ok(Scenario {
+            name: raw.name.clone().unwrap_or_else(|| {
+                Path::new(self.file)
+                    .file_stem()
+                    .map_or("scenario".into(), |s| s.to_string_lossy().into_owned())
+            }),
+            horizon: sim.horizon.0,
+            seed: sim.seed,
+            policy: sim.policy.clone(),
+            autoscale_interval: sim.autoscale_interval.0,
+            failures: sim.failures,
+            gpu_types,
+            pools,
+            tenants,
+            workloads,
+        })
+    }
+
+    fn gpu_types(&self, raw: &RawConfig) -> Result<Vec<GpuType>, ConfigError> {
+        self.check(
+            !raw.gpu_types.is_empty(),
+            p().key("gpu_types"),
+            "define at least one GPU type",
+        )?;
+        let mut out = Vec::new();
+        for (name, g) in &raw.gpu_types {
+            let gp = p().key("gpu_types").key(name);
+            self.positive(g.hbm_gb, gp.clone().key("hbm_gb"))?;
+            self.positive(g.tdp_w, gp.clone().key("tdp_w"))?;
+            self.check(
+                g.node_gpus >= 1,
+                gp.clone().key("node_gpus"),
+                "a node holds at least 1 GPU",
+            )?;
+            self.check(
+                g.nvlink_domain_gpus >= g.node_gpus && g.nvlink_domain_gpus % g.node_gpus == 0,
+                gp.clone().key("nvlink_domain_gpus"),
+                format!("must be a multiple of node_gpus ({})", g.node_gpus),
+            )?;
+            self.non_negative(
+                g.price_usd_per_gpu_hour,
+                gp.clone().key("price_usd_per_gpu_hour"),
+            )?;
+            self.non_negative(
+                g.cost_usd_per_gpu_hour,
+                gp.clone().key("cost_usd_per_gpu_hour"),
+            )?;
+            self.positive(g.model_load_gb_per_s, gp.clone().key("model_load_gb_per_s"))?;
+            self.non_negative(
+                g.failures_per_gpu_hour,
+                gp.clone().key("failures_per_gpu_hour"),
+            )?;
+            self.check(
+                g.failures_per_gpu_hour == 0.0 || g.repair_time.0 > 0,
+                gp.clone().key("repair_time"),
+                "must be longer than 0 when failures are modelled",
+            )?;
+            out.push(GpuType {
+                name: name.clone(),
+                hbm_gb: g.hbm_gb,
+                tdp_w: g.tdp_w,
+                node_gpus: g.node_gpus,
+                nvlink_domain_gpus: g.nvlink_domain_gpus,
+                price_usd_per_gpu_hour: g.price_usd_per_gpu_hour,
+                cost_usd_per_gpu_hour: g.cost_usd_per_gpu_hour,
+                tenant_switch: g.tenant_switch.0,
+                model_load_fixed: g.model_load_fixed.0,
+                model_load_gb_per_s: g.model_load_gb_per_s,
+                training_restart: g.training_restart.0,
+                failures_per_gpu_hour: g.failures_per_gpu_hour,
+                repair_time: g.repair_time.0,
+            });
+        }
+        Ok(out)
+    }
+
+    fn tenants(
+        &self,
+        raw: &RawConfig,
+        types: &[GpuType],
+        capacity: &[u32],
+    ) -> Result<Vec<Tenant>, ConfigError> {
+        self.check(
+            !raw.tenants.is_empty(),
+            p().key("tenants"),
+            "define at least one tenant",
+        )?;
+        let mut names = BTreeSet::new();
+        let mut reserved_sum = vec![0u64; types.len()];
+        let mut out = Vec::new();
+        for (i, r) in raw.tenants.iter().enumerate() {
+            let tp = p().key("tenants").index(i);
+            self.check(
+                !r.name.trim().is_empty(),
+                tp.clone().key("name"),
+                "a tenant needs a name",
+            )?;
+            self.check(
+                names.insert(r.name.clone()),
+                tp.clone().key("name"),
+                format!("tenant `{}` is defined twice", r.name),
+            )?;
+            let mut reserved = vec![0u32; types.len()];
+            let mut any = 0;
+            for (k, &n) in &r.reserved_gpus {
+                if k == "any" {
+                    any = n;
+                    continue;
+                }
+                let t = types.iter().position(|g| &g.name == k).ok_or_else(|| {
+                    self.err(
+                        tp.clone().key("reserved_gpus").key(k),
+                        format!("unknown GPU type `{k}` (use a type name or `any`)"),
+                    )
+                })?;
+                reserved[t] = n;
+                reserved_sum[t] += n as u64;
+                if reserved_sum[t] > capacity[t] as u64 {
+                    return Err(self.err(
+                        tp.clone().key("reserved_gpus").key(k),
+                        format!(
+                            "tenants reserve {} {k} GPUs in all, but the pools hold {}",
+                            reserved_sum[t], capacity[t]
+                        ),
+                    ));
+                }
+            }
+            let billing = match (r.price_multiplier, r.usd_per_million_tokens) {
+                (Some(_), Some(_)) => {
+                    return Err(self.err(
+                        tp.key("usd_per_million_tokens"),
+                        "give either price_multiplier or usd_per_million_tokens, not both",
+                    ));
+                }
+                (_, Some(u)) => {
+                    self.non_negative(u, tp.clone().key("usd_per_million_tokens"))?;
+                    Billing::Tokens { usd_per_million: u }
+                }
+                (m, None) => {
+                    let m = m.unwrap_or(1.0);
+                    self.non_negative(m, tp.clone().key("price_multiplier"))?;
+                    Billing::GpuHour { multiplier: m }
+                }
+            };
+            out.push(Tenant {
+                name: r.name.clone(),
+                priority: r.priority,
+                reserved,
+                reserved_any: any,
+                billing,
+            });
+        }
+        let total: u64 = capacity.iter().map(|&c| c as u64).sum();
+        let reserved: u64 = out.iter().map(|t| t.reserved_total() as u64).sum();
+        self.check(
+            reserved <= total,
+            p().key("tenants"),
+            format!("tenants reserve {reserved} GPUs in all, but the fleet has {total}"),
+        )?;
+        Ok(out)
+    }
+
+    /// GPUs per replica per type: explicit, or the HBM minimum.
+    fn replicas(
+        &self,
+        types: &[GpuType],
+        tput: &[Option<f64>],
+        model_gb: f64,
+        headroom: f64,
+        explicit: &BTreeMap<String, u32>,
+        wp: &KeyPath,
+    ) -> Result<Vec<Option<u32>>, ConfigError> {
+        self.positive(model_gb, wp.clone().key("model_gb"))?;
+        self.check(
+            (0.0..1.0).contains(&headroom),
+            wp.clone().key("hbm_headroom"),
+            "must be in [0, 1)",
+        )?;
+        let mut out = vec![None; types.len()];
+        for (k, &n) in explicit {
+            let kp = wp.clone().key("gpus_per_replica").key(k);
+            let t = types
+                .iter()
+                .position(|g| &g.name == k)
+                .ok_or_else(|| self.err(kp.clone(), format!("unknown GPU type `{k}`")))?;
+            self.check(
+                tput[t].is_some(),
+                kp.clone(),
+                format!("no tokens_per_s_per_gpu is given for `{k}`"),
+            )?;
+            self.check(
+                n >= 1 && n <= types[t].nvlink_domain_gpus,
+                kp.clone(),
+                format!(
+                    "must be between 1 and the NVLink domain size ({})",
+                    types[t].nvlink_domain_gpus
+                ),
+            )?;
+            self.check(
+                n as f64 * types[t].hbm_gb >= model_gb,
+                kp,
+                format!(
+                    "{n} x {} GB of HBM cannot hold a {model_gb} GB model",
+                    types[t].hbm_gb
+                ),
+            )?;
+            out[t] = Some(n);
+        }
+        for (t, g) in types.iter().enumerate() {
+            if tput[t].is_some() && out[t].is_none() {
+                out[t] = min_replica_gpus(model_gb, headroom, g.hbm_gb, g.nvlink_domain_gpus);
+            }
+        }
+        self.check(
+            out.iter().any(|o| o.is_some()),
+            wp.clone().key("model_gb"),
+            format!("a {model_gb} GB model fits in one NVLink domain of none of the GPU types it has a throughput for"),
+        )?;
+        Ok(out)
+    }
+}

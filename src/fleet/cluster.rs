@@ -1,0 +1,461 @@
+//! Cluster state: every node and GPU with its state and last context, plus the indexes that
+//! let placement find candidates without scanning the fleet (idle nodes by type and by last
+//! tenant, partly used nodes by tenant, preemptible nodes, NVLink domains by idle nodes).
+
+use std::collections::BTreeSet;
+
+use super::{GpuType, Pool, TypeId};
+use crate::workload::TenantId;
+
+pub type NodeId = u32;
+pub type DomainId = u32;
+pub type GpuId = u32;
+/// Marks "no workflow loaded" and "no allocation".
+pub const NONE: u32 = u32::MAX;
+
+/// The one state a GPU is in at any instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GpuState {
+    Idle = 0,
+    TenantSwitch = 1,
+    WorkflowSwitch = 2,
+    Busy = 3,
+    Down = 4,
+}
+
+pub const N_STATES: usize = 5;
+pub const ALL_STATES: [GpuState; N_STATES] = [
+    GpuState::Idle,
+    GpuState::TenantSwitch,
+    GpuState::WorkflowSwitch,
+    GpuState::Busy,
+    GpuState::Down,
+];
+
+/// How a node can be used right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeClass {
+    /// Down, or being re-provisioned for a new tenant.
+    Unavailable,
+    /// Every GPU free: any tenant may take it (paying a tenant switch if it is not its own).
+    Idle,
+    /// Some GPUs held by its tenant, some free: only that tenant may add work.
+    Partial,
+    /// Every GPU held.
+    Full,
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub gpu_type: TypeId,
+    pub domain: DomainId,
+    pub first_gpu: GpuId,
+    pub gpus: u32,
+    /// Tenant whose image the node carries; `None` before its first use.
+    pub tenant: Option<TenantId>,
+    /// GPUs idle and allocatable.
+    pub free: u32,
+    /// GPUs held by allocations.
+    pub used: u32,
+    /// Unallocated GPUs held by a tenant switch in progress.
+    pub locked: u32,
+    pub down: bool,
+    /// GPUs held by allocations that may not be preempted (guaranteed, or still switching).
+    pub pinned: u32,
+    /// Allocations holding GPUs here, in order of placement.
+    pub allocs: Vec<u32>,
+}
+
+impl Node {
+    pub fn class(&self) -> NodeClass {
+        if self.down || self.locked > 0 {
+            NodeClass::Unavailable
+        } else if self.used == 0 {
+            NodeClass::Idle
+        } else if self.free > 0 {
+            NodeClass::Partial
+        } else {
+            NodeClass::Full
+        }
+    }
+
+    /// GPUs of this node that tenant `t` could be given now.
+    pub fn usable_by(&self, t: TenantId) -> u32 {
+        match self.class() {
+            NodeClass::Idle => self.gpus,
+            NodeClass::Partial if self.tenant == Some(t) => self.free,
+            _ => 0,
+        }
+    }
+
+    /// Every holder is preemptible and running: preempting them all frees the node.
+    fn preemptible(&self) -> bool {
+        !self.down && self.locked == 0 && self.used > 0 && self.pinned == 0
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Domain {
+    pub gpu_type: TypeId,
+    pub first_node: NodeId,
+    pub nodes: u32,
+    pub idle_nodes: u32,
+    /// Position among the domains of its type (index into that type's tree).
+    pub local: u32,
+}
+
+/// Max segment tree: finds the first slot whose value is at least k in O(log n).
+#[derive(Clone, Debug, Default)]
+struct MaxTree {
+    size: usize,
+    t: Vec<u32>,
+}
+
+impl MaxTree {
+    fn new(n: usize) -> Self {
+        let size = n.next_power_of_two().max(1);
+        MaxTree {
+            size,
+            t: vec![0; 2 * size],
+        }
+    }
+    fn set(&mut self, i: usize, v: u32) {
+        let mut x = i + self.size;
+        self.t[x] = v;
+        while x > 1 {
+            x /= 2;
+            self.t[x] = self.t[2 * x].max(self.t[2 * x + 1]);
+        }
+    }
+    fn first_at_least(&self, k: u32) -> Option<usize> {
+        if self.t.len() < 2 || self.t[1] < k {
+            return None;
+        }
+        let mut x = 1;
+        while x < self.size {
+            x = if self.t[2 * x] >= k { 2 * x } else { 2 * x + 1 };
+        }
+        Some(x - self.size)
+    }
+}
+
+/// Per-GPU-type indexes.
+#[derive(Clone, Debug, Default)]
+struct TypeIndex {
+    idle: BTreeSet<NodeId>,
+    /// Idle nodes keyed by the tenant they last served (`NONE` for never used).
+    idle_by_tenant: BTreeSet<(u32, NodeId)>,
+    /// Partly used nodes keyed by their tenant.
+    partial: BTreeSet<(u32, NodeId)>,
+    /// Free GPUs on partly used nodes, per tenant.
+    partial_free: Vec<u32>,
+    preemptible: BTreeSet<NodeId>,
+    domains: Vec<DomainId>,
+    domain_tree: MaxTree,
+    free_gpus: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    pub types: Vec<GpuType>,
+    pub nodes: Vec<Node>,
+    pub domains: Vec<Domain>,
+    pub gpu_state: Vec<GpuState>,
+    /// Workflow last loaded on each GPU (`NONE` if nothing is loaded).
+    pub gpu_workflow: Vec<u32>,
+    /// Allocation holding each GPU (`NONE` if free).
+    pub gpu_alloc: Vec<u32>,
+    /// GPUs per type per state.
+    pub state_count: Vec<[u64; N_STATES]>,
+    idx: Vec<TypeIndex>,
+    pub type_gpus: Vec<u32>,
+}
+
+impl Cluster {
+    pub fn new(types: &[GpuType], pools: &[Pool], tenants: usize) -> Self {
+        let mut c = Cluster {
+            types: types.to_vec(),
+            nodes: Vec::new(),
+            domains: Vec::new(),
+            gpu_state: Vec::new(),
+            gpu_workflow: Vec::new(),
+            gpu_alloc: Vec::new(),
+            state_count: vec![[0; N_STATES]; types.len()],
+            idx: vec![TypeIndex::default(); types.len()],
+            type_gpus: vec![0; types.len()],
+        };
+        for ix in &mut c.idx {
+            ix.partial_free = vec![0; tenants];
+        }
+        let mut gpu: GpuId = 0;
+        for pool in pools {
+            let ty = &types[pool.gpu_type];
+            let dn = ty.domain_nodes();
+            for _ in 0..pool.gpus / ty.nvlink_domain_gpus {
+                let d = c.domains.len() as DomainId;
+                let local = c.idx[pool.gpu_type].domains.len() as u32;
+                c.idx[pool.gpu_type].domains.push(d);
+                c.domains.push(Domain {
+                    gpu_type: pool.gpu_type,
+                    first_node: c.nodes.len() as NodeId,
+                    nodes: dn,
+                    idle_nodes: 0,
+                    local,
+                });
+                for _ in 0..dn {
+                    c.nodes.push(Node {
+                        gpu_type: pool.gpu_type,
+                        domain: d,
+                        first_gpu: gpu,
+                        gpus: ty.node_gpus,
+                        tenant: None,
+                        free: ty.node_gpus,
+                        used: 0,
+                        locked: 0,
+                        down: false,
+                        pinned: 0,
+                        allocs: Vec::new(),
+                    });
+                    gpu += ty.node_gpus;
+                }
+            }
+            c.type_gpus[pool.gpu_type] += pool.gpus;
+            c.state_count[pool.gpu_type][GpuState::Idle as usize] += pool.gpus as u64;
+        }
+        c.gpu_state = vec![GpuState::Idle; gpu as usize];
+        c.gpu_workflow = vec![NONE; gpu as usize];
+        c.gpu_alloc = vec![NONE; gpu as usize];
+        for (t, ix) in c.idx.iter_mut().enumerate() {
+            ix.domain_tree = MaxTree::new(ix.domains.len());
+            let _ = t;
+        }
+        for n in 0..c.nodes.len() as NodeId {
+            c.index(n);
+        }
+        c
+    }
+
+    pub fn gpus(&self) -> u64 {
+        self.gpu_state.len() as u64
+    }
+
+    fn index(&mut self, id: NodeId) {
+        let n = &self.nodes[id as usize];
+        let ten = n.tenant.map_or(NONE, |t| t as u32);
+        let ix = &mut self.idx[n.gpu_type];
+        match n.class() {
+            NodeClass::Idle => {
+                ix.idle.insert(id);
+                ix.idle_by_tenant.insert((ten, id));
+                let d = &mut self.domains[n.domain as usize];
+                d.idle_nodes += 1;
+                ix.domain_tree.set(d.local as usize, d.idle_nodes);
+            }
+            NodeClass::Partial => {
+                ix.partial.insert((ten, id));
+                ix.partial_free[ten as usize] += n.free;
+            }
+            _ => {}
+        }
+        if n.preemptible() {
+            ix.preemptible.insert(id);
+        }
+        if !n.down && n.locked == 0 {
+            ix.free_gpus += n.free as u64;
+        }
+    }
+
+    fn unindex(&mut self, id: NodeId) {
+        let n = &self.nodes[id as usize];
+        let ten = n.tenant.map_or(NONE, |t| t as u32);
+        let ix = &mut self.idx[n.gpu_type];
+        match n.class() {
+            NodeClass::Idle => {
+                ix.idle.remove(&id);
+                ix.idle_by_tenant.remove(&(ten, id));
+                let d = &mut self.domains[n.domain as usize];
+                d.idle_nodes -= 1;
+                ix.domain_tree.set(d.local as usize, d.idle_nodes);
+            }
+            NodeClass::Partial => {
+                ix.partial.remove(&(ten, id));
+                ix.partial_free[ten as usize] -= n.free;
+            }
+            _ => {}
+        }
+        ix.preemptible.remove(&id);
+        if !n.down && n.locked == 0 {
+            ix.free_gpus -= n.free as u64;
+        }
+    }
+
+    /// Changes a node through `f`, keeping every index consistent.
+    pub fn update_node<R>(&mut self, id: NodeId, f: impl FnOnce(&mut Node) -> R) -> R {
+        self.unindex(id);
+        let r = f(&mut self.nodes[id as usize]);
+        self.index(id);
+        r
+    }
+
+    /// Moves a GPU to a new state, keeping the per-type counts.
+    pub fn set_gpu_state(&mut self, gpu: GpuId, s: GpuState) {
+        let old = self.gpu_state[gpu as usize];
+        if old != s {
+            let t = self.gpu_type_of(gpu);
+            self.state_count[t][old as usize] -= 1;
+            self.state_count[t][s as usize] += 1;
+            self.gpu_state[gpu as usize] = s;
+        }
+    }
+
+    pub fn node_of(&self, gpu: GpuId) -> NodeId {
+        // Nodes are laid out contiguously; binary search on first_gpu.
+        match self.nodes.binary_search_by_key(&gpu, |n| n.first_gpu) {
+            Ok(i) => i as NodeId,
+            Err(i) => (i - 1) as NodeId,
+        }
+    }
+
+    pub fn gpu_type_of(&self, gpu: GpuId) -> TypeId {
+        self.nodes[self.node_of(gpu) as usize].gpu_type
+    }
+
+    // ----- read-only queries for policies -----
+
+    /// Idle nodes of a type, in node order.
+    pub fn idle_nodes(&self, t: TypeId) -> impl Iterator<Item = NodeId> + '_ {
+        self.idx[t].idle.iter().copied()
+    }
+
+    /// Number of idle nodes of a type.
+    pub fn idle_node_count(&self, t: TypeId) -> usize {
+        self.idx[t].idle.len()
+    }
+
+    /// Idle nodes of a type whose image is tenant `tenant`'s (`None`: never used).
+    pub fn idle_nodes_of(
+        &self,
+        t: TypeId,
+        tenant: Option<TenantId>,
+    ) -> impl Iterator<Item = NodeId> + '_ {
+        let k = tenant.map_or(NONE, |x| x as u32);
+        self.idx[t]
+            .idle_by_tenant
+            .range((k, 0)..=(k, NodeId::MAX))
+            .map(|&(_, n)| n)
+    }
+
+    /// Partly used nodes of a type held by tenant `tenant`, in node order.
+    pub fn partial_nodes_of(
+        &self,
+        t: TypeId,
+        tenant: TenantId,
+    ) -> impl Iterator<Item = NodeId> + '_ {
+        let k = tenant as u32;
+        self.idx[t]
+            .partial
+            .range((k, 0)..=(k, NodeId::MAX))
+            .map(|&(_, n)| n)
+    }
+
+    /// GPUs of type `t` that tenant `tenant` could be given now (idle nodes plus its own partly
+    /// used nodes).
+    pub fn available(&self, t: TypeId, tenant: TenantId) -> u64 {
+        let ix = &self.idx[t];
+        ix.idle.len() as u64 * self.types[t].node_gpus as u64 + ix.partial_free[tenant] as u64
+    }
+
+    /// Free GPUs of type `t`, whoever could use them.
+    pub fn free_gpus(&self, t: TypeId) -> u64 {
+        self.idx[t].free_gpus
+    }
+
+    /// Nodes of type `t` held only by running preemptible work.
+    pub fn preemptible_nodes(&self, t: TypeId) -> impl Iterator<Item = NodeId> + '_ {
+        self.idx[t].preemptible.iter().copied()
+    }
+
+    pub fn has_preemptible(&self) -> bool {
+        self.idx.iter().any(|ix| !ix.preemptible.is_empty())
+    }
+
+    /// The first NVLink domain of type `t` (in fleet order) with at least `k` idle nodes.
+    pub fn first_domain_with_idle(&self, t: TypeId, k: u32) -> Option<DomainId> {
+        let ix = &self.idx[t];
+        ix.domain_tree
+            .first_at_least(k)
+            .map(|local| ix.domains[local])
+    }
+
+    /// Domains of type `t`, in fleet order.
+    pub fn domains_of(&self, t: TypeId) -> &[DomainId] {
+        &self.idx[t].domains
+    }
+
+    /// Nodes of a domain.
+    pub fn domain_nodes(&self, d: DomainId) -> std::ops::Range<NodeId> {
+        let dm = &self.domains[d as usize];
+        dm.first_node..dm.first_node + dm.nodes
+    }
+
+    /// Checks every index against a recomputation from the nodes (for tests and audits).
+    pub fn check_indexes(&self) -> Result<(), String> {
+        let mut fresh = self.clone();
+        for ix in &mut fresh.idx {
+            ix.idle.clear();
+            ix.idle_by_tenant.clear();
+            ix.partial.clear();
+            ix.partial_free.iter_mut().for_each(|x| *x = 0);
+            ix.preemptible.clear();
+            ix.free_gpus = 0;
+            let n = ix.domains.len();
+            ix.domain_tree = MaxTree::new(n);
+        }
+        for d in &mut fresh.domains {
+            d.idle_nodes = 0;
+        }
+        for n in 0..fresh.nodes.len() as NodeId {
+            fresh.index(n);
+        }
+        for (t, (a, b)) in self.idx.iter().zip(&fresh.idx).enumerate() {
+            if a.idle != b.idle
+                || a.idle_by_tenant != b.idle_by_tenant
+                || a.partial != b.partial
+                || a.partial_free != b.partial_free
+                || a.preemptible != b.preemptible
+                || a.free_gpus != b.free_gpus
+                || a.domain_tree.t != b.domain_tree.t
+            {
+                return Err(format!(
+                    "index of GPU type {t} disagrees with the node states"
+                ));
+            }
+        }
+        let mut counts = vec![[0u64; N_STATES]; self.types.len()];
+        for (g, s) in self.gpu_state.iter().enumerate() {
+            counts[self.gpu_type_of(g as GpuId)][*s as usize] += 1;
+        }
+        if counts != self.state_count {
+            return Err("per-type GPU state counts disagree with the GPU states".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_tree_finds_first_slot_at_least_k() {
+        let mut t = MaxTree::new(5);
+        for (i, v) in [1, 4, 2, 4, 0].into_iter().enumerate() {
+            t.set(i, v);
+        }
+        assert_eq!(t.first_at_least(3), Some(1));
+        assert_eq!(t.first_at_least(1), Some(0));
+        assert_eq!(t.first_at_least(5), None);
+        t.set(1, 0);
+        assert_eq!(t.first_at_least(3), Some(3));
+    }
+}

@@ -1,0 +1,29 @@
+//! fleetsim: a discrete-event simulator and scheduler for multi-tenant GPU fleets that charges
+//! tenant and workflow switches and reports utilization, tokens per GPU-hour and margin.
+
+pub mod config;
+pub mod fleet;
+pub mod metrics;
+pub mod policy;
+pub mod report;
+pub mod sim;
+pub mod units;
+pub mod workload;
+
+use config::Scenario;
+
+/// Runs a scenario under its configured policy and returns the report.
+pub fn run_scenario(sc: &Scenario) -> Result<report::Report, RunError> {
+    let policy = policy::by_name(&sc.policy).map_err(RunError::Policy)?;
+    let mut engine = sim::Engine::new(sc.clone(), policy);
+    engine.run()?;
+    Ok(report::build(&engine))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Policy(String),
+    #[error(transparent)]
+    Sim(#[from] sim::SimError),
+}

@@ -1,0 +1,103 @@
+//! The GPU-time and token ledger. GPU time is integrated exactly in integer GPU-microseconds:
+//! per GPU type and state from the state counts, and per tenant and kind as each phase ends.
+
+use crate::fleet::Cluster;
+use crate::fleet::cluster::{GpuState, N_STATES};
+use crate::units::Time;
+use crate::workload::Kind;
+
+/// GPU-microseconds and tokens booked to one tenant on one GPU type.
+#[derive(Clone, Debug, Default)]
+pub struct Account {
+    pub productive_us: u128,
+    pub tenant_switch_us: u128,
+    pub workflow_switch_us: u128,
+    pub tokens: f64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct KindAccount {
+    pub productive_us: u128,
+    pub switch_us: u128,
+    pub tokens: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    pub last: Time,
+    /// GPU-µs per GPU type per state, integrated from the state counts.
+    pub state_us: Vec<[u128; N_STATES]>,
+    /// [tenant][type].
+    pub accounts: Vec<Vec<Account>>,
+    /// Indexed by `Kind as usize`.
+    pub kinds: [KindAccount; 3],
+    pub tenant_switches: u64,
+    pub workflow_switches: u64,
+    pub tokens_lost: f64,
+}
+
+impl Ledger {
+    pub fn new(types: usize, tenants: usize) -> Self {
+        Ledger {
+            last: 0,
+            state_us: vec![[0; N_STATES]; types],
+            accounts: vec![vec![Account::default(); types]; tenants],
+            kinds: Default::default(),
+            tenant_switches: 0,
+            workflow_switches: 0,
+            tokens_lost: 0.0,
+        }
+    }
+
+    /// Integrates GPU states from `self.last` to `now`.
+    pub fn advance(&mut self, now: Time, cluster: &Cluster) {
+        debug_assert!(now >= self.last, "time went backwards");
+        let dt = (now - self.last) as u128;
+        if dt > 0 {
+            for (acc, counts) in self.state_us.iter_mut().zip(&cluster.state_count) {
+                for s in 0..N_STATES {
+                    acc[s] += counts[s] as u128 * dt;
+                }
+            }
+        }
+        self.last = now;
+    }
+
+    /// Books `gpu_us` GPU-microseconds in `state` to a tenant, type and kind.
+    pub fn book_time(
+        &mut self,
+        tenant: usize,
+        t: usize,
+        kind: Kind,
+        state: GpuState,
+        gpu_us: u128,
+    ) {
+        let a = &mut self.accounts[tenant][t];
+        let k = &mut self.kinds[kind as usize];
+        match state {
+            GpuState::Busy => {
+                a.productive_us += gpu_us;
+                k.productive_us += gpu_us;
+            }
+            GpuState::TenantSwitch => {
+                a.tenant_switch_us += gpu_us;
+                k.switch_us += gpu_us;
+            }
+            GpuState::WorkflowSwitch => {
+                a.workflow_switch_us += gpu_us;
+                k.switch_us += gpu_us;
+            }
+            GpuState::Idle | GpuState::Down => {}
+        }
+    }
+
+    pub fn book_tokens(&mut self, tenant: usize, t: usize, kind: Kind, tokens: f64) {
+        self.accounts[tenant][t].tokens += tokens;
+        self.kinds[kind as usize].tokens += tokens;
+    }
+
+    /// Fleet-wide GPU-µs in a state.
+    pub fn total_in(&self, s: GpuState) -> u128 {
+        self.state_us.iter().map(|a| a[s as usize]).sum()
+    }
+}

@@ -1,0 +1,154 @@
+//! Building blocks shared by policies: filling a gang from candidate nodes, finding room in
+//! one NVLink domain, and choosing preemption victims.
+
+use std::collections::BTreeSet;
+
+use super::{Placement, View};
+use crate::fleet::cluster::{Node, NodeClass};
+use crate::fleet::{Cluster, NodeId, TypeId};
+use crate::sim::alloc::AllocId;
+use crate::sim::request::Request;
+use crate::workload::TenantId;
+
+/// Takes `g` GPUs for `tenant` from `nodes` in the order given; `None` if they fall short.
+pub fn fill_from(
+    cluster: &Cluster,
+    nodes: impl Iterator<Item = NodeId>,
+    tenant: TenantId,
+    g: u32,
+) -> Option<Vec<(NodeId, u32)>> {
+    let mut left = g;
+    let mut out = Vec::new();
+    for n in nodes {
+        let take = cluster.nodes[n as usize].usable_by(tenant).min(left);
+        if take > 0 {
+            out.push((n, take));
+            left -= take;
+            if left == 0 {
+                return Some(out);
+            }
+        }
+    }
+    None
+}
+
+/// Merges two ascending node iterators into one ascending iterator.
+pub fn merge_ascending<'a>(
+    a: impl Iterator<Item = NodeId> + 'a,
+    b: impl Iterator<Item = NodeId> + 'a,
+) -> impl Iterator<Item = NodeId> + 'a {
+    let mut a = a.peekable();
+    let mut b = b.peekable();
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(&x), Some(&y)) if x <= y => a.next(),
+        (Some(_), Some(_)) => b.next(),
+        (Some(_), None) => a.next(),
+        (None, _) => b.next(),
+    })
+}
+
+/// Nodes needed for `g` GPUs on a type with `node_gpus` per node.
+pub fn nodes_for(g: u32, node_gpus: u32) -> u32 {
+    g.div_ceil(node_gpus)
+}
+
+/// Places `g` GPUs on idle nodes of one NVLink domain: the first domain in fleet order with
+/// enough idle nodes.
+pub fn first_domain(cluster: &Cluster, t: TypeId, g: u32) -> Option<Placement> {
+    let ng = cluster.types[t].node_gpus;
+    let d = cluster.first_domain_with_idle(t, nodes_for(g, ng))?;
+    take_idle_in_domain(cluster, t, d, g, |_| true)
+}
+
+/// Takes `g` GPUs from the idle nodes of domain `d` that pass `allowed`.
+pub fn take_idle_in_domain(
+    cluster: &Cluster,
+    t: TypeId,
+    d: u32,
+    g: u32,
+    allowed: impl Fn(&Node) -> bool,
+) -> Option<Placement> {
+    let mut left = g;
+    let mut nodes = Vec::new();
+    for n in cluster.domain_nodes(d) {
+        let node = &cluster.nodes[n as usize];
+        if node.class() == NodeClass::Idle && allowed(node) {
+            let take = node.gpus.min(left);
+            nodes.push((n, take));
+            left -= take;
+            if left == 0 {
+                return Some(Placement { gpu_type: t, nodes });
+            }
+        }
+    }
+    None
+}
+
+/// Preemptible allocations to evict so that `req` fits `g` GPUs on type `t`, choosing whole
+/// nodes held only by running preemptible work, in node order, among nodes `allowed` accepts.
+/// Returns `None` when even evicting all of them would not make room.
+pub fn victims_for(
+    view: &View,
+    req: &Request,
+    t: TypeId,
+    g: u32,
+    allowed: impl Fn(&Node) -> bool,
+) -> Option<Vec<AllocId>> {
+    if req.preemptible {
+        return None;
+    }
+    let c = view.cluster;
+    let mut victims = BTreeSet::new();
+    if req.needs_one_domain(view.scenario, t) {
+        let need = nodes_for(g, c.types[t].node_gpus);
+        for &d in c.domains_of(t) {
+            let mut ok = 0;
+            let mut picked = Vec::new();
+            for n in c.domain_nodes(d) {
+                let node = &c.nodes[n as usize];
+                if !allowed(node) {
+                    continue;
+                }
+                if node.class() == NodeClass::Idle {
+                    ok += 1;
+                } else if is_preemptible(node) {
+                    ok += 1;
+                    picked.push(n);
+                }
+                if ok == need {
+                    break;
+                }
+            }
+            if ok >= need && !picked.is_empty() {
+                for n in picked {
+                    victims.extend(c.nodes[n as usize].allocs.iter().copied());
+                }
+                return Some(victims.into_iter().collect());
+            }
+        }
+        return None;
+    }
+    let have = c.available(t, req.tenant);
+    let mut gained = 0u64;
+    for n in c.preemptible_nodes(t) {
+        let node = &c.nodes[n as usize];
+        if !allowed(node) {
+            continue;
+        }
+        victims.extend(node.allocs.iter().copied());
+        // A node the tenant already holds partly only gains its used GPUs.
+        gained += if node.tenant == Some(req.tenant) {
+            node.used as u64
+        } else {
+            node.gpus as u64
+        };
+        if have + gained >= g as u64 {
+            return Some(victims.into_iter().collect());
+        }
+    }
+    None
+}
+
+fn is_preemptible(node: &Node) -> bool {
+    !node.down && node.locked == 0 && node.used > 0 && node.pinned == 0
+}

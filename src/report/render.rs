@@ -1,0 +1,212 @@
+//! Terminal rendering of a report: a headline table, then per GPU type, kind and tenant.
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{CellAlignment, Table};
+
+use super::Report;
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    t.set_header(header.to_vec());
+    t
+}
+
+fn right(t: &mut Table) {
+    for i in 1..t.column_count() {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+}
+
+/// Number with thousands separators and `d` decimals.
+pub fn num(x: f64, d: usize) -> String {
+    let s = format!("{:.*}", d, x.abs());
+    let (int, frac) = s
+        .split_once('.')
+        .map_or((s.as_str(), None), |(a, b)| (a, Some(b)));
+    let mut out = String::new();
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if let Some(f) = frac {
+        out.push('.');
+        out.push_str(f);
+    }
+    if x < 0.0 && x.abs() >= 0.5 * 10f64.powi(-(d as i32)) {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// Large counts in engineering notation (`12.3 B`).
+pub fn big(x: f64) -> String {
+    let (v, u) = if x >= 1e12 {
+        (x / 1e12, " T")
+    } else if x >= 1e9 {
+        (x / 1e9, " B")
+    } else if x >= 1e6 {
+        (x / 1e6, " M")
+    } else if x >= 1e3 {
+        (x / 1e3, " k")
+    } else {
+        (x, "")
+    };
+    format!("{v:.2}{u}")
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1} %", 100.0 * x)
+}
+
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "scenario {}  policy {}  seed {}  horizon {} h  {} GPUs\n\n",
+        r.scenario,
+        r.policy,
+        r.seed,
+        num(r.horizon_hours, 1),
+        num(r.gpus as f64, 0)
+    ));
+
+    let g = &r.gpu_hours;
+    let mut t = table(&["fleet", "value"]);
+    t.add_row(vec![
+        "GPU utilization (productive / total)".into(),
+        pct(r.gpu_utilization),
+    ]);
+    t.add_row(vec![
+        "tokens per GPU-hour".into(),
+        num(r.tokens_per_gpu_hour, 0),
+    ]);
+    t.add_row(vec!["tokens".into(), big(r.tokens)]);
+    t.add_row(vec!["GPU-hours total".into(), num(g.total, 0)]);
+    t.add_row(vec!["  productive".into(), num(g.productive, 0)]);
+    t.add_row(vec!["  tenant switch".into(), num(g.tenant_switch, 0)]);
+    t.add_row(vec!["  workflow switch".into(), num(g.workflow_switch, 0)]);
+    t.add_row(vec!["  idle".into(), num(g.idle, 0)]);
+    t.add_row(vec!["  down".into(), num(g.down, 0)]);
+    t.add_row(vec![
+        "switches (tenant / workflow)".into(),
+        format!("{} / {}", r.switches.tenant, r.switches.workflow),
+    ]);
+    t.add_row(vec![
+        "inference SLO attainment (served / demanded)".into(),
+        pct(r.inference.slo_attainment),
+    ]);
+    t.add_row(vec![
+        "jobs submitted / completed / running / queued / rejected".into(),
+        format!(
+            "{} / {} / {} / {} / {}",
+            r.jobs.submitted, r.jobs.completed, r.jobs.running, r.jobs.queued, r.jobs.rejected
+        ),
+    ]);
+    t.add_row(vec![
+        "job wait p50 / p99 (h)".into(),
+        format!(
+            "{} / {}",
+            num(r.jobs.wait_hours.p50, 2),
+            num(r.jobs.wait_hours.p99, 2)
+        ),
+    ]);
+    t.add_row(vec![
+        "preemptions / failures".into(),
+        format!("{} / {}", r.jobs.preemptions, r.engine_stats.failures),
+    ]);
+    t.add_row(vec![
+        "revenue (USD)".into(),
+        num(r.economics.revenue_usd, 0),
+    ]);
+    t.add_row(vec!["cost (USD)".into(), num(r.economics.cost_usd, 0)]);
+    t.add_row(vec!["gross margin".into(), pct(r.economics.gross_margin)]);
+    right(&mut t);
+    out.push_str(&t.to_string());
+    out.push_str("\n\n");
+
+    let mut t = table(&[
+        "GPU type",
+        "GPUs",
+        "util",
+        "tok/GPU-h",
+        "tenant sw h",
+        "workflow sw h",
+        "idle h",
+        "down h",
+        "revenue $",
+        "cost $",
+    ]);
+    for (name, f) in &r.by_gpu_type {
+        t.add_row(vec![
+            name.clone(),
+            num(f.gpus as f64, 0),
+            pct(f.gpu_utilization),
+            num(f.tokens_per_gpu_hour, 0),
+            num(f.gpu_hours.tenant_switch, 0),
+            num(f.gpu_hours.workflow_switch, 0),
+            num(f.gpu_hours.idle, 0),
+            num(f.gpu_hours.down, 0),
+            num(f.revenue_usd, 0),
+            num(f.cost_usd, 0),
+        ]);
+    }
+    right(&mut t);
+    out.push_str(&t.to_string());
+    out.push_str("\n\n");
+
+    let mut t = table(&["kind", "productive GPU-h", "switch GPU-h", "tokens"]);
+    for (name, f) in &r.by_kind {
+        t.add_row(vec![
+            name.clone(),
+            num(f.gpu_hours, 0),
+            num(f.switch_gpu_hours, 0),
+            big(f.tokens),
+        ]);
+    }
+    right(&mut t);
+    out.push_str(&t.to_string());
+    out.push_str("\n\n");
+
+    let mut t = table(&[
+        "tenant",
+        "reserved",
+        "productive GPU-h",
+        "switch GPU-h",
+        "tokens",
+        "SLO",
+        "revenue $",
+    ]);
+    for (name, f) in &r.by_tenant {
+        t.add_row(vec![
+            name.clone(),
+            num(f.reserved_gpus as f64, 0),
+            num(f.gpu_hours, 0),
+            num(f.tenant_switch_gpu_hours + f.workflow_switch_gpu_hours, 0),
+            big(f.tokens),
+            f.slo_attainment.map_or("-".into(), pct),
+            num(f.revenue_usd, 0),
+        ]);
+    }
+    right(&mut t);
+    out.push_str(&t.to_string());
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_group_thousands() {
+        assert_eq!(num(1234567.891, 2), "1,234,567.89");
+        assert_eq!(num(-1234.0, 0), "-1,234");
+        assert_eq!(num(999.0, 0), "999");
+        assert_eq!(big(2.5e12), "2.50 T");
+    }
+}

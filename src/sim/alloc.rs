@@ -1,0 +1,109 @@
+//! Allocations: a request placed on GPUs, moving through tenant switch, workflow switch and
+//! running. Slots are reused; a generation counter makes events of a freed slot stale.
+
+use crate::fleet::cluster::GpuId;
+use crate::fleet::{NodeId, TypeId};
+use crate::units::Time;
+use crate::workload::{Kind, TenantId, WorkloadId};
+
+use super::request::Target;
+
+pub type AllocId = u32;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    TenantSwitch,
+    WorkflowSwitch,
+    Running,
+}
+
+#[derive(Clone, Debug)]
+pub struct Alloc {
+    pub target: Target,
+    pub tenant: TenantId,
+    pub workload: WorkloadId,
+    pub kind: Kind,
+    /// Workflow identity loaded on the GPUs once running.
+    pub workflow: u32,
+    pub gpu_type: TypeId,
+    pub gpus: Vec<GpuId>,
+    /// Nodes and the GPUs held on each, as placed.
+    pub nodes: Vec<(NodeId, u32)>,
+    /// Nodes this allocation re-provisions, with the unallocated GPUs its switch holds there.
+    pub switched: Vec<(NodeId, u32)>,
+    pub phase: Phase,
+    pub phase_start: Time,
+    /// End of the current phase (completion time for a running job; `Time::MAX` for a replica).
+    pub phase_end: Time,
+    /// Workflow-switch time that follows the tenant switch.
+    pub workflow_switch: Time,
+    pub preemptible: bool,
+    pub priority: i32,
+    /// Tokens/s of the whole allocation when running.
+    pub rate: f64,
+    pub placed_at: Time,
+}
+
+impl Alloc {
+    pub fn locked_gpus(&self) -> u32 {
+        self.switched.iter().map(|&(_, n)| n).sum()
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Allocs {
+    slots: Vec<(u32, Option<Alloc>)>,
+    free: Vec<AllocId>,
+    live: usize,
+}
+
+impl Allocs {
+    pub fn insert(&mut self, a: Alloc) -> (AllocId, u32) {
+        self.live += 1;
+        if let Some(id) = self.free.pop() {
+            let slot = &mut self.slots[id as usize];
+            slot.1 = Some(a);
+            (id, slot.0)
+        } else {
+            self.slots.push((0, Some(a)));
+            ((self.slots.len() - 1) as AllocId, 0)
+        }
+    }
+
+    pub fn remove(&mut self, id: AllocId) -> Option<Alloc> {
+        let slot = self.slots.get_mut(id as usize)?;
+        let a = slot.1.take()?;
+        slot.0 = slot.0.wrapping_add(1);
+        self.free.push(id);
+        self.live -= 1;
+        Some(a)
+    }
+
+    pub fn get(&self, id: AllocId) -> Option<&Alloc> {
+        self.slots.get(id as usize)?.1.as_ref()
+    }
+
+    pub fn get_mut(&mut self, id: AllocId) -> Option<&mut Alloc> {
+        self.slots.get_mut(id as usize)?.1.as_mut()
+    }
+
+    pub fn generation(&self, id: AllocId) -> u32 {
+        self.slots.get(id as usize).map_or(0, |s| s.0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Live allocations in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (AllocId, &Alloc)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.1.as_ref().map(|a| (i as AllocId, a)))
+    }
+}

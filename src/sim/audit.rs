@@ -1,0 +1,173 @@
+//! Invariant checks over the whole engine state, run after every event when auditing is on
+//! (tests turn it on; it costs a scan of the fleet, so runs leave it off).
+
+use std::collections::BTreeMap;
+
+use super::alloc::Phase;
+use super::engine::Engine;
+use super::job::JobState;
+use super::request::Target;
+use crate::fleet::cluster::{ALL_STATES, GpuState, NONE};
+
+pub fn check(e: &Engine) -> Result<(), String> {
+    let c = &e.cluster;
+    c.check_indexes()?;
+    if e.ledger.last != e.now {
+        return Err(format!(
+            "ledger at {} but clock at {}",
+            e.ledger.last, e.now
+        ));
+    }
+
+    // Allocations hold exactly the GPUs that point back at them, of one type, with the
+    // state their phase implies, on nodes of their own tenant.
+    let mut held = BTreeMap::new();
+    for (id, a) in e.allocs.iter() {
+        let want = match a.phase {
+            Phase::TenantSwitch => GpuState::TenantSwitch,
+            Phase::WorkflowSwitch => GpuState::WorkflowSwitch,
+            Phase::Running => GpuState::Busy,
+        };
+        let mut domain = None;
+        let mut one_domain = true;
+        for &g in &a.gpus {
+            if c.gpu_alloc[g as usize] != id {
+                return Err(format!(
+                    "GPU {g} is listed by allocation {id} but held by {}",
+                    c.gpu_alloc[g as usize]
+                ));
+            }
+            if c.gpu_state[g as usize] != want {
+                return Err(format!(
+                    "GPU {g} of allocation {id} is {:?}, its phase says {want:?}",
+                    c.gpu_state[g as usize]
+                ));
+            }
+            let n = c.node_of(g);
+            let node = &c.nodes[n as usize];
+            if node.gpu_type != a.gpu_type {
+                return Err(format!("allocation {id} spans GPU types"));
+            }
+            if node.tenant != Some(a.tenant) {
+                return Err(format!(
+                    "allocation {id} of tenant {} sits on node {n} of tenant {:?}",
+                    a.tenant, node.tenant
+                ));
+            }
+            one_domain &= *domain.get_or_insert(node.domain) == node.domain;
+            *held.entry(n).or_insert(0u32) += 1;
+        }
+        let req = match a.target {
+            Target::Job(j) => {
+                let job = &e.jobs[j as usize];
+                if job.alloc != Some(id) || job.state != JobState::Running {
+                    return Err(format!("job {j} does not know it holds allocation {id}"));
+                }
+                job.arrival
+            }
+            Target::Replica(_) => a.placed_at,
+        };
+        if a.placed_at < req {
+            return Err(format!("allocation {id} started before its work arrived"));
+        }
+        let w = &e.sc.workloads[a.workload];
+        let g = a.gpus.len() as u32;
+        let needs_domain = match &w.spec {
+            crate::workload::Spec::Training(s) => s.wide_nvlink,
+            _ => true,
+        } && g > e.sc.gpu_types[a.gpu_type].node_gpus;
+        if needs_domain && !one_domain {
+            return Err(format!(
+                "gang {id} needs one NVLink domain but spans several"
+            ));
+        }
+    }
+    for (g, &owner) in c.gpu_alloc.iter().enumerate() {
+        if owner != NONE && e.allocs.get(owner).is_none() {
+            return Err(format!(
+                "GPU {g} is held by allocation {owner}, which does not exist"
+            ));
+        }
+        if owner == NONE && matches!(c.gpu_state[g], GpuState::Busy | GpuState::WorkflowSwitch) {
+            return Err(format!(
+                "GPU {g} is {:?} with no allocation",
+                c.gpu_state[g]
+            ));
+        }
+    }
+
+    // Nodes: capacity, isolation (one tenant per node at any instant).
+    for (i, node) in c.nodes.iter().enumerate() {
+        let used = held.get(&(i as u32)).copied().unwrap_or(0);
+        if node.used != used {
+            return Err(format!(
+                "node {i} counts {} used GPUs, allocations hold {used}",
+                node.used
+            ));
+        }
+        if !node.down && node.free + node.used + node.locked != node.gpus {
+            return Err(format!(
+                "node {i}: free {} + used {} + locked {} != {}",
+                node.free, node.used, node.locked, node.gpus
+            ));
+        }
+        for &id in &node.allocs {
+            let a = e
+                .allocs
+                .get(id)
+                .ok_or(format!("node {i} lists a dead allocation {id}"))?;
+            if Some(a.tenant) != node.tenant {
+                return Err(format!(
+                    "node {i} serves tenants {:?} and {} at once",
+                    node.tenant, a.tenant
+                ));
+            }
+        }
+        if node.down && (node.used > 0 || node.locked > 0) {
+            return Err(format!("node {i} is down but holds work"));
+        }
+    }
+
+    // The GPU-time ledger adds up to GPUs x elapsed time.
+    let total: u128 = ALL_STATES.iter().map(|&s| e.ledger.total_in(s)).sum();
+    if total != c.gpus() as u128 * e.now as u128 {
+        return Err(format!(
+            "ledger holds {total} GPU-us, expected {}",
+            c.gpus() as u128 * e.now as u128
+        ));
+    }
+
+    // No job is lost: every job is in exactly one state, and queued ones are in the queue.
+    let queued_jobs = e
+        .queue
+        .values()
+        .filter(|r| matches!(r.target, Target::Job(_)))
+        .count();
+    let mut counts = [0usize; 4];
+    for job in &e.jobs {
+        counts[job.state as usize] += 1;
+    }
+    if counts[JobState::Queued as usize] != queued_jobs {
+        return Err(format!(
+            "{} jobs are queued but the queue holds {queued_jobs}",
+            counts[JobState::Queued as usize]
+        ));
+    }
+    let running = e
+        .allocs
+        .iter()
+        .filter(|(_, a)| matches!(a.target, Target::Job(_)))
+        .count();
+    if counts[JobState::Running as usize] != running {
+        return Err(format!(
+            "{} jobs are running but {running} allocations hold jobs",
+            counts[JobState::Running as usize]
+        ));
+    }
+    for job in &e.jobs {
+        if job.tokens_done > job.tokens_total * (1.0 + 1e-9) + 1e-6 {
+            return Err("a job has done more tokens than it has".into());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,1043 @@
+//! The event loop and the state changes it makes: arrivals, placement, switch phases,
+//! completions, autoscaling, preemption, failures and repairs, and the horizon.
+
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
+
+use priority_queue::PriorityQueue;
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+
+use super::alloc::{Alloc, AllocId, Allocs, Phase};
+use super::job::{Job, JobState};
+use super::request::{JobId, QueueKey, Request, ServiceId, Target};
+use super::service::{Service, efficiency_key};
+use crate::config::Scenario;
+use crate::fleet::cluster::{GpuState, NONE};
+use crate::fleet::{Cluster, NodeId, TypeId};
+use crate::metrics::Ledger;
+use crate::policy::{Decision, Placement, Policy, View};
+use crate::units::{Time, US_PER_HOUR, from_secs_f64, secs};
+use crate::workload::arrivals::{ArrivalStream, STREAM_FAILURES, rng_for};
+use crate::workload::demand::demand_at;
+use crate::workload::{Kind, Spec};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("policy `{policy}` made an invalid decision at t={at_s:.3}s: {reason}")]
+    InvalidDecision {
+        policy: String,
+        at_s: f64,
+        reason: String,
+    },
+    #[error("audit failed at t={at_s:.3}s after event {event}: {reason}")]
+    Audit {
+        at_s: f64,
+        event: u64,
+        reason: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+enum Ev {
+    Horizon,
+    Alloc(AllocId, u32),
+    Arrival(u32),
+    Tick,
+    Failure,
+    Repair(NodeId),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    Completed,
+    Preempted,
+    ScaledDown,
+    Failed,
+}
+
+/// Counters that are not GPU time or tokens.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub events: u64,
+    /// Hours from arrival to first start, per started job.
+    pub waits_h: Vec<f64>,
+    /// Hours from arrival to completion, per completed job.
+    pub completions_h: Vec<f64>,
+    pub preemptions: u64,
+    pub failures: u64,
+    pub jobs_interrupted: u64,
+    pub replicas_started: u64,
+    pub replicas_stopped: u64,
+    pub peak_queue: usize,
+    pub peak_events: usize,
+}
+
+pub struct Engine {
+    pub(crate) sc: Scenario,
+    policy: Box<dyn Policy>,
+    pub(crate) now: Time,
+    pub(crate) cluster: Cluster,
+    pub(crate) allocs: Allocs,
+    pub(crate) jobs: Vec<Job>,
+    pub(crate) services: Vec<Service>,
+    pub(crate) queue: BTreeMap<QueueKey, Request>,
+    events: PriorityQueue<Ev, Reverse<(Time, u64)>>,
+    ev_seq: u64,
+    q_seq: u64,
+    streams: Vec<Option<ArrivalStream>>,
+    failure_rng: ChaCha8Rng,
+    type_nodes: Vec<Vec<NodeId>>,
+    pub(crate) ledger: Ledger,
+    dirty: bool,
+    audit: bool,
+    started: bool,
+    pub(crate) finished: bool,
+    pub(crate) stats: Stats,
+}
+
+impl Engine {
+    pub fn new(sc: Scenario, policy: Box<dyn Policy>) -> Self {
+        let cluster = Cluster::new(&sc.gpu_types, &sc.pools, sc.tenants.len());
+        let mut type_nodes = vec![Vec::new(); sc.gpu_types.len()];
+        for (i, n) in cluster.nodes.iter().enumerate() {
+            type_nodes[n.gpu_type].push(i as NodeId);
+        }
+        let ledger = Ledger::new(sc.gpu_types.len(), sc.tenants.len());
+        let failure_rng = rng_for(sc.seed, STREAM_FAILURES);
+        Engine {
+            policy,
+            now: 0,
+            cluster,
+            allocs: Allocs::default(),
+            jobs: Vec::new(),
+            services: Vec::new(),
+            queue: BTreeMap::new(),
+            events: PriorityQueue::new(),
+            ev_seq: 0,
+            q_seq: 0,
+            streams: Vec::new(),
+            failure_rng,
+            type_nodes,
+            ledger,
+            dirty: false,
+            audit: false,
+            started: false,
+            finished: false,
+            stats: Stats::default(),
+            sc,
+        }
+    }
+
+    /// Checks every invariant after every event (slow; for tests).
+    pub fn with_audit(mut self, on: bool) -> Self {
+        self.audit = on;
+        self
+    }
+
+    pub fn scenario(&self) -> &Scenario {
+        &self.sc
+    }
+
+    pub fn policy_name(&self) -> &'static str {
+        self.policy.name()
+    }
+
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    fn push(&mut self, ev: Ev, at: Time) {
+        let seq = if ev == Ev::Horizon {
+            u64::MAX
+        } else {
+            self.ev_seq
+        };
+        self.ev_seq += 1;
+        self.events.push(ev, Reverse((at, seq)));
+        self.stats.peak_events = self.stats.peak_events.max(self.events.len());
+    }
+
+    fn start(&mut self) {
+        self.started = true;
+        let view = View {
+            now: self.now,
+            scenario: &self.sc,
+            cluster: &self.cluster,
+            allocs: &self.allocs,
+        };
+        if let Some(owners) = self.policy.initial_tenants(&view) {
+            for (n, owner) in owners.into_iter().enumerate() {
+                self.cluster
+                    .update_node(n as NodeId, |node| node.tenant = owner);
+            }
+        }
+        let types = self.sc.gpu_types.len();
+        for (i, w) in self.sc.workloads.iter().enumerate() {
+            match &w.spec {
+                Spec::Inference(_) => {
+                    self.services.push(Service::new(i, types));
+                    self.streams.push(None);
+                }
+                _ => {
+                    self.streams.push(Some(ArrivalStream::new(
+                        w,
+                        i,
+                        self.sc.seed,
+                        self.sc.horizon,
+                    )));
+                }
+            }
+        }
+        for i in 0..self.streams.len() {
+            if let Some(t) = self.streams[i].as_ref().and_then(|s| s.peek_time()) {
+                self.push(Ev::Arrival(i as u32), t);
+            }
+        }
+        self.push(Ev::Tick, 0);
+        if self.sc.failures {
+            self.schedule_failure();
+        }
+        self.push(Ev::Horizon, self.sc.horizon);
+    }
+
+    /// Runs to the horizon.
+    pub fn run(&mut self) -> Result<(), SimError> {
+        self.run_until(Time::MAX)
+    }
+
+    /// Runs until simulated time `until` or the horizon, whichever is first; resumable.
+    pub fn run_until(&mut self, until: Time) -> Result<(), SimError> {
+        if !self.started {
+            self.start();
+        }
+        while !self.finished {
+            let Some((_, &Reverse((t, _)))) = self.events.peek() else {
+                break;
+            };
+            if t > until {
+                break;
+            }
+            let (ev, _) = self.events.pop().expect("peeked");
+            self.ledger.advance(t, &self.cluster);
+            self.now = t;
+            self.stats.events += 1;
+            match ev {
+                Ev::Horizon => {
+                    self.finish();
+                    break;
+                }
+                Ev::Alloc(id, generation) => {
+                    if self.allocs.generation(id) == generation && self.allocs.get(id).is_some() {
+                        self.next_phase(id);
+                    }
+                }
+                Ev::Arrival(w) => self.arrival(w as usize),
+                Ev::Tick => self.tick(),
+                Ev::Failure => self.failure(),
+                Ev::Repair(n) => self.repair(n),
+            }
+            let more_now = self.events.peek().is_some_and(|(_, p)| p.0.0 == self.now);
+            if self.dirty && !more_now {
+                self.schedule()?;
+            }
+            if self.audit {
+                super::audit::check(self).map_err(|reason| SimError::Audit {
+                    at_s: secs(self.now),
+                    event: self.stats.events,
+                    reason,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    // ----- queue -----
+
+    fn enqueue(&mut self, req: Request) -> QueueKey {
+        let key = QueueKey {
+            neg_priority: -(req.priority as i64),
+            kind: req.kind,
+            arrival: req.arrival,
+            seq: self.q_seq,
+        };
+        self.q_seq += 1;
+        if let Target::Replica(s) = req.target {
+            self.services[s as usize].queued.push(key);
+        }
+        self.queue.insert(key, req);
+        self.stats.peak_queue = self.stats.peak_queue.max(self.queue.len());
+        self.dirty = true;
+        key
+    }
+
+    fn job_request(&self, j: JobId) -> Request {
+        let job = &self.jobs[j as usize];
+        let w = &self.sc.workloads[job.workload];
+        Request {
+            target: Target::Job(j),
+            kind: w.kind(),
+            workload: job.workload,
+            tenant: job.tenant,
+            priority: w.priority,
+            preemptible: w.preemptible,
+            arrival: job.arrival,
+            gang: job.gang,
+        }
+    }
+
+    fn replica_request(&self, s: ServiceId) -> Request {
+        let wi = self.services[s as usize].workload;
+        let w = &self.sc.workloads[wi];
+        Request {
+            target: Target::Replica(s),
+            kind: Kind::Inference,
+            workload: wi,
+            tenant: w.tenant,
+            priority: w.priority,
+            preemptible: false,
+            arrival: self.now,
+            gang: 0,
+        }
+    }
+
+    // ----- events -----
+
+    fn arrival(&mut self, w: usize) {
+        let Some(a) = self.streams[w].as_mut().and_then(|s| s.pop()) else {
+            return;
+        };
+        let wl = &self.sc.workloads[w];
+        let id = self.jobs.len() as JobId;
+        self.jobs.push(Job {
+            workload: w,
+            tenant: wl.tenant,
+            gang: a.gpus,
+            tokens_total: a.tokens,
+            tokens_done: 0.0,
+            arrival: self.now,
+            first_start: None,
+            finished: None,
+            state: JobState::Queued,
+            alloc: None,
+            preemptions: 0,
+            failures: 0,
+        });
+        let req = self.job_request(id);
+        let feasible = (0..self.sc.gpu_types.len()).any(|t| req.gpus_on(&self.sc, t).is_some());
+        if feasible {
+            self.enqueue(req);
+        } else {
+            self.jobs[id as usize].state = JobState::Rejected;
+        }
+        if let Some(t) = self.streams[w].as_ref().and_then(|s| s.peek_time()) {
+            self.push(Ev::Arrival(w as u32), t);
+        }
+    }
+
+    fn tick(&mut self) {
+        for s in 0..self.services.len() {
+            self.autoscale(s as ServiceId);
+        }
+        let next = self.now + self.sc.autoscale_interval;
+        if next < self.sc.horizon {
+            self.push(Ev::Tick, next);
+        }
+    }
+
+    /// Integrates a service's tokens to now and books them.
+    fn accrue_service(&mut self, s: ServiceId) {
+        let svc = &mut self.services[s as usize];
+        let by_type = svc.accrue(self.now);
+        let tenant = self.sc.workloads[svc.workload].tenant;
+        for (t, tok) in by_type.into_iter().enumerate() {
+            if tok > 0.0 {
+                self.ledger.book_tokens(tenant, t, Kind::Inference, tok);
+            }
+        }
+    }
+
+    /// Sets demand for the coming interval and adds or removes replicas to match it.
+    fn autoscale(&mut self, s: ServiceId) {
+        self.accrue_service(s);
+        let wi = self.services[s as usize].workload;
+        let w = &self.sc.workloads[wi];
+        let Spec::Inference(spec) = &w.spec else {
+            return;
+        };
+        let mid = (self.now + self.sc.autoscale_interval / 2).min(self.sc.horizon);
+        let demand = demand_at(spec, mid);
+        let desired = demand / spec.target_utilization;
+        let min_r = spec.min_replicas as usize;
+        // Queued replicas are counted at the best capacity they could get, so the queue is
+        // not overfilled; the next tick tops up if they land on slower GPUs.
+        let est = (0..self.sc.gpu_types.len())
+            .filter_map(|t| Some(w.rate(t)? * w.replica_gpus[t]? as f64))
+            .fold(0.0, f64::max);
+        let svc = &mut self.services[s as usize];
+        svc.demand = demand;
+        let mut have = svc.capacity() + svc.starting_cap;
+        let placed = svc.running.len() + svc.starting.len();
+        let mut want_queued = if est > 0.0 {
+            ((desired - have).max(0.0) / est).ceil() as usize
+        } else {
+            0
+        };
+        want_queued = want_queued.max(min_r.saturating_sub(placed));
+        while svc.queued.len() > want_queued {
+            let key = svc.queued.pop().expect("non-empty");
+            self.queue.remove(&key);
+        }
+        while self.services[s as usize].queued.len() < want_queued {
+            let req = self.replica_request(s);
+            self.enqueue(req);
+        }
+        if want_queued == 0 {
+            loop {
+                let svc = &self.services[s as usize];
+                if svc.running.len() + svc.starting.len() <= min_r {
+                    break;
+                }
+                let Some(&(_, id)) = svc.running.iter().next() else {
+                    break;
+                };
+                let r = self.allocs.get(id).expect("running replica").rate;
+                if have - r < desired {
+                    break;
+                }
+                have -= r;
+                self.release(id, End::ScaledDown);
+                self.stats.replicas_stopped += 1;
+            }
+        }
+    }
+
+    fn schedule_failure(&mut self) {
+        let rates: Vec<f64> = (0..self.sc.gpu_types.len())
+            .map(|t| self.cluster.type_gpus[t] as f64 * self.sc.gpu_types[t].failures_per_gpu_hour)
+            .collect();
+        let total: f64 = rates.iter().sum();
+        if total <= 0.0 {
+            return;
+        }
+        let u: f64 = self.failure_rng.random();
+        let gap_h = -(1.0 - u).ln() / total;
+        let at = self.now.saturating_add(from_secs_f64(gap_h * 3_600.0));
+        if at < self.sc.horizon {
+            self.push(Ev::Failure, at);
+        }
+    }
+
+    fn failure(&mut self) {
+        let rates: Vec<f64> = (0..self.sc.gpu_types.len())
+            .map(|t| self.cluster.type_gpus[t] as f64 * self.sc.gpu_types[t].failures_per_gpu_hour)
+            .collect();
+        let total: f64 = rates.iter().sum();
+        let mut x = self.failure_rng.random::<f64>() * total;
+        let mut t = 0;
+        while t + 1 < rates.len() && (x >= rates[t] || rates[t] == 0.0) {
+            x -= rates[t];
+            t += 1;
+        }
+        let nodes = &self.type_nodes[t];
+        let n = nodes[self.failure_rng.random_range(0..nodes.len())];
+        if !self.cluster.nodes[n as usize].down {
+            self.fail_node(n);
+        }
+        self.schedule_failure();
+    }
+
+    fn fail_node(&mut self, n: NodeId) {
+        self.stats.failures += 1;
+        let victims = self.cluster.nodes[n as usize].allocs.clone();
+        for id in victims {
+            self.release(id, End::Failed);
+        }
+        self.cluster.update_node(n, |node| {
+            node.down = true;
+            node.free = 0;
+        });
+        let (first, count) = {
+            let node = &self.cluster.nodes[n as usize];
+            (node.first_gpu, node.gpus)
+        };
+        for g in first..first + count {
+            self.cluster.set_gpu_state(g, GpuState::Down);
+            self.cluster.gpu_workflow[g as usize] = NONE;
+        }
+        let repair = self.sc.gpu_types[self.cluster.nodes[n as usize].gpu_type].repair_time;
+        self.push(Ev::Repair(n), self.now + repair);
+    }
+
+    fn repair(&mut self, n: NodeId) {
+        let (first, count) = {
+            let node = &self.cluster.nodes[n as usize];
+            (node.first_gpu, node.gpus)
+        };
+        for g in first..first + count {
+            self.cluster.set_gpu_state(g, GpuState::Idle);
+        }
+        self.cluster.update_node(n, |node| {
+            node.down = false;
+            node.free = node.gpus;
+        });
+        self.dirty = true;
+    }
+
+    // ----- scheduling -----
+
+    fn schedule(&mut self) -> Result<(), SimError> {
+        loop {
+            self.dirty = false;
+            let mut placed_any = false;
+            let keys: Vec<QueueKey> = self.queue.keys().copied().collect();
+            for key in keys {
+                let no_free = (0..self.sc.gpu_types.len()).all(|t| self.cluster.free_gpus(t) == 0);
+                if no_free && !self.cluster.has_preemptible() {
+                    break;
+                }
+                let Some(req) = self.queue.get(&key).cloned() else {
+                    continue;
+                };
+                let fits = (0..self.sc.gpu_types.len()).any(|t| {
+                    req.gpus_on(&self.sc, t)
+                        .is_some_and(|g| self.cluster.available(t, req.tenant) >= g as u64)
+                });
+                if !fits && (req.preemptible || !self.cluster.has_preemptible()) {
+                    continue;
+                }
+                for round in 0.. {
+                    let decision = {
+                        let view = View {
+                            now: self.now,
+                            scenario: &self.sc,
+                            cluster: &self.cluster,
+                            allocs: &self.allocs,
+                        };
+                        self.policy.place(&view, &req)
+                    };
+                    match decision {
+                        Decision::Wait => break,
+                        Decision::Place(p) => {
+                            self.validate(&req, &p)?;
+                            self.queue.remove(&key);
+                            if let Target::Replica(s) = req.target {
+                                self.services[s as usize].queued.retain(|k| *k != key);
+                            }
+                            self.place(&req, p);
+                            placed_any = true;
+                            break;
+                        }
+                        Decision::Preempt(victims) => {
+                            if round >= 4 {
+                                return Err(self.invalid(
+                                    "preempted four times for one request without placing it",
+                                ));
+                            }
+                            if victims.is_empty() {
+                                return Err(self.invalid("asked to preempt nothing"));
+                            }
+                            for &v in &victims {
+                                let ok = !req.preemptible
+                                    && self.allocs.get(v).is_some_and(|a| {
+                                        a.preemptible && a.phase == Phase::Running
+                                    });
+                                if !ok {
+                                    return Err(self.invalid(&format!(
+                                        "allocation {v} cannot be preempted (it must exist, be preemptible and running, and the requester must not be preemptible)"
+                                    )));
+                                }
+                            }
+                            for v in victims {
+                                self.release(v, End::Preempted);
+                                self.stats.preemptions += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            if !(self.dirty && placed_any) {
+                break;
+            }
+        }
+        self.dirty = false;
+        Ok(())
+    }
+
+    fn invalid(&self, reason: &str) -> SimError {
+        SimError::InvalidDecision {
+            policy: self.policy.name().into(),
+            at_s: secs(self.now),
+            reason: reason.into(),
+        }
+    }
+
+    fn validate(&self, req: &Request, p: &Placement) -> Result<(), SimError> {
+        let t = p.gpu_type;
+        if t >= self.sc.gpu_types.len() {
+            return Err(self.invalid("unknown GPU type"));
+        }
+        let Some(g) = req.gpus_on(&self.sc, t) else {
+            return Err(self.invalid(&format!(
+                "the request cannot run on {}",
+                self.sc.gpu_types[t].name
+            )));
+        };
+        let total: u32 = p.nodes.iter().map(|&(_, k)| k).sum();
+        if total != g {
+            return Err(self.invalid(&format!("placed {total} GPUs for a request of {g}")));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let mut domain = None;
+        for &(n, k) in &p.nodes {
+            let Some(node) = self.cluster.nodes.get(n as usize) else {
+                return Err(self.invalid(&format!("node {n} does not exist")));
+            };
+            if !seen.insert(n) || k == 0 {
+                return Err(self.invalid(&format!("node {n} listed twice or with 0 GPUs")));
+            }
+            if node.gpu_type != t {
+                return Err(self.invalid(&format!(
+                    "node {n} is not of type {}",
+                    self.sc.gpu_types[t].name
+                )));
+            }
+            if node.usable_by(req.tenant) < k {
+                return Err(self.invalid(&format!(
+                    "node {n} cannot give {k} GPUs to tenant {} (free {}, tenant {:?}, class {:?})",
+                    self.sc.tenants[req.tenant].name,
+                    node.free,
+                    node.tenant,
+                    node.class()
+                )));
+            }
+            if req.needs_one_domain(&self.sc, t)
+                && *domain.get_or_insert(node.domain) != node.domain
+            {
+                return Err(
+                    self.invalid("a gang that needs one NVLink domain was spread over several")
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn workflow_of(&self, req: &Request) -> u32 {
+        match (req.kind, req.target) {
+            (Kind::Training, Target::Job(j)) => (self.sc.workloads.len() as u32) + j,
+            _ => req.workload as u32,
+        }
+    }
+
+    fn workflow_switch_time(&self, req: &Request, t: TypeId) -> Time {
+        let ty = &self.sc.gpu_types[t];
+        match self.sc.workloads[req.workload].model_gb() {
+            Some(gb) => ty.model_load_time(gb),
+            None => ty.training_restart,
+        }
+    }
+
+    /// Applies a validated placement.
+    fn place(&mut self, req: &Request, p: Placement) {
+        let t = p.gpu_type;
+        let wf = self.workflow_of(req);
+        let ty = &self.sc.gpu_types[t];
+        let ts_time = ty.tenant_switch;
+        let mut gpus = Vec::new();
+        let mut switched = Vec::new();
+        let mut any_wf = false;
+        for &(n, k) in &p.nodes {
+            let node = &self.cluster.nodes[n as usize];
+            let switch = node.used == 0 && node.tenant.is_some_and(|x| x != req.tenant);
+            let mut free: Vec<u32> = (node.first_gpu..node.first_gpu + node.gpus)
+                .filter(|&g| self.cluster.gpu_alloc[g as usize] == NONE)
+                .collect();
+            // GPUs that already hold this workflow first: they need no load.
+            free.sort_by_key(|&g| (self.cluster.gpu_workflow[g as usize] != wf, g));
+            let picked = &free[..k as usize];
+            any_wf |= switch
+                || picked
+                    .iter()
+                    .any(|&g| self.cluster.gpu_workflow[g as usize] != wf);
+            gpus.extend_from_slice(picked);
+            if switch {
+                switched.push((n, node.gpus - k));
+            }
+        }
+        let ts = if switched.is_empty() { 0 } else { ts_time };
+        let wf_time = if any_wf {
+            self.workflow_switch_time(req, t)
+        } else {
+            0
+        };
+        let phase = if ts > 0 {
+            Phase::TenantSwitch
+        } else if wf_time > 0 {
+            Phase::WorkflowSwitch
+        } else {
+            Phase::Running
+        };
+        let rate = req.rate_on(&self.sc, t);
+        let alloc = Alloc {
+            target: req.target,
+            tenant: req.tenant,
+            workload: req.workload,
+            kind: req.kind,
+            workflow: wf,
+            gpu_type: t,
+            gpus: gpus.clone(),
+            nodes: p.nodes.clone(),
+            switched: if ts > 0 { switched.clone() } else { Vec::new() },
+            phase,
+            phase_start: self.now,
+            phase_end: self.now + if ts > 0 { ts } else { wf_time },
+            workflow_switch: wf_time,
+            preemptible: req.preemptible,
+            priority: req.priority,
+            rate,
+            placed_at: self.now,
+        };
+        let (id, generation) = self.allocs.insert(alloc);
+        self.ledger.tenant_switches += switched.len() as u64;
+        if any_wf {
+            self.ledger.workflow_switches += 1;
+        }
+        let tenant = req.tenant;
+        for &(n, k) in &p.nodes {
+            let sw = switched.iter().find(|s| s.0 == n).map(|s| s.1);
+            let lock = if ts > 0 { sw.unwrap_or(0) } else { 0 };
+            self.cluster.update_node(n, |node| {
+                node.tenant = Some(tenant);
+                node.free -= k + lock;
+                node.used += k;
+                node.locked += lock;
+                node.pinned += k;
+                node.allocs.push(id);
+            });
+            if sw.is_some() {
+                let node = &self.cluster.nodes[n as usize];
+                for g in node.first_gpu..node.first_gpu + node.gpus {
+                    self.cluster.gpu_workflow[g as usize] = NONE;
+                }
+            }
+            if lock > 0 {
+                let node = &self.cluster.nodes[n as usize];
+                let locked: Vec<u32> = (node.first_gpu..node.first_gpu + node.gpus)
+                    .filter(|&g| self.cluster.gpu_alloc[g as usize] == NONE && !gpus.contains(&g))
+                    .collect();
+                for g in locked {
+                    self.cluster.set_gpu_state(g, GpuState::TenantSwitch);
+                }
+            }
+        }
+        let state = match phase {
+            Phase::TenantSwitch => GpuState::TenantSwitch,
+            Phase::WorkflowSwitch => GpuState::WorkflowSwitch,
+            Phase::Running => GpuState::Busy,
+        };
+        for &g in &gpus {
+            self.cluster.gpu_alloc[g as usize] = id;
+            self.cluster.set_gpu_state(g, state);
+        }
+        match req.target {
+            Target::Job(j) => {
+                let job = &mut self.jobs[j as usize];
+                job.state = JobState::Running;
+                job.alloc = Some(id);
+                if job.first_start.is_none() {
+                    job.first_start = Some(self.now);
+                    self.stats
+                        .waits_h
+                        .push(crate::units::hours(self.now - job.arrival));
+                }
+            }
+            Target::Replica(s) => {
+                self.stats.replicas_started += 1;
+                let svc = &mut self.services[s as usize];
+                svc.starting.insert(id);
+                svc.starting_cap += rate;
+            }
+        }
+        if phase == Phase::Running {
+            self.enter_running(id);
+        } else {
+            let end = self.allocs.get(id).expect("live").phase_end;
+            self.push(Ev::Alloc(id, generation), end);
+        }
+    }
+
+    fn next_phase(&mut self, id: AllocId) {
+        let a = self.allocs.get(id).expect("live").clone();
+        let n = a.gpus.len() as u128;
+        let dt = (self.now - a.phase_start) as u128;
+        match a.phase {
+            Phase::TenantSwitch => {
+                let locked = a.locked_gpus() as u128;
+                self.ledger.book_time(
+                    a.tenant,
+                    a.gpu_type,
+                    a.kind,
+                    GpuState::TenantSwitch,
+                    (n + locked) * dt,
+                );
+                self.unlock(&a.switched);
+                let a = self.allocs.get_mut(id).expect("live");
+                a.switched.clear();
+                a.phase_start = self.now;
+                if a.workflow_switch > 0 {
+                    a.phase = Phase::WorkflowSwitch;
+                    a.phase_end = self.now + a.workflow_switch;
+                    let (end, gpus) = (a.phase_end, a.gpus.clone());
+                    for g in gpus {
+                        self.cluster.set_gpu_state(g, GpuState::WorkflowSwitch);
+                    }
+                    let generation = self.allocs.generation(id);
+                    self.push(Ev::Alloc(id, generation), end);
+                } else {
+                    self.enter_running(id);
+                }
+            }
+            Phase::WorkflowSwitch => {
+                self.ledger.book_time(
+                    a.tenant,
+                    a.gpu_type,
+                    a.kind,
+                    GpuState::WorkflowSwitch,
+                    n * dt,
+                );
+                self.enter_running(id);
+            }
+            Phase::Running => self.release(id, End::Completed),
+        }
+    }
+
+    /// Frees GPUs a tenant switch held on nodes it re-provisioned.
+    fn unlock(&mut self, switched: &[(NodeId, u32)]) {
+        for &(n, lock) in switched {
+            if lock == 0 {
+                continue;
+            }
+            let node = &self.cluster.nodes[n as usize];
+            let gpus: Vec<u32> = (node.first_gpu..node.first_gpu + node.gpus)
+                .filter(|&g| {
+                    self.cluster.gpu_alloc[g as usize] == NONE
+                        && self.cluster.gpu_state[g as usize] == GpuState::TenantSwitch
+                })
+                .collect();
+            for g in gpus {
+                self.cluster.set_gpu_state(g, GpuState::Idle);
+            }
+            self.cluster.update_node(n, |node| {
+                node.locked -= lock;
+                node.free += lock;
+            });
+            self.dirty = true;
+        }
+    }
+
+    fn enter_running(&mut self, id: AllocId) {
+        let now = self.now;
+        let a = self.allocs.get_mut(id).expect("live");
+        a.phase = Phase::Running;
+        a.phase_start = now;
+        let (gpus, nodes, preemptible, target, rate, t) = (
+            a.gpus.clone(),
+            a.nodes.clone(),
+            a.preemptible,
+            a.target,
+            a.rate,
+            a.gpu_type,
+        );
+        let wf = a.workflow;
+        for g in gpus.iter().copied() {
+            self.cluster.set_gpu_state(g, GpuState::Busy);
+            self.cluster.gpu_workflow[g as usize] = wf;
+        }
+        if preemptible {
+            for (n, k) in nodes {
+                self.cluster.update_node(n, |node| node.pinned -= k);
+            }
+        }
+        match target {
+            Target::Job(j) => {
+                let job = &self.jobs[j as usize];
+                let left = (job.tokens_total - job.tokens_done).max(0.0);
+                let dur = ((left / rate) * 1e6).ceil().max(1.0) as Time;
+                let a = self.allocs.get_mut(id).expect("live");
+                a.phase_end = now.saturating_add(dur);
+                let end = a.phase_end;
+                let generation = self.allocs.generation(id);
+                self.push(Ev::Alloc(id, generation), end);
+            }
+            Target::Replica(s) => {
+                self.accrue_service(s);
+                let svc = &mut self.services[s as usize];
+                svc.starting.remove(&id);
+                svc.starting_cap -= rate;
+                svc.running.insert((efficiency_key(rate, gpus.len()), id));
+                svc.cap_by_type[t] += rate;
+                self.allocs.get_mut(id).expect("live").phase_end = Time::MAX;
+            }
+        }
+    }
+
+    /// Tokens a running job has produced since its phase started, and the part that survives
+    /// an interruption (up to the last checkpoint for training; all of it for batch).
+    fn job_progress(&self, a: &Alloc, j: JobId) -> (f64, f64) {
+        let job = &self.jobs[j as usize];
+        let elapsed = self.now - a.phase_start;
+        let produced = (a.rate * secs(elapsed))
+            .min(job.tokens_total - job.tokens_done)
+            .max(0.0);
+        let saved = match &self.sc.workloads[a.workload].spec {
+            Spec::Training(s) => {
+                let ck = s.checkpoint_interval;
+                (a.rate * secs(elapsed / ck * ck)).min(produced)
+            }
+            _ => produced,
+        };
+        (produced, saved)
+    }
+
+    fn release(&mut self, id: AllocId, why: End) {
+        let a = self.allocs.remove(id).expect("live allocation");
+        let n = a.gpus.len() as u128;
+        let dt = (self.now - a.phase_start) as u128;
+        match a.phase {
+            Phase::TenantSwitch => {
+                let locked = a.locked_gpus() as u128;
+                self.ledger.book_time(
+                    a.tenant,
+                    a.gpu_type,
+                    a.kind,
+                    GpuState::TenantSwitch,
+                    (n + locked) * dt,
+                );
+                self.unlock(&a.switched);
+            }
+            Phase::WorkflowSwitch => {
+                self.ledger.book_time(
+                    a.tenant,
+                    a.gpu_type,
+                    a.kind,
+                    GpuState::WorkflowSwitch,
+                    n * dt,
+                );
+            }
+            Phase::Running => {
+                self.ledger
+                    .book_time(a.tenant, a.gpu_type, a.kind, GpuState::Busy, n * dt);
+            }
+        }
+        match a.target {
+            Target::Job(j) => {
+                let (produced, saved) = if a.phase == Phase::Running {
+                    self.job_progress(&a, j)
+                } else {
+                    (0.0, 0.0)
+                };
+                let kept = if why == End::Completed {
+                    let job = &self.jobs[j as usize];
+                    job.tokens_total - job.tokens_done
+                } else {
+                    saved
+                };
+                self.ledger.book_tokens(a.tenant, a.gpu_type, a.kind, kept);
+                if why != End::Completed {
+                    self.ledger.tokens_lost += produced - saved;
+                }
+                let job = &mut self.jobs[j as usize];
+                job.tokens_done += kept;
+                job.alloc = None;
+                if why == End::Completed {
+                    job.state = JobState::Completed;
+                    job.finished = Some(self.now);
+                    self.stats
+                        .completions_h
+                        .push(crate::units::hours(self.now - job.arrival));
+                } else {
+                    match why {
+                        End::Preempted => job.preemptions += 1,
+                        _ => {
+                            job.failures += 1;
+                            self.stats.jobs_interrupted += 1;
+                        }
+                    }
+                    job.state = JobState::Queued;
+                    let req = self.job_request(j);
+                    self.enqueue(req);
+                }
+            }
+            Target::Replica(s) => {
+                if a.phase == Phase::Running {
+                    self.accrue_service(s);
+                    let svc = &mut self.services[s as usize];
+                    svc.running
+                        .remove(&(efficiency_key(a.rate, a.gpus.len()), id));
+                    svc.cap_by_type[a.gpu_type] = (svc.cap_by_type[a.gpu_type] - a.rate).max(0.0);
+                } else {
+                    let svc = &mut self.services[s as usize];
+                    svc.starting.remove(&id);
+                    svc.starting_cap -= a.rate;
+                }
+                if why == End::Failed {
+                    let req = self.replica_request(s);
+                    self.enqueue(req);
+                }
+            }
+        }
+        let pinned = !a.preemptible || a.phase != Phase::Running;
+        for &g in &a.gpus {
+            self.cluster.gpu_alloc[g as usize] = NONE;
+            self.cluster.set_gpu_state(g, GpuState::Idle);
+        }
+        for &(node, k) in &a.nodes {
+            self.cluster.update_node(node, |nd| {
+                nd.used -= k;
+                nd.free += k;
+                if pinned {
+                    nd.pinned -= k;
+                }
+                nd.allocs.retain(|&x| x != id);
+            });
+        }
+        self.dirty = true;
+    }
+
+    /// Closes the books at the horizon: open phases are charged up to now, running jobs keep
+    /// the tokens produced so far (they would go on), services are integrated to the end.
+    fn finish(&mut self) {
+        let ids: Vec<AllocId> = self.allocs.iter().map(|(id, _)| id).collect();
+        for id in ids {
+            let a = self.allocs.get(id).expect("live").clone();
+            let n = a.gpus.len() as u128;
+            let dt = (self.now - a.phase_start) as u128;
+            let state = match a.phase {
+                Phase::TenantSwitch => GpuState::TenantSwitch,
+                Phase::WorkflowSwitch => GpuState::WorkflowSwitch,
+                Phase::Running => GpuState::Busy,
+            };
+            let extra = if a.phase == Phase::TenantSwitch {
+                a.locked_gpus() as u128
+            } else {
+                0
+            };
+            self.ledger
+                .book_time(a.tenant, a.gpu_type, a.kind, state, (n + extra) * dt);
+            if let (Phase::Running, Target::Job(j)) = (a.phase, a.target) {
+                let (produced, _) = self.job_progress(&a, j);
+                self.ledger
+                    .book_tokens(a.tenant, a.gpu_type, a.kind, produced);
+            }
+        }
+        for s in 0..self.services.len() {
+            self.accrue_service(s as ServiceId);
+        }
+        self.finished = true;
+    }
+
+    /// Horizon in hours.
+    pub fn horizon_hours(&self) -> f64 {
+        self.sc.horizon as f64 / US_PER_HOUR as f64
+    }
+}

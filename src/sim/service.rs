@@ -1,0 +1,76 @@
+//! Inference services: demand, the capacity of running replicas, and the served and demanded
+//! tokens integrated exactly between the events that change either.
+
+use std::collections::BTreeSet;
+
+use crate::units::{Time, secs};
+use crate::workload::WorkloadId;
+
+use super::alloc::AllocId;
+use super::request::QueueKey;
+
+#[derive(Clone, Debug)]
+pub struct Service {
+    pub workload: WorkloadId,
+    /// Demanded output tokens/s now.
+    pub demand: f64,
+    /// Tokens/s of running replicas, per GPU type.
+    pub cap_by_type: Vec<f64>,
+    /// Running replicas ordered by tokens/s per GPU (least efficient first).
+    pub running: BTreeSet<(u64, AllocId)>,
+    /// Replicas placed and still switching in, with their future tokens/s.
+    pub starting: BTreeSet<AllocId>,
+    pub starting_cap: f64,
+    /// Replica requests waiting in the queue (latest last).
+    pub queued: Vec<QueueKey>,
+    pub last: Time,
+    pub served: f64,
+    pub demanded: f64,
+    pub served_by_type: Vec<f64>,
+}
+
+impl Service {
+    pub fn new(workload: WorkloadId, types: usize) -> Self {
+        Service {
+            workload,
+            demand: 0.0,
+            cap_by_type: vec![0.0; types],
+            running: BTreeSet::new(),
+            starting: BTreeSet::new(),
+            starting_cap: 0.0,
+            queued: Vec::new(),
+            last: 0,
+            served: 0.0,
+            demanded: 0.0,
+            served_by_type: vec![0.0; types],
+        }
+    }
+
+    pub fn capacity(&self) -> f64 {
+        self.cap_by_type.iter().sum()
+    }
+
+    /// Integrates served and demanded tokens up to `now` at the current rates, and returns the
+    /// tokens served per GPU type in that interval.
+    pub fn accrue(&mut self, now: Time) -> Vec<f64> {
+        let dt = secs(now.saturating_sub(self.last));
+        self.last = now;
+        let cap = self.capacity();
+        let served_rate = self.demand.min(cap);
+        self.demanded += self.demand * dt;
+        self.served += served_rate * dt;
+        let mut by_type = vec![0.0; self.cap_by_type.len()];
+        if cap > 0.0 && dt > 0.0 {
+            for (t, c) in self.cap_by_type.iter().enumerate() {
+                by_type[t] = served_rate * dt * c / cap;
+                self.served_by_type[t] += by_type[t];
+            }
+        }
+        by_type
+    }
+}
+
+/// Sort key for a replica's efficiency (tokens/s per GPU), exact enough for ordering.
+pub fn efficiency_key(rate: f64, gpus: usize) -> u64 {
+    ((rate / gpus.max(1) as f64) * 1_000.0).round() as u64
+}

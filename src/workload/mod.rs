@@ -1,0 +1,174 @@
+//! Tenants and their workloads (training jobs, inference services, batch work): the demand
+//! side of the model, as validated from the config.
+
+pub mod arrivals;
+pub mod demand;
+
+use crate::fleet::TypeId;
+use crate::units::Time;
+
+pub type TenantId = usize;
+pub type WorkloadId = usize;
+
+#[derive(Clone, Debug)]
+pub enum Billing {
+    /// Pays `multiplier` x the GPU type's price for every productive GPU-hour.
+    GpuHour { multiplier: f64 },
+    /// Pays per million generated or trained tokens (first-party work valued at market price).
+    Tokens { usd_per_million: f64 },
+}
+
+#[derive(Clone, Debug)]
+pub struct Tenant {
+    pub name: String,
+    pub priority: i32,
+    /// Guaranteed GPUs per GPU type.
+    pub reserved: Vec<u32>,
+    /// Guaranteed GPUs of any type.
+    pub reserved_any: u32,
+    pub billing: Billing,
+}
+
+impl Tenant {
+    pub fn reserved_total(&self) -> u32 {
+        self.reserved.iter().sum::<u32>() + self.reserved_any
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Inference,
+    Training,
+    Batch,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Inference => "inference",
+            Kind::Training => "training",
+            Kind::Batch => "batch",
+        }
+    }
+    pub const ALL: [Kind; 3] = [Kind::Training, Kind::Inference, Kind::Batch];
+}
+
+#[derive(Clone, Debug)]
+pub struct JobSize {
+    pub gpus: u32,
+    pub weight: f64,
+    pub tokens: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct ExplicitJob {
+    pub at: Time,
+    pub gpus: u32,
+    pub tokens: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct TrainingSpec {
+    pub checkpoint_interval: Time,
+    pub wide_nvlink: bool,
+    pub arrivals_per_hour: f64,
+    pub sizes: Vec<JobSize>,
+    pub tokens_cv: f64,
+    pub jobs: Vec<ExplicitJob>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Diurnal {
+    pub peak: f64,
+    pub trough: f64,
+    pub peak_hour: f64,
+    pub weekend: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct DemandChange {
+    pub at: Time,
+    pub factor: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct InferenceSpec {
+    pub model_gb: f64,
+    pub demand_tokens_per_s: f64,
+    pub diurnal: Option<Diurnal>,
+    pub demand_changes: Vec<DemandChange>,
+    pub target_utilization: f64,
+    pub min_replicas: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct BatchSpec {
+    pub model_gb: f64,
+    pub arrivals_per_hour: f64,
+    pub job_tokens: f64,
+    pub tokens_cv: f64,
+    pub backlog_jobs: u32,
+}
+
+#[derive(Clone, Debug)]
+pub enum Spec {
+    Training(TrainingSpec),
+    Inference(InferenceSpec),
+    Batch(BatchSpec),
+}
+
+#[derive(Clone, Debug)]
+pub struct Workload {
+    pub name: String,
+    pub tenant: TenantId,
+    pub priority: i32,
+    pub preemptible: bool,
+    /// Tokens/s per GPU on each GPU type; `None` where the workload cannot run.
+    pub tokens_per_s_per_gpu: Vec<Option<f64>>,
+    /// GPUs per replica on each GPU type (inference and batch); empty for training.
+    pub replica_gpus: Vec<Option<u32>>,
+    pub spec: Spec,
+}
+
+impl Workload {
+    pub fn kind(&self) -> Kind {
+        match self.spec {
+            Spec::Training(_) => Kind::Training,
+            Spec::Inference(_) => Kind::Inference,
+            Spec::Batch(_) => Kind::Batch,
+        }
+    }
+
+    pub fn model_gb(&self) -> Option<f64> {
+        match &self.spec {
+            Spec::Inference(s) => Some(s.model_gb),
+            Spec::Batch(s) => Some(s.model_gb),
+            Spec::Training(_) => None,
+        }
+    }
+
+    /// Relative speed of GPU type `t`: tokens/s per GPU there.
+    pub fn rate(&self, t: TypeId) -> Option<f64> {
+        self.tokens_per_s_per_gpu.get(t).copied().flatten()
+    }
+}
+
+/// Minimum GPUs per replica on a type from HBM: the smallest power of two whose HBM holds the
+/// weights with `headroom` left for KV cache and activations. `None` when it needs more than
+/// one NVLink domain.
+pub fn min_replica_gpus(
+    model_gb: f64,
+    headroom: f64,
+    hbm_gb: f64,
+    domain_gpus: u32,
+) -> Option<u32> {
+    let need = model_gb / (1.0 - headroom);
+    let mut g = 1u32;
+    while (g as f64) * hbm_gb < need {
+        g *= 2;
+        if g > domain_gpus {
+            return None;
+        }
+    }
+    Some(g)
+}

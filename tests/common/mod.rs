@@ -1,0 +1,53 @@
+//! Helpers for integration tests: tiny scenarios written inline, run with the audit on.
+#![allow(dead_code)]
+
+use fleetsim::config::{self, Scenario};
+use fleetsim::policy;
+use fleetsim::report::{self, Report};
+use fleetsim::sim::Engine;
+
+/// One 8-GPU H100 node, no failures; append tenants and workloads.
+pub const ONE_NODE: &str = r#"
+[simulation]
+horizon = "4h"
+seed = 1
+policy = "first_fit"
+failures = false
+
+[gpu_types.H100]
+hbm_gb = 80
+tdp_w = 700
+node_gpus = 8
+nvlink_domain_gpus = 8
+price_usd_per_gpu_hour = 2.5
+cost_usd_per_gpu_hour = 1.5
+tenant_switch = "18m"
+model_load_fixed = "20s"
+model_load_gb_per_s = 25
+training_restart = "5m"
+
+[[pools]]
+gpu_type = "H100"
+gpus = 8
+"#;
+
+pub fn scenario(text: &str) -> Scenario {
+    config::parse(text, "test.toml").unwrap_or_else(|e| panic!("test config invalid: {e}"))
+}
+
+/// Runs with every invariant audited after every event.
+pub fn run(sc: &Scenario, policy: &str) -> Report {
+    let p = policy::by_name(policy).expect("policy");
+    let mut e = Engine::new(sc.clone(), p).with_audit(true);
+    e.run().unwrap_or_else(|err| panic!("run failed: {err}"));
+    report::build(&e)
+}
+
+pub fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol * b.abs().max(1.0)
+}
+
+#[track_caller]
+pub fn assert_close(a: f64, b: f64) {
+    assert!(close(a, b, 1e-9), "{a} != {b}");
+}

@@ -1,0 +1,268 @@
+//! Tiny scenarios whose GPU-hours, switch charges and tokens are computed by hand.
+
+mod common;
+use common::*;
+
+const H: f64 = 1.0; // hours, for readability
+
+#[test]
+fn one_training_job_pays_its_restart_and_trains_its_tokens() {
+    // 8 GPUs x 650 tokens/s x 3600 s = 18.72 M tokens: exactly one hour on the node.
+    let sc = scenario(&format!(
+        "{ONE_NODE}
+[[tenants]]
+name = \"a\"
+[[training]]
+name = \"job\"
+tenant = \"a\"
+tokens_per_s_per_gpu = {{ H100 = 650 }}
+checkpoint_interval = \"30m\"
+jobs = [{{ at = \"0s\", gpus = 8, tokens = 18_720_000 }}]
+"
+    ));
+    for policy in ["first_fit", "dedicated"] {
+        let r = run(&sc, policy);
+        let g = &r.gpu_hours;
+        assert_close(g.total, 8.0 * 4.0 * H);
+        assert_close(g.workflow_switch, 8.0 * 5.0 / 60.0);
+        assert_close(g.productive, 8.0 * H);
+        assert_close(g.tenant_switch, 0.0);
+        assert_close(g.idle, 32.0 - 8.0 - 8.0 * 5.0 / 60.0);
+        assert_close(r.tokens, 18.72e6);
+        assert_close(r.tokens_per_gpu_hour, 18.72e6 / 32.0);
+        assert_close(r.gpu_utilization, 0.25);
+        assert_eq!((r.jobs.submitted, r.jobs.completed), (1, 1));
+        assert_eq!((r.switches.tenant, r.switches.workflow), (0, 1));
+        assert_close(r.jobs.completion_hours.p50, 1.0 + 5.0 / 60.0);
+        // Revenue: 8 productive GPU-hours at $2.50; cost: 32 GPU-hours at $1.50.
+        assert_close(r.economics.revenue_usd, 20.0);
+        assert_close(r.economics.cost_usd, 48.0);
+    }
+}
+
+#[test]
+fn a_second_tenant_pays_the_tenant_switch_on_the_whole_node() {
+    let sc = scenario(&format!(
+        "{ONE_NODE}
+[[tenants]]
+name = \"a\"
+[[tenants]]
+name = \"b\"
+[[training]]
+name = \"ja\"
+tenant = \"a\"
+tokens_per_s_per_gpu = {{ H100 = 650 }}
+checkpoint_interval = \"30m\"
+jobs = [{{ at = \"0s\", gpus = 8, tokens = 18_720_000 }}]
+[[training]]
+name = \"jb\"
+tenant = \"b\"
+tokens_per_s_per_gpu = {{ H100 = 650 }}
+checkpoint_interval = \"30m\"
+jobs = [{{ at = \"1m\", gpus = 4, tokens = 9_360_000 }}]
+"
+    ));
+    let r = run(&sc, "first_fit");
+    // a: restart 5 min, runs 1 h. b (4 GPUs) cannot share the node with a (isolation), so it
+    // waits until 1:05, then the whole node is re-provisioned (8 GPUs x 18 min), then b's 4
+    // GPUs restart (5 min) and train for 1 h.
+    let g = &r.gpu_hours;
+    assert_close(g.tenant_switch, 8.0 * 18.0 / 60.0);
+    assert_close(g.workflow_switch, 8.0 * 5.0 / 60.0 + 4.0 * 5.0 / 60.0);
+    assert_close(g.productive, 8.0 + 4.0);
+    assert_close(
+        g.idle,
+        32.0 - g.productive - g.tenant_switch - g.workflow_switch,
+    );
+    assert_eq!((r.switches.tenant, r.switches.workflow), (1, 2));
+    assert_close(r.by_tenant["b"].tenant_switch_gpu_hours, 8.0 * 18.0 / 60.0);
+    assert_close(r.by_tenant["a"].tenant_switch_gpu_hours, 0.0);
+    // b arrived at 0:01 and started at 1:05; a did not wait. p99 interpolates between them.
+    assert_close(r.jobs.wait_hours.p99, 0.99 * (1.0 + 4.0 / 60.0));
+    assert_close(r.jobs.wait_hours.mean, (1.0 + 4.0 / 60.0) / 2.0);
+    assert_close(r.tokens, 18.72e6 + 9.36e6);
+}
+
+/// A one-GPU node type, defined in the config like any other.
+const TINY: &str = r#"
+[simulation]
+horizon = "10h"
+seed = 3
+failures = false
+
+[gpu_types.X1]
+hbm_gb = 100
+tdp_w = 500
+node_gpus = 1
+nvlink_domain_gpus = 1
+price_usd_per_gpu_hour = 2.0
+cost_usd_per_gpu_hour = 1.0
+tenant_switch = "30m"
+model_load_fixed = "60s"
+model_load_gb_per_s = 1
+training_restart = "10m"
+
+[[pools]]
+gpu_type = "X1"
+gpus = 1
+
+[[tenants]]
+name = "a"
+"#;
+
+#[test]
+fn the_same_workflow_resuming_pays_nothing() {
+    // Two batch jobs of one workload, one after the other on one GPU: the model (40 GB at
+    // 1 GB/s + 60 s = 100 s) is loaded once.
+    let sc = scenario(&format!(
+        "{TINY}
+[[batch]]
+name = \"b\"
+tenant = \"a\"
+model_gb = 40
+tokens_per_s_per_gpu = {{ X1 = 1000 }}
+job_tokens = 3_600_000
+backlog_jobs = 2
+"
+    ));
+    let r = run(&sc, "first_fit");
+    assert_eq!(r.switches.workflow, 1);
+    assert_close(r.gpu_hours.workflow_switch, 100.0 / 3600.0);
+    assert_close(r.gpu_hours.productive, 2.0);
+    assert_eq!(r.jobs.completed, 2);
+    assert_close(r.by_kind["batch"].tokens, 7.2e6);
+}
+
+#[test]
+fn inference_serves_demand_once_its_model_is_loaded() {
+    // 1,000 tokens/s demanded; one replica of 2,000 tokens/s after a 100 s load.
+    let sc = scenario(&format!(
+        "{TINY}
+[[inference]]
+name = \"svc\"
+tenant = \"a\"
+model_gb = 40
+tokens_per_s_per_gpu = {{ X1 = 2000 }}
+demand_tokens_per_s = 1000
+min_replicas = 1
+"
+    ));
+    let r = run(&sc, "first_fit");
+    let horizon_s = 36_000.0;
+    assert_close(r.inference.demanded_tokens, 1000.0 * horizon_s);
+    assert_close(r.inference.served_tokens, 1000.0 * (horizon_s - 100.0));
+    assert_close(
+        r.by_tenant["a"].slo_attainment.unwrap(),
+        (horizon_s - 100.0) / horizon_s,
+    );
+    assert_close(r.gpu_hours.productive, (horizon_s - 100.0) / 3600.0);
+    assert_eq!(r.inference.replicas_started, 1);
+}
+
+#[test]
+fn demand_above_capacity_is_counted_unserved() {
+    // Demand 3,000 tokens/s, but the fleet holds one replica of 2,000 tokens/s.
+    let sc = scenario(&format!(
+        "{TINY}
+[[inference]]
+name = \"svc\"
+tenant = \"a\"
+model_gb = 40
+tokens_per_s_per_gpu = {{ X1 = 2000 }}
+demand_tokens_per_s = 3000
+"
+    ));
+    let r = run(&sc, "first_fit");
+    let horizon_s = 36_000.0;
+    assert_close(r.inference.served_tokens, 2000.0 * (horizon_s - 100.0));
+    assert_close(r.inference.demanded_tokens, 3000.0 * horizon_s);
+}
+
+#[test]
+fn guaranteed_work_preempts_training_which_loses_work_since_its_checkpoint() {
+    // A preemptible training job starts at 0 (restart 10 min) with 30-min checkpoints. At
+    // 2 h a service's demand appears and its replica preempts the job: the job ran 1 h 50 min,
+    // checkpointed 1 h 30 min, and loses 20 min of tokens. The replica is the same tenant's
+    // other workflow: a model load (100 s), no tenant switch.
+    let sc = scenario(&format!(
+        "{TINY}
+[[training]]
+name = \"t\"
+tenant = \"a\"
+tokens_per_s_per_gpu = {{ X1 = 1000 }}
+checkpoint_interval = \"30m\"
+preemptible = true
+jobs = [{{ at = \"0s\", gpus = 1, tokens = \"1T\" }}]
+
+[[inference]]
+name = \"svc\"
+tenant = \"a\"
+model_gb = 40
+tokens_per_s_per_gpu = {{ X1 = 2000 }}
+demand_tokens_per_s = 1000
+min_replicas = 0
+demand_changes = [{{ at = \"0s\", factor = 0 }}, {{ at = \"2h\", factor = 1 }}]
+"
+    ));
+    let r = run(&sc, "first_fit");
+    assert_eq!(r.jobs.preemptions, 1);
+    assert_close(r.engine_stats.tokens_lost, 1000.0 * 20.0 * 60.0);
+    // Training: 1 h 30 min of kept tokens; service: 8 h minus the load, at 1,000 tokens/s.
+    assert_close(r.by_kind["training"].tokens, 1000.0 * 5400.0);
+    assert_close(
+        r.by_kind["inference"].tokens,
+        1000.0 * (8.0 * 3600.0 - 100.0),
+    );
+    assert_close(r.gpu_hours.workflow_switch, (600.0 + 100.0) / 3600.0);
+    assert_close(r.gpu_hours.productive, 110.0 / 60.0 + 8.0 - 100.0 / 3600.0);
+    assert_eq!(r.jobs.queued, 1);
+    assert_eq!(r.switches.tenant, 0);
+}
+
+#[test]
+fn batch_is_preempted_for_another_tenants_training_and_keeps_its_tokens() {
+    // Tenant b's batch holds the only GPU; tenant a's training arrives at 1 h and takes it:
+    // batch keeps all 1 h - 100 s of tokens, the GPU is re-provisioned (30 min) and a's job
+    // restarts (10 min).
+    let sc = scenario(&format!(
+        "{TINY}
+[[tenants]]
+name = \"b\"
+
+[[batch]]
+name = \"bb\"
+tenant = \"b\"
+model_gb = 40
+tokens_per_s_per_gpu = {{ X1 = 1000 }}
+job_tokens = \"1T\"
+backlog_jobs = 1
+
+[[training]]
+name = \"t\"
+tenant = \"a\"
+tokens_per_s_per_gpu = {{ X1 = 1000 }}
+checkpoint_interval = \"30m\"
+jobs = [{{ at = \"1h\", gpus = 1, tokens = 3_600_000 }}]
+"
+    ));
+    let r = run(&sc, "first_fit");
+    assert_eq!(r.jobs.preemptions, 1);
+    assert_close(r.engine_stats.tokens_lost, 0.0);
+    // a trains 1 h from 1:40; at 2:40 b's batch returns: tenant switch (30 min), model
+    // load (100 s), then it runs to the horizon at 10 h.
+    let second = 36_000.0 - (2.0 * 3600.0 + 2400.0) - 1800.0 - 100.0;
+    assert_close(
+        r.by_kind["batch"].tokens,
+        1000.0 * (3600.0 - 100.0 + second),
+    );
+    assert_close(r.gpu_hours.tenant_switch, 1.0);
+    assert_close(
+        r.gpu_hours.workflow_switch,
+        (100.0 + 600.0 + 100.0) / 3600.0,
+    );
+    assert_close(r.by_kind["training"].tokens, 3.6e6);
+    assert_eq!(r.switches.tenant, 2);
+    assert_close(r.by_tenant["a"].tenant_switch_gpu_hours, 0.5);
+    assert_close(r.by_tenant["b"].tenant_switch_gpu_hours, 0.5);
+    assert_eq!(r.jobs.completed, 1);
+}
