@@ -84,40 +84,58 @@ pub fn span_of(text: &str, path: &KeyPath) -> Option<std::ops::Range<usize>> {
     best
 }
 
-/// The deepest key path whose value contains `span` (for errors the parser reports by span).
+/// The key path of the smallest key or value that contains `span` (for errors the parser
+/// reports by position). Tables written with a `[header]` span only their header, so every
+/// node is searched rather than only those whose parent contains the span.
 pub fn path_at(text: &str, span: std::ops::Range<usize>) -> KeyPath {
     let Ok(root) = DeTable::parse(text) else {
         return KeyPath::default();
     };
-    let mut path = KeyPath::default();
-    walk_table(root.get_ref(), &span, &mut path);
-    path
+    let mut best: Option<(usize, KeyPath)> = None;
+    walk_table(root.get_ref(), &span, &mut KeyPath::default(), &mut best);
+    best.map(|b| b.1).unwrap_or_default()
 }
 
-fn contains(outer: &std::ops::Range<usize>, inner: &std::ops::Range<usize>) -> bool {
-    outer.start <= inner.start && inner.end <= outer.end && outer.start < outer.end
-}
-
-fn walk_table(t: &DeTable, span: &std::ops::Range<usize>, path: &mut KeyPath) {
-    for (k, v) in t.iter() {
-        if contains(&v.span(), span) || contains(&k.span(), span) {
-            path.0.push(Seg::Key(k.get_ref().to_string()));
-            walk_value(v.get_ref(), span, path);
-            return;
-        }
+fn consider(
+    outer: std::ops::Range<usize>,
+    inner: &std::ops::Range<usize>,
+    path: &KeyPath,
+    best: &mut Option<(usize, KeyPath)>,
+) {
+    let inside = outer.start <= inner.start && inner.end <= outer.end && outer.start < outer.end;
+    if inside && best.as_ref().is_none_or(|(len, _)| outer.len() <= *len) {
+        *best = Some((outer.len(), path.clone()));
     }
 }
 
-fn walk_value(v: &DeValue, span: &std::ops::Range<usize>, path: &mut KeyPath) {
-    match v {
-        DeValue::Table(t) => walk_table(t, span, path),
+fn walk_table(
+    t: &DeTable,
+    span: &std::ops::Range<usize>,
+    path: &mut KeyPath,
+    best: &mut Option<(usize, KeyPath)>,
+) {
+    for (k, v) in t.iter() {
+        path.0.push(Seg::Key(k.get_ref().to_string()));
+        consider(k.span(), span, path, best);
+        walk_value(v, span, path, best);
+        path.0.pop();
+    }
+}
+
+fn walk_value(
+    v: &Spanned<DeValue>,
+    span: &std::ops::Range<usize>,
+    path: &mut KeyPath,
+    best: &mut Option<(usize, KeyPath)>,
+) {
+    consider(v.span(), span, path, best);
+    match v.get_ref() {
+        DeValue::Table(t) => walk_table(t, span, path, best),
         DeValue::Array(a) => {
             for (i, item) in a.iter().enumerate() {
-                if contains(&item.span(), span) {
-                    path.0.push(Seg::Index(i));
-                    walk_value(item.get_ref(), span, path);
-                    return;
-                }
+                path.0.push(Seg::Index(i));
+                walk_value(item, span, path, best);
+                path.0.pop();
             }
         }
         _ => {}
@@ -135,6 +153,18 @@ mod tests {
         let p = KeyPath::default().key("pools").index(1).key("gpus");
         let span = span_of(DOC, &p).unwrap();
         assert_eq!(line_col(DOC, span.start).0, 10);
+    }
+
+    #[test]
+    fn finds_path_of_header_table() {
+        let doc = "[gpu_types.H100]\nhbm_gb = 80\n";
+        let off = doc.find("H100").unwrap();
+        assert_eq!(path_at(doc, off..off + 4).to_string(), "gpu_types.H100");
+        let off = doc.find("80").unwrap();
+        assert_eq!(
+            path_at(doc, off..off + 2).to_string(),
+            "gpu_types.H100.hbm_gb"
+        );
     }
 
     #[test]

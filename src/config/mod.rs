@@ -20,7 +20,7 @@ use raw::RawConfig;
 /// A config file that cannot be used, with where and why.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{file}: cannot read the config: {source}")]
+    #[error("{file}: cannot read the config")]
     Io {
         file: String,
         #[source]

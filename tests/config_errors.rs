@@ -1,0 +1,193 @@
+//! Bad config files give an error naming the file, the line and the field, and the binary
+//! exits non-zero without panicking.
+
+mod common;
+use common::ONE_NODE;
+
+use fleetsim::config::{ConfigError, parse};
+use std::process::Command;
+
+const JOB: &str = r#"
+[[tenants]]
+name = "a"
+[[training]]
+name = "job"
+tenant = "a"
+tokens_per_s_per_gpu = { H100 = 650 }
+checkpoint_interval = "30m"
+jobs = [{ at = "0s", gpus = 8, tokens = 18_720_000 }]
+"#;
+
+fn good() -> String {
+    format!("{ONE_NODE}{JOB}")
+}
+
+/// Parses `text`, expects an error, and returns (line, field, message).
+fn error_of(text: &str) -> (usize, String, String) {
+    match parse(text, "bad.toml") {
+        Ok(_) => panic!("config was accepted:\n{text}"),
+        Err(ConfigError::Invalid {
+            file,
+            line,
+            field,
+            message,
+            ..
+        }) => {
+            assert_eq!(file, "bad.toml");
+            (line, field, message)
+        }
+        Err(e) => panic!("unexpected error kind: {e}"),
+    }
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .expect("needle")
+        + 1
+}
+
+#[test]
+fn the_good_config_parses() {
+    let sc = parse(&good(), "good.toml").unwrap();
+    assert_eq!(sc.total_gpus(), 8);
+    assert_eq!(sc.gpu_types[0].tenant_switch, 18 * 60 * 1_000_000);
+}
+
+#[test]
+fn wrong_type_names_line_and_field() {
+    let text = good().replace("hbm_gb = 80", "hbm_gb = \"eighty\"");
+    let (line, field, msg) = error_of(&text);
+    assert_eq!(line, line_of(&text, "eighty"));
+    assert_eq!(field, "gpu_types.H100.hbm_gb");
+    assert!(msg.contains("invalid type"), "{msg}");
+}
+
+#[test]
+fn unknown_key_is_rejected_not_ignored() {
+    let text = good().replace("tdp_w = 700", "tdp_watts = 700");
+    let (line, field, msg) = error_of(&text);
+    assert_eq!(line, line_of(&text, "tdp_watts"));
+    assert_eq!(field, "gpu_types.H100.tdp_watts");
+    assert!(msg.contains("unknown field"), "{msg}");
+}
+
+#[test]
+fn duration_without_unit_is_rejected() {
+    let text = good().replace("tenant_switch = \"18m\"", "tenant_switch = \"18\"");
+    let (line, field, msg) = error_of(&text);
+    assert_eq!(line, line_of(&text, "tenant_switch"));
+    assert_eq!(field, "gpu_types.H100.tenant_switch");
+    assert!(msg.contains("no unit"), "{msg}");
+}
+
+#[test]
+fn missing_field_names_its_table() {
+    let text = good().replace("hbm_gb = 80\n", "");
+    let (_, field, msg) = error_of(&text);
+    assert_eq!(field, "gpu_types.H100.hbm_gb");
+    assert!(msg.contains("missing field"), "{msg}");
+}
+
+#[test]
+fn bad_token_count_names_the_array_element() {
+    let text = good().replace("tokens = 18_720_000", "tokens = \"lots\"");
+    let (line, field, _) = error_of(&text);
+    assert_eq!(line, line_of(&text, "lots"));
+    assert_eq!(field, "training[0].jobs[0].tokens");
+}
+
+#[test]
+fn references_to_unknown_names_are_located() {
+    let text = good().replace("gpu_type = \"H100\"", "gpu_type = \"H300\"");
+    let (line, field, msg) = error_of(&text);
+    assert_eq!(
+        (line, field.as_str()),
+        (line_of(&text, "H300"), "pools[0].gpu_type")
+    );
+    assert!(msg.contains("unknown GPU type `H300`"), "{msg}");
+
+    let text = good().replace("tenant = \"a\"", "tenant = \"zz\"");
+    let (line, field, _) = error_of(&text);
+    assert_eq!(
+        (line, field.as_str()),
+        (line_of(&text, "\"zz\""), "training[0].tenant")
+    );
+}
+
+#[test]
+fn semantic_checks_name_the_field() {
+    // A pool that is not whole NVLink domains.
+    let text = good().replace("\ngpus = 8\n", "\ngpus = 12\n");
+    let (line, field, _) = error_of(&text);
+    assert_eq!(
+        (line, field.as_str()),
+        (line_of(&text, "gpus = 12"), "pools[0].gpus")
+    );
+    // Reservations beyond the fleet.
+    let text = good().replace(
+        "name = \"a\"\n[[training]]",
+        "name = \"a\"\nreserved_gpus = { H100 = 16 }\n[[training]]",
+    );
+    let (_, field, msg) = error_of(&text);
+    assert_eq!(field, "tenants[0].reserved_gpus.H100");
+    assert!(msg.contains("16"), "{msg}");
+    // A zero horizon.
+    let text = good().replace("horizon = \"4h\"", "horizon = \"0s\"");
+    assert_eq!(error_of(&text).1, "simulation.horizon");
+    // A target utilization out of range.
+    let text = format!(
+        "{}\n[[inference]]\nname = \"s\"\ntenant = \"a\"\nmodel_gb = 70\ntokens_per_s_per_gpu = {{ H100 = 1000 }}\ndemand_tokens_per_s = 10\ntarget_utilization = 1.5\n",
+        good()
+    );
+    assert_eq!(error_of(&text).1, "inference[0].target_utilization");
+    // A model that fits no GPU type it can run on.
+    let text = text
+        .replace("model_gb = 70", "model_gb = 7000")
+        .replace("target_utilization = 1.5", "");
+    assert_eq!(error_of(&text).1, "inference[0].model_gb");
+}
+
+#[test]
+fn syntax_errors_are_located() {
+    let text = good().replace("[[pools]]", "[[pools]");
+    let (line, _, _) = error_of(&text);
+    assert_eq!(line, line_of(&text, "[[pools]"));
+}
+
+fn simulate(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_simulate"))
+        .args(args)
+        .output()
+        .expect("run simulate")
+}
+
+#[test]
+fn the_binary_reports_bad_files_and_exits_non_zero() {
+    let dir = std::env::temp_dir().join(format!("fleetsim-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, good().replace("hbm_gb = 80", "hbm_gb = -80")).unwrap();
+    let out = simulate(&[path.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("bad.toml:") && err.contains("gpu_types.H100.hbm_gb"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+
+    let out = simulate(&[dir.join("missing.toml").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+
+    std::fs::write(&path, good()).unwrap();
+    let out = simulate(&[path.to_str().unwrap(), "--policy", "nonesuch"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown policy `nonesuch`"));
+
+    let out = simulate(&[path.to_str().unwrap(), "--horizon", "12"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--horizon"));
+    std::fs::remove_dir_all(&dir).ok();
+}

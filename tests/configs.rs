@@ -1,0 +1,128 @@
+//! Every shipped scenario in `configs/` loads and runs under every policy with the invariant
+//! audit on, reports GPU-hours that add up, and is deterministic.
+
+mod common;
+
+use fleetsim::config;
+use fleetsim::policy::{self, POLICIES};
+use fleetsim::report;
+use fleetsim::sim::Engine;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn shipped() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/configs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    v.sort();
+    assert!(!v.is_empty());
+    v
+}
+
+#[test]
+fn every_config_runs_under_every_policy_with_the_audit_on() {
+    for path in shipped() {
+        let mut sc = config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        if sc.total_gpus() > 20_000 {
+            continue; // scale scenarios are exercised by the benchmarks
+        }
+        // The audit scans the fleet after every event: keep the horizon short.
+        sc.horizon = sc.horizon.min(8 * 3_600_000_000);
+        for name in POLICIES {
+            let mut e = Engine::new(sc.clone(), policy::by_name(name).unwrap()).with_audit(true);
+            e.run()
+                .unwrap_or_else(|err| panic!("{} under {name}: {err}", path.display()));
+            let r = report::build(&e);
+            let g = &r.gpu_hours;
+            let parts = g.productive + g.tenant_switch + g.workflow_switch + g.idle + g.down;
+            assert!(
+                common::close(parts, g.total, 1e-9),
+                "{}: parts {parts} != total {}",
+                path.display(),
+                g.total
+            );
+            assert!(common::close(
+                g.total,
+                r.gpus as f64 * r.horizon_hours,
+                1e-9
+            ));
+        }
+    }
+}
+
+#[test]
+fn every_config_runs_to_its_horizon_from_the_command_line() {
+    for path in shipped() {
+        let sc = config::load(&path).unwrap();
+        if sc.total_gpus() > 20_000 {
+            continue;
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_simulate"))
+            .arg(&path)
+            .arg("--quiet")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for field in [
+            "policy",
+            "seed",
+            "horizon_hours",
+            "gpus",
+            "gpu_hours",
+            "gpu_utilization",
+            "tokens",
+            "tokens_per_gpu_hour",
+            "by_gpu_type",
+            "by_kind",
+            "by_tenant",
+            "switches",
+            "jobs",
+            "economics",
+        ] {
+            assert!(
+                v.get(field).is_some(),
+                "{}: report lacks `{field}`",
+                path.display()
+            );
+        }
+        let jobs = &v["jobs"];
+        let n = |k: &str| jobs[k].as_u64().unwrap();
+        assert_eq!(
+            n("submitted"),
+            n("completed") + n("running") + n("queued") + n("rejected")
+        );
+        let u = v["gpu_utilization"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&u));
+    }
+}
+
+#[test]
+fn the_same_seed_gives_byte_identical_json_and_another_seed_does_not() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/fleet.toml");
+    let dir = std::env::temp_dir().join(format!("fleetsim-det-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |seed: &str, file: &str| {
+        let out = dir.join(file);
+        let st = Command::new(env!("CARGO_BIN_EXE_simulate"))
+            .args([path, "--seed", seed, "--horizon", "2d", "--json"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(st.status.success());
+        std::fs::read(out).unwrap()
+    };
+    let a = run("7", "a.json");
+    let b = run("7", "b.json");
+    let c = run("8", "c.json");
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    std::fs::remove_dir_all(&dir).ok();
+}
