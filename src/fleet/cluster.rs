@@ -149,6 +149,8 @@ struct TypeIndex {
     partial: BTreeSet<(u32, NodeId)>,
     /// Free GPUs on partly used nodes, per tenant.
     partial_free: Vec<u32>,
+    /// Idle nodes per last tenant (the last slot counts never-used nodes).
+    idle_count: Vec<u32>,
     preemptible: BTreeSet<NodeId>,
     domains: Vec<DomainId>,
     domain_tree: MaxTree,
@@ -186,6 +188,7 @@ impl Cluster {
         };
         for ix in &mut c.idx {
             ix.partial_free = vec![0; tenants];
+            ix.idle_count = vec![0; tenants + 1];
         }
         let mut gpu: GpuId = 0;
         for pool in pools {
@@ -247,6 +250,8 @@ impl Cluster {
             NodeClass::Idle => {
                 ix.idle.insert(id);
                 ix.idle_by_tenant.insert((ten, id));
+                let slot = n.tenant.unwrap_or(ix.idle_count.len() - 1);
+                ix.idle_count[slot] += 1;
                 let d = &mut self.domains[n.domain as usize];
                 d.idle_nodes += 1;
                 ix.domain_tree.set(d.local as usize, d.idle_nodes);
@@ -273,6 +278,8 @@ impl Cluster {
             NodeClass::Idle => {
                 ix.idle.remove(&id);
                 ix.idle_by_tenant.remove(&(ten, id));
+                let slot = n.tenant.unwrap_or(ix.idle_count.len() - 1);
+                ix.idle_count[slot] -= 1;
                 let d = &mut self.domains[n.domain as usize];
                 d.idle_nodes -= 1;
                 ix.domain_tree.set(d.local as usize, d.idle_nodes);
@@ -365,6 +372,20 @@ impl Cluster {
         ix.idle.len() as u64 * self.types[t].node_gpus as u64 + ix.partial_free[tenant] as u64
     }
 
+    /// GPUs of type `t` that tenant `tenant` could use without a tenant switch: idle nodes
+    /// carrying its image plus free GPUs on its partly used nodes.
+    pub fn available_own(&self, t: TypeId, tenant: TenantId) -> u64 {
+        let ix = &self.idx[t];
+        ix.idle_count[tenant] as u64 * self.types[t].node_gpus as u64
+            + ix.partial_free[tenant] as u64
+    }
+
+    /// Idle nodes of type `t` whose last tenant is `tenant` (`None`: never used).
+    pub fn idle_count_of(&self, t: TypeId, tenant: Option<TenantId>) -> u64 {
+        let ix = &self.idx[t];
+        ix.idle_count[tenant.unwrap_or(ix.idle_count.len() - 1)] as u64
+    }
+
     /// Free GPUs of type `t`, whoever could use them.
     pub fn free_gpus(&self, t: TypeId) -> u64 {
         self.idx[t].free_gpus
@@ -406,6 +427,7 @@ impl Cluster {
             ix.idle_by_tenant.clear();
             ix.partial.clear();
             ix.partial_free.iter_mut().for_each(|x| *x = 0);
+            ix.idle_count.iter_mut().for_each(|x| *x = 0);
             ix.preemptible.clear();
             ix.free_gpus = 0;
             let n = ix.domains.len();
@@ -422,6 +444,7 @@ impl Cluster {
                 || a.idle_by_tenant != b.idle_by_tenant
                 || a.partial != b.partial
                 || a.partial_free != b.partial_free
+                || a.idle_count != b.idle_count
                 || a.preemptible != b.preemptible
                 || a.free_gpus != b.free_gpus
                 || a.domain_tree.t != b.domain_tree.t

@@ -86,12 +86,14 @@ pub fn take_idle_in_domain(
 
 /// Preemptible allocations to evict so that `req` fits `g` GPUs on type `t`, choosing whole
 /// nodes held only by running preemptible work, in node order, among nodes `allowed` accepts.
-/// Returns `None` when even evicting all of them would not make room.
+/// `have` is what the caller can already use on that type without preempting. Returns `None`
+/// when even evicting all of them would not make room.
 pub fn victims_for(
     view: &View,
     req: &Request,
     t: TypeId,
     g: u32,
+    have: u64,
     allowed: impl Fn(&Node) -> bool,
 ) -> Option<Vec<AllocId>> {
     if req.preemptible {
@@ -128,7 +130,6 @@ pub fn victims_for(
         }
         return None;
     }
-    let have = c.available(t, req.tenant);
     let mut gained = 0u64;
     for n in c.preemptible_nodes(t) {
         let node = &c.nodes[n as usize];

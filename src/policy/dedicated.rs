@@ -120,7 +120,7 @@ impl Policy for Dedicated {
             let Some(g) = req.gpus_on(sc, t) else {
                 continue;
             };
-            if c.available(t, req.tenant) < g as u64 {
+            if c.available_own(t, req.tenant) < g as u64 {
                 continue;
             }
             let placed = if req.needs_one_domain(sc, t) {
@@ -151,7 +151,8 @@ impl Policy for Dedicated {
             let Some(g) = req.gpus_on(sc, t) else {
                 continue;
             };
-            if let Some(v) = victims_for(view, req, t, g, |node| node.tenant == me) {
+            let have = c.available_own(t, req.tenant);
+            if let Some(v) = victims_for(view, req, t, g, have, |node| node.tenant == me) {
                 return Decision::Preempt(v);
             }
         }

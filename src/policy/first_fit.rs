@@ -42,7 +42,7 @@ impl Policy for FirstFit {
             let Some(g) = req.gpus_on(sc, t) else {
                 continue;
             };
-            if let Some(v) = victims_for(view, req, t, g, |_| true) {
+            if let Some(v) = victims_for(view, req, t, g, c.available(t, req.tenant), |_| true) {
                 return Decision::Preempt(v);
             }
         }

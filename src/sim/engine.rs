@@ -2,7 +2,7 @@
 //! completions, autoscaling, preemption, failures and repairs, and the horizon.
 
 use std::cmp::Reverse;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use priority_queue::PriorityQueue;
 use rand::RngExt;
@@ -82,6 +82,9 @@ pub struct Engine {
     pub(crate) jobs: Vec<Job>,
     pub(crate) services: Vec<Service>,
     pub(crate) queue: BTreeMap<QueueKey, Request>,
+    /// Queued requests grouped by class (workload, gang size): members of a class are
+    /// identical but for arrival order, so a pass asks only about each class's head.
+    classes: BTreeMap<(usize, u32), BTreeSet<QueueKey>>,
     events: PriorityQueue<Ev, Reverse<(Time, u64)>>,
     ev_seq: u64,
     q_seq: u64,
@@ -113,6 +116,7 @@ impl Engine {
             jobs: Vec::new(),
             services: Vec::new(),
             queue: BTreeMap::new(),
+            classes: BTreeMap::new(),
             events: PriorityQueue::new(),
             ev_seq: 0,
             q_seq: 0,
@@ -265,10 +269,30 @@ impl Engine {
         if let Target::Replica(s) = req.target {
             self.services[s as usize].queued.push(key);
         }
+        self.classes
+            .entry((req.workload, req.gang))
+            .or_default()
+            .insert(key);
         self.queue.insert(key, req);
         self.stats.peak_queue = self.stats.peak_queue.max(self.queue.len());
         self.dirty = true;
         key
+    }
+
+    /// Takes a request out of the queue and its class.
+    fn dequeue(&mut self, key: &QueueKey) -> Option<Request> {
+        let req = self.queue.remove(key)?;
+        let class = (req.workload, req.gang);
+        if let Some(set) = self.classes.get_mut(&class) {
+            set.remove(key);
+            if set.is_empty() {
+                self.classes.remove(&class);
+            }
+        }
+        if let Target::Replica(s) = req.target {
+            self.services[s as usize].queued.retain(|k| k != key);
+        }
+        Some(req)
     }
 
     fn job_request(&self, j: JobId) -> Request {
@@ -384,9 +408,9 @@ impl Engine {
             0
         };
         want_queued = want_queued.max(min_r.saturating_sub(placed));
-        while svc.queued.len() > want_queued {
-            let key = svc.queued.pop().expect("non-empty");
-            self.queue.remove(&key);
+        while self.services[s as usize].queued.len() > want_queued {
+            let key = *self.services[s as usize].queued.last().expect("non-empty");
+            self.dequeue(&key);
         }
         while self.services[s as usize].queued.len() < want_queued {
             let req = self.replica_request(s);
@@ -486,12 +510,19 @@ impl Engine {
 
     // ----- scheduling -----
 
+    /// One scheduling pass (repeated while it places work and frees more): the head of each
+    /// class of identical requests is offered to the policy in queue order; a class whose head
+    /// must wait is skipped for the rest of the pass.
     fn schedule(&mut self) -> Result<(), SimError> {
         loop {
             self.dirty = false;
             let mut placed_any = false;
-            let keys: Vec<QueueKey> = self.queue.keys().copied().collect();
-            for key in keys {
+            let mut heads: BTreeMap<QueueKey, (usize, u32)> = self
+                .classes
+                .iter()
+                .filter_map(|(c, set)| set.first().map(|k| (*k, *c)))
+                .collect();
+            while let Some((key, class)) = heads.pop_first() {
                 let no_free = (0..self.sc.gpu_types.len()).all(|t| self.cluster.free_gpus(t) == 0);
                 if no_free && !self.cluster.has_preemptible() {
                     break;
@@ -506,53 +537,14 @@ impl Engine {
                 if !fits && (req.preemptible || !self.cluster.has_preemptible()) {
                     continue;
                 }
-                for round in 0.. {
-                    let decision = {
-                        let view = View {
-                            now: self.now,
-                            scenario: &self.sc,
-                            cluster: &self.cluster,
-                            allocs: &self.allocs,
-                        };
-                        self.policy.place(&view, &req)
-                    };
-                    match decision {
-                        Decision::Wait => break,
-                        Decision::Place(p) => {
-                            self.validate(&req, &p)?;
-                            self.queue.remove(&key);
-                            if let Target::Replica(s) = req.target {
-                                self.services[s as usize].queued.retain(|k| *k != key);
-                            }
-                            self.place(&req, p);
-                            placed_any = true;
-                            break;
-                        }
-                        Decision::Preempt(victims) => {
-                            if round >= 4 {
-                                return Err(self.invalid(
-                                    "preempted four times for one request without placing it",
-                                ));
-                            }
-                            if victims.is_empty() {
-                                return Err(self.invalid("asked to preempt nothing"));
-                            }
-                            for &v in &victims {
-                                let ok = !req.preemptible
-                                    && self.allocs.get(v).is_some_and(|a| {
-                                        a.preemptible && a.phase == Phase::Running
-                                    });
-                                if !ok {
-                                    return Err(self.invalid(&format!(
-                                        "allocation {v} cannot be preempted (it must exist, be preemptible and running, and the requester must not be preemptible)"
-                                    )));
-                                }
-                            }
-                            for v in victims {
-                                self.release(v, End::Preempted);
-                                self.stats.preemptions += 1;
-                            }
-                        }
+                if self.offer(key, &req)? {
+                    placed_any = true;
+                    let next = self
+                        .classes
+                        .get(&class)
+                        .and_then(|set| set.range(key..).next().copied());
+                    if let Some(next) = next {
+                        heads.insert(next, class);
                     }
                 }
             }
@@ -562,6 +554,57 @@ impl Engine {
         }
         self.dirty = false;
         Ok(())
+    }
+
+    /// Offers one request to the policy; returns whether it was placed.
+    fn offer(&mut self, key: QueueKey, req: &Request) -> Result<bool, SimError> {
+        for round in 0.. {
+            let decision = {
+                let view = View {
+                    now: self.now,
+                    scenario: &self.sc,
+                    cluster: &self.cluster,
+                    allocs: &self.allocs,
+                };
+                self.policy.place(&view, req)
+            };
+            match decision {
+                Decision::Wait => return Ok(false),
+                Decision::Place(p) => {
+                    self.validate(req, &p)?;
+                    self.dequeue(&key);
+                    self.place(req, p);
+                    return Ok(true);
+                }
+                Decision::Preempt(victims) => {
+                    if round >= 4 {
+                        return Err(
+                            self.invalid("preempted four times for one request without placing it")
+                        );
+                    }
+                    if victims.is_empty() {
+                        return Err(self.invalid("asked to preempt nothing"));
+                    }
+                    for &v in &victims {
+                        let ok = !req.preemptible
+                            && self
+                                .allocs
+                                .get(v)
+                                .is_some_and(|a| a.preemptible && a.phase == Phase::Running);
+                        if !ok {
+                            return Err(self.invalid(&format!(
+                                "allocation {v} cannot be preempted (it must exist, be preemptible and running, and the requester must not be preemptible)"
+                            )));
+                        }
+                    }
+                    for v in victims {
+                        self.release(v, End::Preempted);
+                        self.stats.preemptions += 1;
+                    }
+                }
+            }
+        }
+        unreachable!("the loop returns")
     }
 
     fn invalid(&self, reason: &str) -> SimError {
