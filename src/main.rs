@@ -35,7 +35,7 @@ struct Cli {
     /// Print only the JSON report on stdout (no tables).
     #[arg(long)]
     quiet: bool,
-    /// Log what the simulator does (repeat for more detail: -v info, -vv debug).
+    /// Log what the simulator does on stderr (-v info, -vv debug, -vvv every placement).
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
 }
@@ -56,10 +56,15 @@ fn init_logging(verbose: u8) {
     if verbose == 0 {
         return;
     }
-    let level = if verbose == 1 { "info" } else { "debug" };
+    let level = match verbose {
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(level))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 

@@ -22,7 +22,22 @@ pub fn check(e: &Engine) -> Result<(), String> {
     // Allocations hold exactly the GPUs that point back at them, of one type, with the
     // state their phase implies, on nodes of their own tenant.
     let mut held = BTreeMap::new();
+    let mut pinned: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut locked: BTreeMap<u32, u32> = BTreeMap::new();
     for (id, a) in e.allocs.iter() {
+        if !a.preemptible || a.phase != Phase::Running {
+            for &(n, k) in &a.nodes {
+                *pinned.entry(n).or_default() += k;
+            }
+        }
+        for &(n, k) in &a.switched {
+            *locked.entry(n).or_default() += k;
+        }
+        if a.phase != Phase::TenantSwitch && !a.switched.is_empty() {
+            return Err(format!(
+                "allocation {id} holds switch locks outside its tenant switch"
+            ));
+        }
         let want = match a.phase {
             Phase::TenantSwitch => GpuState::TenantSwitch,
             Phase::WorkflowSwitch => GpuState::WorkflowSwitch,
@@ -103,6 +118,14 @@ pub fn check(e: &Engine) -> Result<(), String> {
             return Err(format!(
                 "node {i} counts {} used GPUs, allocations hold {used}",
                 node.used
+            ));
+        }
+        let want_pinned = pinned.get(&(i as u32)).copied().unwrap_or(0);
+        let want_locked = locked.get(&(i as u32)).copied().unwrap_or(0);
+        if node.pinned != want_pinned || node.locked != want_locked {
+            return Err(format!(
+                "node {i}: pinned {} / locked {} but allocations say {want_pinned} / {want_locked}",
+                node.pinned, node.locked
             ));
         }
         if !node.down && node.free + node.used + node.locked != node.gpus {

@@ -473,6 +473,7 @@ impl Engine {
 
     fn fail_node(&mut self, n: NodeId) {
         self.stats.failures += 1;
+        tracing::debug!(t_s = secs(self.now), node = n, "node failed");
         let victims = self.cluster.nodes[n as usize].allocs.clone();
         for id in victims {
             self.release(id, End::Failed);
@@ -597,6 +598,7 @@ impl Engine {
                             )));
                         }
                     }
+                    tracing::debug!(t_s = secs(self.now), victims = victims.len(), workload = %self.sc.workloads[req.workload].name, "preempting");
                     for v in victims {
                         self.release(v, End::Preempted);
                         self.stats.preemptions += 1;
@@ -741,6 +743,16 @@ impl Engine {
             placed_at: self.now,
         };
         let (id, generation) = self.allocs.insert(alloc);
+        tracing::trace!(
+            t_s = secs(self.now),
+            alloc = id,
+            workload = %self.sc.workloads[req.workload].name,
+            gpu_type = %self.sc.gpu_types[t].name,
+            gpus = gpus.len(),
+            tenant_switch = ts,
+            workflow_switch = wf_time,
+            "placed"
+        );
         self.ledger.tenant_switches += switched.len() as u64;
         if any_wf {
             self.ledger.workflow_switches += 1;
