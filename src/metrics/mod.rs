@@ -96,6 +96,11 @@ impl Ledger {
         self.kinds[kind as usize].tokens += tokens;
     }
 
+    /// Tokens booked so far, all tenants and types.
+    pub fn total_tokens(&self) -> f64 {
+        self.accounts.iter().flatten().map(|a| a.tokens).sum()
+    }
+
     /// Fleet-wide GPU-µs in a state.
     pub fn total_in(&self, s: GpuState) -> u128 {
         self.state_us.iter().map(|a| a[s as usize]).sum()

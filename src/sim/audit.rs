@@ -160,6 +160,10 @@ pub fn check(e: &Engine) -> Result<(), String> {
         ));
     }
 
+    if e.ledger.total_tokens() < e.stats.audit_tokens {
+        return Err("booked tokens decreased".into());
+    }
+
     // No job is lost: every job is in exactly one state, and queued ones are in the queue.
     let queued_jobs = e
         .queue

@@ -71,6 +71,8 @@ pub struct Stats {
     pub replicas_stopped: u64,
     pub peak_queue: usize,
     pub peak_events: usize,
+    /// Tokens booked when the audit last ran (the audit checks they never decrease).
+    pub audit_tokens: f64,
 }
 
 pub struct Engine {
@@ -149,6 +151,11 @@ impl Engine {
 
     pub fn now(&self) -> Time {
         self.now
+    }
+
+    /// The GPU-time and token ledger (complete once the run reached its horizon).
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
     }
 
     fn push(&mut self, ev: Ev, at: Time) {
@@ -251,6 +258,7 @@ impl Engine {
                     event: self.stats.events,
                     reason,
                 })?;
+                self.stats.audit_tokens = self.ledger.total_tokens();
             }
         }
         Ok(())
