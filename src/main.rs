@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 
+use fleetsim::compare;
 use fleetsim::config;
 use fleetsim::policy::{self, POLICIES};
 use fleetsim::report;
@@ -29,9 +30,31 @@ struct Cli {
     /// Simulated time span with a unit ("7d", "36h"), overriding `simulation.horizon`.
     #[arg(long)]
     horizon: Option<String>,
-    /// Also write the report as JSON to this path.
+    /// Also write the report as JSON to this path (with --compare or --sweep: every run and
+    /// the summary).
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
+    /// Run several policies on the same demand and print one comparison table.
+    #[arg(long)]
+    compare: bool,
+    /// Policies for --compare and --sweep, comma-separated (default: `simulation.compare` in
+    /// the config, else every policy).
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    policies: Vec<String>,
+    /// Repeat every run over N seeds (the config's seed and the N-1 following) and report
+    /// means with 95 % confidence intervals.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    seeds: u64,
+    /// With --compare: also print utilization and tokens per GPU-hour per GPU type.
+    #[arg(long)]
+    by_type: bool,
+    /// Scale all switch costs by each factor (default 0,0.5,1,2,4,10) and report where each
+    /// pooled policy's advantage over the baseline disappears.
+    #[arg(long, value_delimiter = ',', num_args = 0.., value_name = "SCALES")]
+    sweep: Option<Vec<f64>>,
+    /// Baseline policy of the sweep.
+    #[arg(long, default_value = "dedicated")]
+    baseline: String,
     /// Print only the JSON report on stdout (no tables).
     #[arg(long)]
     quiet: bool,
@@ -70,17 +93,23 @@ fn init_logging(verbose: u8) {
 
 fn run(cli: Cli) -> Result<()> {
     let mut sc = config::load(&cli.config)?;
-    if let Some(p) = cli.policy {
-        sc.policy = p;
+    if let Some(p) = &cli.policy {
+        sc.policy = p.clone();
     }
     if let Some(s) = cli.seed {
         sc.seed = s;
     }
-    if let Some(h) = cli.horizon {
-        sc.horizon = parse_duration(&h).map_err(|e| anyhow::anyhow!("--horizon: {e}"))?;
+    if let Some(h) = &cli.horizon {
+        sc.horizon = parse_duration(h).map_err(|e| anyhow::anyhow!("--horizon: {e}"))?;
         if sc.horizon == 0 {
             bail!("--horizon must be longer than 0");
         }
+    }
+    if cli.seeds == 0 {
+        bail!("--seeds must be at least 1");
+    }
+    if cli.compare || cli.sweep.is_some() || cli.seeds > 1 {
+        return run_many(&cli, &sc);
     }
     let policy = policy::by_name(&sc.policy).map_err(|e| {
         anyhow::anyhow!(
@@ -101,6 +130,72 @@ fn run(cli: Cli) -> Result<()> {
         print!("{json}");
     } else {
         print!("{}", report::render(&rep));
+    }
+    Ok(())
+}
+
+/// --compare, --seeds and --sweep: many runs of one scenario, in parallel.
+fn run_many(cli: &Cli, sc: &config::Scenario) -> Result<()> {
+    let policies: Vec<String> = if !cli.policies.is_empty() {
+        cli.policies.clone()
+    } else if cli.compare || cli.sweep.is_some() {
+        if sc.compare.is_empty() {
+            POLICIES.iter().map(|s| s.to_string()).collect()
+        } else {
+            sc.compare.clone()
+        }
+    } else {
+        vec![sc.policy.clone()]
+    };
+    for p in &policies {
+        policy::by_name(p).map_err(|e| anyhow::anyhow!("--policies: {e}"))?;
+    }
+    let seeds: Vec<u64> = (0..cli.seeds).map(|i| sc.seed.wrapping_add(i)).collect();
+    if let Some(scales) = &cli.sweep {
+        let scales: Vec<f64> = if scales.is_empty() {
+            compare::DEFAULT_SCALES.to_vec()
+        } else {
+            scales.clone()
+        };
+        if scales.iter().any(|k| !(k.is_finite() && *k >= 0.0)) {
+            bail!("--sweep: scales must be finite and >= 0");
+        }
+        if !policies.contains(&cli.baseline) {
+            bail!(
+                "--sweep: the baseline `{}` is not among the policies run ({})",
+                cli.baseline,
+                policies.join(", ")
+            );
+        }
+        let reports =
+            compare::run_matrix(sc, &policies, &seeds, &scales).context("simulation failed")?;
+        let sw = compare::sweep(&reports, &scales, &cli.baseline);
+        write_json(cli, &serde_json::json!({ "sweep": sw, "runs": reports }))?;
+        if !cli.quiet {
+            print!("{}", report::render_sweep(&sw));
+        }
+        return Ok(());
+    }
+    let reports =
+        compare::run_matrix(sc, &policies, &seeds, &[1.0]).context("simulation failed")?;
+    let summary = compare::summarize(&reports);
+    write_json(
+        cli,
+        &serde_json::json!({ "summary": summary, "runs": reports }),
+    )?;
+    if !cli.quiet {
+        print!("{}", report::render_comparison(&summary, cli.by_type));
+    }
+    Ok(())
+}
+
+fn write_json(cli: &Cli, value: &serde_json::Value) -> Result<()> {
+    let json = serde_json::to_string_pretty(value)? + "\n";
+    if let Some(path) = &cli.json {
+        std::fs::write(path, &json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if cli.quiet {
+        print!("{json}");
     }
     Ok(())
 }

@@ -28,8 +28,9 @@ fn every_config_runs_under_every_policy_with_the_audit_on() {
         if sc.total_gpus() > 20_000 {
             continue; // scale scenarios are exercised by the benchmarks
         }
-        // The audit scans the fleet after every event: keep the horizon short.
-        sc.horizon = sc.horizon.min(8 * 3_600_000_000);
+        // The audit scans the fleet, the jobs and the queue after every event: audit the first
+        // two hours; the full horizon runs under every policy in the test below.
+        sc.horizon = sc.horizon.min(2 * 3_600_000_000);
         for name in POLICIES {
             let mut e = Engine::new(sc.clone(), policy::by_name(name).unwrap()).with_audit(true);
             e.run()
@@ -48,6 +49,42 @@ fn every_config_runs_under_every_policy_with_the_audit_on() {
                 r.gpus as f64 * r.horizon_hours,
                 1e-9
             ));
+        }
+    }
+}
+
+#[test]
+fn every_config_compares_every_policy_over_its_full_horizon() {
+    for path in shipped() {
+        let sc = config::load(&path).unwrap();
+        if sc.total_gpus() > 20_000 {
+            continue;
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_simulate"))
+            .arg(&path)
+            .args(["--compare", "--quiet", "--policies", &POLICIES.join(",")])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let runs = v["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), POLICIES.len());
+        for (run, name) in runs.iter().zip(POLICIES) {
+            assert_eq!(run["policy"], *name);
+            let g = &run["gpu_hours"];
+            let f = |k: &str| g[k].as_f64().unwrap();
+            let parts =
+                f("productive") + f("tenant_switch") + f("workflow_switch") + f("idle") + f("down");
+            assert!(
+                common::close(parts, f("total"), 1e-9),
+                "{}: {name}",
+                path.display()
+            );
         }
     }
 }

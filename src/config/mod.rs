@@ -43,6 +43,10 @@ pub struct Scenario {
     pub horizon: Time,
     pub seed: u64,
     pub policy: String,
+    /// Policies `--compare` runs when none are named on the command line.
+    pub compare: Vec<String>,
+    /// Factor applied to every switch cost (1 as configured; set by the sweep).
+    pub switch_cost_scale: f64,
     pub autoscale_interval: Time,
     pub failures: bool,
     pub gpu_types: Vec<GpuType>,
@@ -67,6 +71,23 @@ impl Scenario {
 
     pub fn type_id(&self, name: &str) -> Option<TypeId> {
         self.gpu_types.iter().position(|g| g.name == name)
+    }
+
+    /// Multiplies every switch cost by `k`: tenant switch, model-load time (fixed part and
+    /// weight transfer) and training restart.
+    pub fn scale_switch_costs(&mut self, k: f64) {
+        let scale = |t: Time| crate::units::from_secs_f64(crate::units::secs(t) * k);
+        for g in &mut self.gpu_types {
+            g.tenant_switch = scale(g.tenant_switch);
+            g.model_load_fixed = scale(g.model_load_fixed);
+            g.model_load_gb_per_s = if k > 0.0 {
+                g.model_load_gb_per_s / k
+            } else {
+                f64::INFINITY
+            };
+            g.training_restart = scale(g.training_restart);
+        }
+        self.switch_cost_scale *= k;
     }
 }
 
@@ -177,6 +198,24 @@ impl Ctx<'_> {
             sp.clone().key("autoscale_interval"),
             "must be longer than 0",
         )?;
+
+        let known = crate::policy::POLICIES;
+        self.check(
+            known.contains(&sim.policy.as_str()),
+            sp.clone().key("policy"),
+            format!(
+                "unknown policy `{}` (known: {})",
+                sim.policy,
+                known.join(", ")
+            ),
+        )?;
+        for (i, name) in sim.compare.iter().enumerate() {
+            self.check(
+                known.contains(&name.as_str()),
+                sp.clone().key("compare").index(i),
+                format!("unknown policy `{name}` (known: {})", known.join(", ")),
+            )?;
+        }
 
         let gpu_types = self.gpu_types(&raw)?;
         let names: Vec<&str> = gpu_types.iter().map(|g| g.name.as_str()).collect();
@@ -450,6 +489,8 @@ impl Ctx<'_> {
             horizon: sim.horizon.0,
             seed: sim.seed,
             policy: sim.policy.clone(),
+            compare: sim.compare.clone(),
+            switch_cost_scale: 1.0,
             autoscale_interval: sim.autoscale_interval.0,
             failures: sim.failures,
             gpu_types,

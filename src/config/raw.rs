@@ -31,6 +31,8 @@ pub struct RawSimulation {
     pub seed: u64,
     #[serde(default = "default_policy")]
     pub policy: String,
+    #[serde(default)]
+    pub compare: Vec<String>,
     #[serde(default = "default_autoscale")]
     pub autoscale_interval: Dur,
     #[serde(default = "default_true")]

@@ -154,6 +154,8 @@ struct TypeIndex {
     preemptible: BTreeSet<NodeId>,
     domains: Vec<DomainId>,
     domain_tree: MaxTree,
+    /// Domains with at least one idle node, by idle nodes then fleet order.
+    domains_by_idle: BTreeSet<(u32, DomainId)>,
     free_gpus: u64,
 }
 
@@ -167,6 +169,8 @@ pub struct Cluster {
     pub gpu_workflow: Vec<u32>,
     /// Allocation holding each GPU (`NONE` if free).
     pub gpu_alloc: Vec<u32>,
+    /// Node of each GPU.
+    gpu_node: Vec<NodeId>,
     /// GPUs per type per state.
     pub state_count: Vec<[u64; N_STATES]>,
     idx: Vec<TypeIndex>,
@@ -182,6 +186,7 @@ impl Cluster {
             gpu_state: Vec::new(),
             gpu_workflow: Vec::new(),
             gpu_alloc: Vec::new(),
+            gpu_node: Vec::new(),
             state_count: vec![[0; N_STATES]; types.len()],
             idx: vec![TypeIndex::default(); types.len()],
             type_gpus: vec![0; types.len()],
@@ -228,6 +233,12 @@ impl Cluster {
         c.gpu_state = vec![GpuState::Idle; gpu as usize];
         c.gpu_workflow = vec![NONE; gpu as usize];
         c.gpu_alloc = vec![NONE; gpu as usize];
+        c.gpu_node = c
+            .nodes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, n)| std::iter::repeat_n(i as NodeId, n.gpus as usize))
+            .collect();
         for (t, ix) in c.idx.iter_mut().enumerate() {
             ix.domain_tree = MaxTree::new(ix.domains.len());
             let _ = t;
@@ -253,7 +264,11 @@ impl Cluster {
                 let slot = n.tenant.unwrap_or(ix.idle_count.len() - 1);
                 ix.idle_count[slot] += 1;
                 let d = &mut self.domains[n.domain as usize];
+                if d.idle_nodes > 0 {
+                    ix.domains_by_idle.remove(&(d.idle_nodes, n.domain));
+                }
                 d.idle_nodes += 1;
+                ix.domains_by_idle.insert((d.idle_nodes, n.domain));
                 ix.domain_tree.set(d.local as usize, d.idle_nodes);
             }
             NodeClass::Partial => {
@@ -281,7 +296,11 @@ impl Cluster {
                 let slot = n.tenant.unwrap_or(ix.idle_count.len() - 1);
                 ix.idle_count[slot] -= 1;
                 let d = &mut self.domains[n.domain as usize];
+                ix.domains_by_idle.remove(&(d.idle_nodes, n.domain));
                 d.idle_nodes -= 1;
+                if d.idle_nodes > 0 {
+                    ix.domains_by_idle.insert((d.idle_nodes, n.domain));
+                }
                 ix.domain_tree.set(d.local as usize, d.idle_nodes);
             }
             NodeClass::Partial => {
@@ -316,11 +335,7 @@ impl Cluster {
     }
 
     pub fn node_of(&self, gpu: GpuId) -> NodeId {
-        // Nodes are laid out contiguously; binary search on first_gpu.
-        match self.nodes.binary_search_by_key(&gpu, |n| n.first_gpu) {
-            Ok(i) => i as NodeId,
-            Err(i) => (i - 1) as NodeId,
-        }
+        self.gpu_node[gpu as usize]
     }
 
     pub fn gpu_type_of(&self, gpu: GpuId) -> TypeId {
@@ -408,6 +423,18 @@ impl Cluster {
             .map(|local| ix.domains[local])
     }
 
+    /// Domains of type `t` with at least `k` idle nodes, fewest idle nodes first (best fit).
+    pub fn domains_with_idle_at_least(
+        &self,
+        t: TypeId,
+        k: u32,
+    ) -> impl Iterator<Item = DomainId> + '_ {
+        self.idx[t]
+            .domains_by_idle
+            .range((k.max(1), 0)..)
+            .map(|&(_, d)| d)
+    }
+
     /// Domains of type `t`, in fleet order.
     pub fn domains_of(&self, t: TypeId) -> &[DomainId] {
         &self.idx[t].domains
@@ -432,6 +459,7 @@ impl Cluster {
             ix.free_gpus = 0;
             let n = ix.domains.len();
             ix.domain_tree = MaxTree::new(n);
+            ix.domains_by_idle.clear();
         }
         for d in &mut fresh.domains {
             d.idle_nodes = 0;
@@ -448,6 +476,7 @@ impl Cluster {
                 || a.preemptible != b.preemptible
                 || a.free_gpus != b.free_gpus
                 || a.domain_tree.t != b.domain_tree.t
+                || a.domains_by_idle != b.domains_by_idle
             {
                 return Err(format!(
                     "index of GPU type {t} disagrees with the node states"

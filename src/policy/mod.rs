@@ -1,9 +1,14 @@
 //! Placement policies: plug-ins behind one trait. A policy sees a read-only [`View`] of the
 //! fleet and answers for one queued request at a time; the engine validates and applies.
 
+pub mod best_fit;
 pub mod common;
 pub mod dedicated;
+pub mod fair_share;
 pub mod first_fit;
+pub mod heterogeneity_aware;
+pub mod rank;
+pub mod switch_aware;
 
 use crate::config::Scenario;
 use crate::fleet::{Cluster, NodeId, TypeId};
@@ -18,6 +23,8 @@ pub struct View<'a> {
     pub scenario: &'a Scenario,
     pub cluster: &'a Cluster,
     pub allocs: &'a Allocs,
+    /// GPUs each tenant holds now (switching or running), by tenant.
+    pub usage: &'a [u64],
 }
 
 /// GPUs chosen for a request: one GPU type, and how many GPUs on each node.
@@ -49,13 +56,24 @@ pub trait Policy: Send {
 }
 
 /// Every policy this build knows, by name.
-pub const POLICIES: &[&str] = &["first_fit", "dedicated"];
+pub const POLICIES: &[&str] = &[
+    "dedicated",
+    "first_fit",
+    "best_fit",
+    "heterogeneity_aware",
+    "switch_aware",
+    "fair_share",
+];
 
 /// Builds a policy by name.
 pub fn by_name(name: &str) -> Result<Box<dyn Policy>, String> {
     match name {
         "first_fit" => Ok(Box::new(first_fit::FirstFit)),
         "dedicated" => Ok(Box::new(dedicated::Dedicated)),
+        "best_fit" => Ok(Box::new(best_fit::BestFit)),
+        "heterogeneity_aware" => Ok(Box::new(heterogeneity_aware::HeterogeneityAware::default())),
+        "switch_aware" => Ok(Box::new(switch_aware::SwitchAware::default())),
+        "fair_share" => Ok(Box::new(fair_share::FairShare)),
         other => Err(format!(
             "unknown policy `{other}` (known: {})",
             POLICIES.join(", ")

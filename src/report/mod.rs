@@ -1,8 +1,10 @@
 //! The run report: built from the engine's ledger after the horizon, written as JSON with
 //! stable field names, and rendered as tables for the terminal.
 
+mod compare;
 mod render;
 
+pub use compare::{render_comparison, render_sweep};
 pub use render::render;
 
 use serde::Serialize;
@@ -42,6 +44,10 @@ pub struct KindFigures {
     pub gpu_hours: f64,
     pub switch_gpu_hours: f64,
     pub tokens: f64,
+    /// Jobs of this kind (training, batch): hours from arrival to first start.
+    pub wait_hours: Percentiles,
+    /// Jobs of this kind: hours from arrival to completion.
+    pub completion_hours: Percentiles,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -116,6 +122,8 @@ pub struct Report {
     pub policy: String,
     pub seed: u64,
     pub horizon_hours: f64,
+    /// Factor applied to all switch costs (1 unless a sweep changed them).
+    pub switch_cost_scale: f64,
     pub gpus: u64,
     pub gpu_hours: GpuHours,
     pub gpu_utilization: f64,
@@ -235,6 +243,8 @@ pub fn build(e: &Engine) -> Report {
                     gpu_hours: h(a.productive_us),
                     switch_gpu_hours: h(a.switch_us),
                     tokens: a.tokens,
+                    wait_hours: summary(&e.stats.waits_h[k as usize]),
+                    completion_hours: summary(&e.stats.completions_h[k as usize]),
                 },
             )
         })
@@ -284,6 +294,7 @@ pub fn build(e: &Engine) -> Report {
         policy: e.policy_name().to_string(),
         seed: sc.seed,
         horizon_hours: horizon_h,
+        switch_cost_scale: sc.switch_cost_scale,
         gpus: e.cluster.gpus(),
         gpu_utilization: ratio(total.productive, total.total),
         tokens_per_gpu_hour: ratio(tokens, total.total),
@@ -304,8 +315,8 @@ pub fn build(e: &Engine) -> Report {
             rejected: count(JobState::Rejected),
             preemptions: e.stats.preemptions,
             interrupted_by_failures: e.stats.jobs_interrupted,
-            wait_hours: summary(&e.stats.waits_h),
-            completion_hours: summary(&e.stats.completions_h),
+            wait_hours: summary(&e.stats.waits_h.concat()),
+            completion_hours: summary(&e.stats.completions_h.concat()),
         },
         inference: Inference {
             demanded_tokens: demanded,

@@ -1,8 +1,6 @@
 //! Invariant checks over the whole engine state, run after every event when auditing is on
 //! (tests turn it on; it costs a scan of the fleet, so runs leave it off).
 
-use std::collections::BTreeMap;
-
 use super::alloc::Phase;
 use super::engine::Engine;
 use super::job::JobState;
@@ -21,17 +19,17 @@ pub fn check(e: &Engine) -> Result<(), String> {
 
     // Allocations hold exactly the GPUs that point back at them, of one type, with the
     // state their phase implies, on nodes of their own tenant.
-    let mut held = BTreeMap::new();
-    let mut pinned: BTreeMap<u32, u32> = BTreeMap::new();
-    let mut locked: BTreeMap<u32, u32> = BTreeMap::new();
+    let nodes = c.nodes.len();
+    let (mut held, mut pinned, mut locked) =
+        (vec![0u32; nodes], vec![0u32; nodes], vec![0u32; nodes]);
     for (id, a) in e.allocs.iter() {
         if !a.preemptible || a.phase != Phase::Running {
             for &(n, k) in &a.nodes {
-                *pinned.entry(n).or_default() += k;
+                pinned[n as usize] += k;
             }
         }
         for &(n, k) in &a.switched {
-            *locked.entry(n).or_default() += k;
+            locked[n as usize] += k;
         }
         if a.phase != Phase::TenantSwitch && !a.switched.is_empty() {
             return Err(format!(
@@ -70,7 +68,7 @@ pub fn check(e: &Engine) -> Result<(), String> {
                 ));
             }
             one_domain &= *domain.get_or_insert(node.domain) == node.domain;
-            *held.entry(n).or_insert(0u32) += 1;
+            held[n as usize] += 1;
         }
         let req = match a.target {
             Target::Job(j) => {
@@ -97,6 +95,16 @@ pub fn check(e: &Engine) -> Result<(), String> {
             ));
         }
     }
+    let mut usage = vec![0u64; e.sc.tenants.len()];
+    for (_, a) in e.allocs.iter() {
+        usage[a.tenant] += a.gpus.len() as u64;
+    }
+    if usage != e.usage {
+        return Err(format!(
+            "tenant usage {:?} disagrees with allocations {usage:?}",
+            e.usage
+        ));
+    }
     for (g, &owner) in c.gpu_alloc.iter().enumerate() {
         if owner != NONE && e.allocs.get(owner).is_none() {
             return Err(format!(
@@ -113,15 +121,14 @@ pub fn check(e: &Engine) -> Result<(), String> {
 
     // Nodes: capacity, isolation (one tenant per node at any instant).
     for (i, node) in c.nodes.iter().enumerate() {
-        let used = held.get(&(i as u32)).copied().unwrap_or(0);
+        let used = held[i];
         if node.used != used {
             return Err(format!(
                 "node {i} counts {} used GPUs, allocations hold {used}",
                 node.used
             ));
         }
-        let want_pinned = pinned.get(&(i as u32)).copied().unwrap_or(0);
-        let want_locked = locked.get(&(i as u32)).copied().unwrap_or(0);
+        let (want_pinned, want_locked) = (pinned[i], locked[i]);
         if node.pinned != want_pinned || node.locked != want_locked {
             return Err(format!(
                 "node {i}: pinned {} / locked {} but allocations say {want_pinned} / {want_locked}",
@@ -138,7 +145,7 @@ pub fn check(e: &Engine) -> Result<(), String> {
             let a = e
                 .allocs
                 .get(id)
-                .ok_or(format!("node {i} lists a dead allocation {id}"))?;
+                .ok_or_else(|| format!("node {i} lists a dead allocation {id}"))?;
             if Some(a.tenant) != node.tenant {
                 return Err(format!(
                     "node {i} serves tenants {:?} and {} at once",

@@ -38,6 +38,21 @@ pub enum SimError {
     },
 }
 
+/// The engine's preemption rule, shared with the policies: a victim must be running, and
+/// either preemptible while the requester is not, or borrowed: its tenant holds more GPUs
+/// than it reserved while the requester's tenant holds fewer than it reserved.
+pub fn preemption_allowed(sc: &Scenario, usage: &[u64], req: &Request, a: &Alloc) -> bool {
+    if a.phase != Phase::Running {
+        return false;
+    }
+    let reserved = |t: usize| sc.tenants[t].reserved_total() as u64;
+    let yields = a.preemptible && !req.preemptible;
+    let reclaim = a.tenant != req.tenant
+        && usage[a.tenant] > reserved(a.tenant)
+        && usage[req.tenant] < reserved(req.tenant);
+    yields || reclaim
+}
+
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 enum Ev {
     Horizon,
@@ -60,10 +75,10 @@ enum End {
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
     pub events: u64,
-    /// Hours from arrival to first start, per started job.
-    pub waits_h: Vec<f64>,
-    /// Hours from arrival to completion, per completed job.
-    pub completions_h: Vec<f64>,
+    /// Hours from arrival to first start, per started job, by `Kind as usize`.
+    pub waits_h: [Vec<f64>; 3],
+    /// Hours from arrival to completion, per completed job, by `Kind as usize`.
+    pub completions_h: [Vec<f64>; 3],
     pub preemptions: u64,
     pub failures: u64,
     pub jobs_interrupted: u64,
@@ -94,6 +109,8 @@ pub struct Engine {
     failure_rng: ChaCha8Rng,
     type_nodes: Vec<Vec<NodeId>>,
     pub(crate) ledger: Ledger,
+    /// GPUs held per tenant.
+    pub(crate) usage: Vec<u64>,
     dirty: bool,
     audit: bool,
     started: bool,
@@ -126,6 +143,7 @@ impl Engine {
             failure_rng,
             type_nodes,
             ledger,
+            usage: vec![0; sc.tenants.len()],
             dirty: false,
             audit: false,
             started: false,
@@ -176,6 +194,7 @@ impl Engine {
             scenario: &self.sc,
             cluster: &self.cluster,
             allocs: &self.allocs,
+            usage: &self.usage,
         };
         if let Some(owners) = self.policy.initial_tenants(&view) {
             for (n, owner) in owners.into_iter().enumerate() {
@@ -315,6 +334,7 @@ impl Engine {
             preemptible: w.preemptible,
             arrival: job.arrival,
             gang: job.gang,
+            tokens_left: (job.tokens_total - job.tokens_done).max(0.0),
         }
     }
 
@@ -330,22 +350,32 @@ impl Engine {
             preemptible: false,
             arrival: self.now,
             gang: 0,
+            tokens_left: 0.0,
         }
     }
 
     // ----- events -----
 
+    /// Takes every arrival of workload `w` due now (a backlog arrives as one event).
     fn arrival(&mut self, w: usize) {
-        let Some(a) = self.streams[w].as_mut().and_then(|s| s.pop()) else {
-            return;
-        };
-        let wl = &self.sc.workloads[w];
+        while self.streams[w].as_ref().and_then(|s| s.peek_time()) == Some(self.now) {
+            let Some(a) = self.streams[w].as_mut().and_then(|s| s.pop()) else {
+                break;
+            };
+            self.submit(w, a.gpus, a.tokens);
+        }
+        if let Some(t) = self.streams[w].as_ref().and_then(|s| s.peek_time()) {
+            self.push(Ev::Arrival(w as u32), t);
+        }
+    }
+
+    fn submit(&mut self, w: usize, gang: u32, tokens: f64) {
         let id = self.jobs.len() as JobId;
         self.jobs.push(Job {
             workload: w,
-            tenant: wl.tenant,
-            gang: a.gpus,
-            tokens_total: a.tokens,
+            tenant: self.sc.workloads[w].tenant,
+            gang,
+            tokens_total: tokens,
             tokens_done: 0.0,
             arrival: self.now,
             first_start: None,
@@ -361,9 +391,6 @@ impl Engine {
             self.enqueue(req);
         } else {
             self.jobs[id as usize].state = JobState::Rejected;
-        }
-        if let Some(t) = self.streams[w].as_ref().and_then(|s| s.peek_time()) {
-            self.push(Ev::Arrival(w as u32), t);
         }
     }
 
@@ -574,6 +601,7 @@ impl Engine {
                     scenario: &self.sc,
                     cluster: &self.cluster,
                     allocs: &self.allocs,
+                    usage: &self.usage,
                 };
                 self.policy.place(&view, req)
             };
@@ -595,14 +623,9 @@ impl Engine {
                         return Err(self.invalid("asked to preempt nothing"));
                     }
                     for &v in &victims {
-                        let ok = !req.preemptible
-                            && self
-                                .allocs
-                                .get(v)
-                                .is_some_and(|a| a.preemptible && a.phase == Phase::Running);
-                        if !ok {
+                        if !self.may_preempt(req, v) {
                             return Err(self.invalid(&format!(
-                                "allocation {v} cannot be preempted (it must exist, be preemptible and running, and the requester must not be preemptible)"
+                                "allocation {v} may not be preempted for this request: a victim must be running and either preemptible (for non-preemptible work) or borrowed (its tenant above its reservation, the requester below its own)"
                             )));
                         }
                     }
@@ -615,6 +638,13 @@ impl Engine {
             }
         }
         unreachable!("the loop returns")
+    }
+
+    /// Whether `req` may evict allocation `v` (see [`preemption_allowed`]).
+    pub(crate) fn may_preempt(&self, req: &Request, v: AllocId) -> bool {
+        self.allocs
+            .get(v)
+            .is_some_and(|a| preemption_allowed(&self.sc, &self.usage, req, a))
     }
 
     fn invalid(&self, reason: &str) -> SimError {
@@ -675,13 +705,6 @@ impl Engine {
         Ok(())
     }
 
-    fn workflow_of(&self, req: &Request) -> u32 {
-        match (req.kind, req.target) {
-            (Kind::Training, Target::Job(j)) => (self.sc.workloads.len() as u32) + j,
-            _ => req.workload as u32,
-        }
-    }
-
     fn workflow_switch_time(&self, req: &Request, t: TypeId) -> Time {
         let ty = &self.sc.gpu_types[t];
         match self.sc.workloads[req.workload].model_gb() {
@@ -693,7 +716,7 @@ impl Engine {
     /// Applies a validated placement.
     fn place(&mut self, req: &Request, p: Placement) {
         let t = p.gpu_type;
-        let wf = self.workflow_of(req);
+        let wf = req.workflow(&self.sc);
         let ty = &self.sc.gpu_types[t];
         let ts_time = ty.tenant_switch;
         let mut gpus = Vec::new();
@@ -751,6 +774,7 @@ impl Engine {
             placed_at: self.now,
         };
         let (id, generation) = self.allocs.insert(alloc);
+        self.usage[req.tenant] += gpus.len() as u64;
         tracing::trace!(
             t_s = secs(self.now),
             alloc = id,
@@ -809,8 +833,7 @@ impl Engine {
                 job.alloc = Some(id);
                 if job.first_start.is_none() {
                     job.first_start = Some(self.now);
-                    self.stats
-                        .waits_h
+                    self.stats.waits_h[req.kind as usize]
                         .push(crate::units::hours(self.now - job.arrival));
                 }
             }
@@ -964,6 +987,7 @@ impl Engine {
 
     fn release(&mut self, id: AllocId, why: End) {
         let a = self.allocs.remove(id).expect("live allocation");
+        self.usage[a.tenant] -= a.gpus.len() as u64;
         let n = a.gpus.len() as u128;
         let dt = (self.now - a.phase_start) as u128;
         match a.phase {
@@ -1015,8 +1039,7 @@ impl Engine {
                 if why == End::Completed {
                     job.state = JobState::Completed;
                     job.finished = Some(self.now);
-                    self.stats
-                        .completions_h
+                    self.stats.completions_h[a.kind as usize]
                         .push(crate::units::hours(self.now - job.arrival));
                 } else {
                     match why {

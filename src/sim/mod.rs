@@ -8,4 +8,4 @@ pub mod job;
 pub mod request;
 pub mod service;
 
-pub use engine::{Engine, SimError};
+pub use engine::{Engine, SimError, preemption_allowed};

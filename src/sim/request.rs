@@ -28,6 +28,9 @@ pub struct Request {
     pub arrival: Time,
     /// Gang size of a training job; 0 for replica-shaped work (inference, batch).
     pub gang: u32,
+    /// Tokens the job still has to do (0 for an inference replica, which runs until scaled
+    /// down).
+    pub tokens_left: f64,
 }
 
 impl Request {
@@ -57,6 +60,23 @@ impl Request {
         let wide =
             matches!(&w.spec, Spec::Training(s) if s.wide_nvlink) || w.kind() != Kind::Training;
         wide && g > sc.gpu_types[t].node_gpus
+    }
+
+    /// The workflow this request loads: the workload for inference and batch (replicas and
+    /// jobs of one workload share a model), the job itself for training.
+    pub fn workflow(&self, sc: &Scenario) -> u32 {
+        match (self.kind, self.target) {
+            (Kind::Training, Target::Job(j)) => sc.workloads.len() as u32 + j,
+            _ => self.workload as u32,
+        }
+    }
+
+    /// Expected running time on type `t`, in seconds (`None` for an inference replica).
+    pub fn expected_run_s(&self, sc: &Scenario, t: TypeId) -> Option<f64> {
+        match self.target {
+            Target::Replica(_) => None,
+            Target::Job(_) => Some(self.tokens_left / self.rate_on(sc, t).max(1e-9)),
+        }
     }
 
     /// Throughput on type `t` of the whole allocation, tokens/s.

@@ -1,0 +1,254 @@
+//! Side-by-side runs: one scenario under several policies, seeds and switch-cost scales, run
+//! in parallel (each run is independent and deterministic, and results are collected in a
+//! fixed order, so they are identical to a sequential run), then summarized as means with 95 %
+//! confidence intervals, and swept to find where pooling stops paying.
+
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+use crate::RunError;
+use crate::config::Scenario;
+use crate::report::Report;
+
+/// Switch-cost scales the sweep uses by default.
+pub const DEFAULT_SCALES: &[f64] = &[0.0, 0.5, 1.0, 2.0, 4.0, 10.0];
+
+/// Runs every (scale, policy, seed) combination, in that nesting order.
+pub fn run_matrix(
+    sc: &Scenario,
+    policies: &[String],
+    seeds: &[u64],
+    scales: &[f64],
+) -> Result<Vec<Report>, RunError> {
+    let jobs: Vec<(f64, &String, u64)> = scales
+        .iter()
+        .flat_map(|&k| {
+            policies
+                .iter()
+                .flat_map(move |p| seeds.iter().map(move |&s| (k, p, s)))
+        })
+        .collect();
+    jobs.par_iter()
+        .map(|&(k, p, s)| {
+            let mut run = sc.clone();
+            run.policy = p.clone();
+            run.seed = s;
+            if k != 1.0 {
+                run.scale_switch_costs(k);
+            }
+            crate::run_scenario(&run)
+        })
+        .collect()
+}
+
+/// A mean with the half-width of its 95 % confidence interval (Student's t over seeds;
+/// 0 for a single run).
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct Stat {
+    pub mean: f64,
+    pub ci95: f64,
+}
+
+/// Two-sided 95 % quantile of Student's t with `df` degrees of freedom.
+pub fn t95(df: usize) -> f64 {
+    const T: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
+    ];
+    match df {
+        0 => f64::NAN,
+        1..=30 => T[df - 1],
+        31..=40 => 2.021,
+        41..=60 => 2.000,
+        61..=120 => 1.980,
+        _ => 1.960,
+    }
+}
+
+pub fn stat(xs: &[f64]) -> Stat {
+    let n = xs.len();
+    let mean = xs.iter().sum::<f64>() / n.max(1) as f64;
+    if n < 2 {
+        return Stat { mean, ci95: 0.0 };
+    }
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    Stat {
+        mean,
+        ci95: t95(n - 1) * (var / n as f64).sqrt(),
+    }
+}
+
+/// One policy's figures over its seeds.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PolicySummary {
+    pub policy: String,
+    pub runs: usize,
+    pub gpu_utilization: Stat,
+    pub tokens_per_gpu_hour: Stat,
+    pub tenant_switch_gpu_hours: Stat,
+    pub workflow_switch_gpu_hours: Stat,
+    pub slo_attainment: Stat,
+    pub training_wait_p50_hours: Stat,
+    pub training_wait_p99_hours: Stat,
+    pub training_completion_p50_hours: Stat,
+    pub training_completion_p99_hours: Stat,
+    pub job_wait_p50_hours: Stat,
+    pub job_wait_p99_hours: Stat,
+    pub revenue_usd: Stat,
+    pub gross_margin: Stat,
+    /// GPU type -> (utilization, tokens per GPU-hour).
+    pub by_gpu_type: BTreeMap<String, (Stat, Stat)>,
+}
+
+/// Summaries per policy, in the order the policies first appear in `reports`.
+pub fn summarize(reports: &[Report]) -> Vec<PolicySummary> {
+    let mut order: Vec<&str> = Vec::new();
+    for r in reports {
+        if !order.contains(&r.policy.as_str()) {
+            order.push(&r.policy);
+        }
+    }
+    order
+        .into_iter()
+        .map(|p| {
+            let rs: Vec<&Report> = reports.iter().filter(|r| r.policy == p).collect();
+            let s = |f: &dyn Fn(&Report) -> f64| stat(&rs.iter().map(|r| f(r)).collect::<Vec<_>>());
+            let train = |r: &Report| r.by_kind["training"].clone();
+            let mut by_gpu_type = BTreeMap::new();
+            for t in rs[0].by_gpu_type.keys() {
+                by_gpu_type.insert(
+                    t.clone(),
+                    (
+                        s(&|r| r.by_gpu_type[t].gpu_utilization),
+                        s(&|r| r.by_gpu_type[t].tokens_per_gpu_hour),
+                    ),
+                );
+            }
+            PolicySummary {
+                policy: p.to_string(),
+                runs: rs.len(),
+                gpu_utilization: s(&|r| r.gpu_utilization),
+                tokens_per_gpu_hour: s(&|r| r.tokens_per_gpu_hour),
+                tenant_switch_gpu_hours: s(&|r| r.gpu_hours.tenant_switch),
+                workflow_switch_gpu_hours: s(&|r| r.gpu_hours.workflow_switch),
+                slo_attainment: s(&|r| r.inference.slo_attainment),
+                training_wait_p50_hours: s(&|r| train(r).wait_hours.p50),
+                training_wait_p99_hours: s(&|r| train(r).wait_hours.p99),
+                training_completion_p50_hours: s(&|r| train(r).completion_hours.p50),
+                training_completion_p99_hours: s(&|r| train(r).completion_hours.p99),
+                job_wait_p50_hours: s(&|r| r.jobs.wait_hours.p50),
+                job_wait_p99_hours: s(&|r| r.jobs.wait_hours.p99),
+                revenue_usd: s(&|r| r.economics.revenue_usd),
+                gross_margin: s(&|r| r.economics.gross_margin),
+                by_gpu_type,
+            }
+        })
+        .collect()
+}
+
+/// One row of a switch-cost sweep: the scale and each policy's summary there.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SweepRow {
+    pub switch_cost_scale: f64,
+    pub policies: Vec<PolicySummary>,
+}
+
+/// Where a pooled policy's advantage over the baseline disappears.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Vanishing {
+    pub policy: String,
+    /// Scale at which its tokens per GPU-hour falls to the baseline's (linear interpolation
+    /// between sweep points); `None` if it stays ahead over the whole sweep.
+    pub tokens_per_gpu_hour_at: Option<f64>,
+    /// The same for GPU utilization.
+    pub gpu_utilization_at: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Sweep {
+    pub baseline: String,
+    pub rows: Vec<SweepRow>,
+    pub vanishing: Vec<Vanishing>,
+}
+
+/// The first scale where `ahead(scale) <= 0`, interpolated between the sweep points around
+/// the crossing; `Some(first scale)` if it is never ahead.
+pub fn crossing(scales: &[f64], ahead: &[f64]) -> Option<f64> {
+    for i in 0..scales.len() {
+        if ahead[i] <= 0.0 {
+            if i == 0 {
+                return Some(scales[0]);
+            }
+            let (x0, x1, y0, y1) = (scales[i - 1], scales[i], ahead[i - 1], ahead[i]);
+            return Some(x0 + (x1 - x0) * y0 / (y0 - y1));
+        }
+    }
+    None
+}
+
+/// Builds the sweep from the reports of [`run_matrix`] over `scales`.
+pub fn sweep(reports: &[Report], scales: &[f64], baseline: &str) -> Sweep {
+    let rows: Vec<SweepRow> = scales
+        .iter()
+        .map(|&k| {
+            let at: Vec<Report> = reports
+                .iter()
+                .filter(|r| r.switch_cost_scale == k)
+                .cloned()
+                .collect();
+            SweepRow {
+                switch_cost_scale: k,
+                policies: summarize(&at),
+            }
+        })
+        .collect();
+    let names: Vec<String> = rows
+        .first()
+        .map(|r| r.policies.iter().map(|p| p.policy.clone()).collect())
+        .unwrap_or_default();
+    let metric = |row: &SweepRow, p: &str, f: &dyn Fn(&PolicySummary) -> f64| -> f64 {
+        row.policies
+            .iter()
+            .find(|x| x.policy == p)
+            .map_or(f64::NAN, f)
+    };
+    let vanishing = names
+        .iter()
+        .filter(|p| p.as_str() != baseline)
+        .map(|p| {
+            let ahead = |f: &dyn Fn(&PolicySummary) -> f64| -> Vec<f64> {
+                rows.iter()
+                    .map(|row| metric(row, p, f) - metric(row, baseline, f))
+                    .collect()
+            };
+            Vanishing {
+                policy: p.clone(),
+                tokens_per_gpu_hour_at: crossing(scales, &ahead(&|x| x.tokens_per_gpu_hour.mean)),
+                gpu_utilization_at: crossing(scales, &ahead(&|x| x.gpu_utilization.mean)),
+            }
+        })
+        .collect();
+    Sweep {
+        baseline: baseline.to_string(),
+        rows,
+        vanishing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_and_crossings() {
+        let s = stat(&[1.0, 2.0, 3.0]);
+        assert_eq!(s.mean, 2.0);
+        assert!((s.ci95 - 4.303 * (1.0f64 / 3.0).sqrt()).abs() < 1e-12);
+        assert_eq!(stat(&[5.0]).ci95, 0.0);
+        assert_eq!(crossing(&[0.0, 1.0, 2.0], &[2.0, 1.0, -1.0]), Some(1.5));
+        assert_eq!(crossing(&[0.0, 1.0], &[2.0, 1.0]), None);
+        assert_eq!(crossing(&[0.0, 1.0], &[-1.0, 1.0]), Some(0.0));
+    }
+}

@@ -1,0 +1,111 @@
+//! `best_fit`: one shared pool, packed to keep whole nodes and whole NVL72 racks free for
+//! large gangs (fragmentation-aware, in the spirit of Alibaba's fragmentation scoring).
+//! Small requests go to the partly used node of their tenant with the fewest free GPUs that
+//! still fit, else to an idle node in the NVLink domain with the fewest idle nodes; wide
+//! gangs take the fullest domain that still has room.
+//!
+//! Optimizes: the chance that a large or wide gang finds room. Ignores: GPU speed (types are
+//! tried in config order) and switch cost.
+
+use super::common::{fill_from, merge_ascending, nodes_for, take_idle_in_domain, victims_for};
+use super::{Decision, Placement, Policy, View};
+use crate::fleet::cluster::NodeClass;
+use crate::fleet::{Cluster, NodeId, TypeId};
+use crate::sim::request::Request;
+use crate::workload::TenantId;
+
+pub struct BestFit;
+
+/// The tenant's partly used node of type `t` with the fewest free GPUs that still hold `g`.
+pub fn tightest_partial(c: &Cluster, t: TypeId, tenant: TenantId, g: u32) -> Option<NodeId> {
+    c.partial_nodes_of(t, tenant)
+        .map(|n| (c.nodes[n as usize].free, n))
+        .filter(|&(free, _)| free >= g)
+        .min()
+        .map(|(_, n)| n)
+}
+
+/// `g` GPUs of type `t` packed: whole idle nodes from the fullest domains first, the rest on
+/// the tightest partial node of the tenant.
+pub fn packed(c: &Cluster, t: TypeId, tenant: TenantId, g: u32) -> Option<Placement> {
+    let ng = c.types[t].node_gpus;
+    let mut nodes: Vec<(NodeId, u32)> = Vec::new();
+    let mut left = g;
+    if left < ng {
+        if let Some(n) = tightest_partial(c, t, tenant, left) {
+            return Some(Placement {
+                gpu_type: t,
+                nodes: vec![(n, left)],
+            });
+        }
+    }
+    'domains: for d in c.domains_with_idle_at_least(t, 1) {
+        for n in c.domain_nodes(d) {
+            if c.nodes[n as usize].class() != NodeClass::Idle {
+                continue;
+            }
+            if left < ng {
+                if let Some(p) = tightest_partial(c, t, tenant, left) {
+                    nodes.push((p, left));
+                    left = 0;
+                    break 'domains;
+                }
+            }
+            let take = ng.min(left);
+            nodes.push((n, take));
+            left -= take;
+            if left == 0 {
+                break 'domains;
+            }
+        }
+    }
+    if left == 0 {
+        return Some(Placement { gpu_type: t, nodes });
+    }
+    // Not enough whole nodes: fall back to any usable GPUs.
+    let all = merge_ascending(c.partial_nodes_of(t, tenant), c.idle_nodes(t));
+    fill_from(c, all, tenant, g).map(|nodes| Placement { gpu_type: t, nodes })
+}
+
+/// The fullest NVLink domain of type `t` with room for `g` GPUs on idle nodes.
+pub fn fullest_domain(c: &Cluster, t: TypeId, g: u32) -> Option<Placement> {
+    let need = nodes_for(g, c.types[t].node_gpus);
+    let d = c.domains_with_idle_at_least(t, need).next()?;
+    take_idle_in_domain(c, t, d, g, |_| true)
+}
+
+impl Policy for BestFit {
+    fn name(&self) -> &'static str {
+        "best_fit"
+    }
+
+    fn place(&mut self, view: &View, req: &Request) -> Decision {
+        let c = view.cluster;
+        let sc = view.scenario;
+        for t in 0..sc.gpu_types.len() {
+            let Some(g) = req.gpus_on(sc, t) else {
+                continue;
+            };
+            if c.available(t, req.tenant) < g as u64 {
+                continue;
+            }
+            let placed = if req.needs_one_domain(sc, t) {
+                fullest_domain(c, t, g)
+            } else {
+                packed(c, t, req.tenant, g)
+            };
+            if let Some(p) = placed {
+                return Decision::Place(p);
+            }
+        }
+        for t in 0..sc.gpu_types.len() {
+            let Some(g) = req.gpus_on(sc, t) else {
+                continue;
+            };
+            if let Some(v) = victims_for(view, req, t, g, c.available(t, req.tenant), |_| true) {
+                return Decision::Preempt(v);
+            }
+        }
+        Decision::Wait
+    }
+}
