@@ -171,6 +171,11 @@ impl Engine {
         self.now
     }
 
+    /// Every job submitted so far, in submission order.
+    pub fn jobs(&self) -> &[Job] {
+        &self.jobs
+    }
+
     /// The GPU-time and token ledger (complete once the run reached its horizon).
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
@@ -394,9 +399,15 @@ impl Engine {
         }
     }
 
+    /// Autoscaling, and a placement pass if work waits: a policy may choose to wait (for a
+    /// cheaper node, or until switching pays), and must be asked again even if nothing else
+    /// changes.
     fn tick(&mut self) {
         for s in 0..self.services.len() {
             self.autoscale(s as ServiceId);
+        }
+        if !self.queue.is_empty() {
+            self.dirty = true;
         }
         let next = self.now + self.sc.autoscale_interval;
         if next < self.sc.horizon {
@@ -434,6 +445,7 @@ impl Engine {
             .filter_map(|t| Some(w.rate(t)? * w.replica_gpus[t]? as f64))
             .fold(0.0, f64::max);
         let svc = &mut self.services[s as usize];
+        svc.close_demand_step(self.now);
         svc.demand = demand;
         let mut have = svc.capacity() + svc.starting_cap;
         let placed = svc.running.len() + svc.starting.len();
@@ -560,7 +572,7 @@ impl Engine {
                 .collect();
             while let Some((key, class)) = heads.pop_first() {
                 let no_free = (0..self.sc.gpu_types.len()).all(|t| self.cluster.free_gpus(t) == 0);
-                if no_free && !self.cluster.has_preemptible() {
+                if no_free && !self.cluster.has_preemptible() && !self.anyone_borrowing() {
                     break;
                 }
                 let Some(req) = self.queue.get(&key).cloned() else {
@@ -570,7 +582,7 @@ impl Engine {
                     req.gpus_on(&self.sc, t)
                         .is_some_and(|g| self.cluster.available(t, req.tenant) >= g as u64)
                 });
-                if !fits && (req.preemptible || !self.cluster.has_preemptible()) {
+                if !fits && !self.could_preempt_for(&req) {
                     continue;
                 }
                 if self.offer(key, &req)? {
@@ -638,6 +650,22 @@ impl Engine {
             }
         }
         unreachable!("the loop returns")
+    }
+
+    /// Whether any allocation might be evicted for `req` under [`preemption_allowed`]: a cheap
+    /// necessary condition, so requests that can neither fit nor preempt are not offered.
+    fn could_preempt_for(&self, req: &Request) -> bool {
+        let reserved = |t: usize| self.sc.tenants[t].reserved_total() as u64;
+        let yields = !req.preemptible && self.cluster.has_preemptible();
+        let reclaim = self.usage[req.tenant] < reserved(req.tenant)
+            && (0..self.sc.tenants.len()).any(|t| t != req.tenant && self.usage[t] > reserved(t));
+        yields || reclaim
+    }
+
+    /// Whether some tenant holds more GPUs than it reserved (so a reclaim is possible).
+    fn anyone_borrowing(&self) -> bool {
+        (0..self.sc.tenants.len())
+            .any(|t| self.usage[t] > self.sc.tenants[t].reserved_total() as u64)
     }
 
     /// Whether `req` may evict allocation `v` (see [`preemption_allowed`]).
@@ -1118,6 +1146,7 @@ impl Engine {
         }
         for s in 0..self.services.len() {
             self.accrue_service(s as ServiceId);
+            self.services[s].close_demand_step(self.now);
         }
         self.finished = true;
     }

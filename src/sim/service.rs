@@ -24,6 +24,8 @@ pub struct Service {
     /// Replica requests waiting in the queue (latest last).
     pub queued: Vec<QueueKey>,
     pub last: Time,
+    /// Start of the current demand step.
+    pub demand_since: Time,
     pub served: f64,
     pub demanded: f64,
     pub served_by_type: Vec<f64>,
@@ -40,6 +42,7 @@ impl Service {
             starting_cap: 0.0,
             queued: Vec::new(),
             last: 0,
+            demand_since: 0,
             served: 0.0,
             demanded: 0.0,
             served_by_type: vec![0.0; types],
@@ -50,14 +53,20 @@ impl Service {
         self.cap_by_type.iter().sum()
     }
 
-    /// Integrates served and demanded tokens up to `now` at the current rates, and returns the
-    /// tokens served per GPU type in that interval.
+    /// Integrates demanded tokens over the demand step that ends at `now`. Called only at
+    /// demand changes (ticks and the horizon), so the sum is the same whatever the policy did.
+    pub fn close_demand_step(&mut self, now: Time) {
+        self.demanded += self.demand * secs(now.saturating_sub(self.demand_since));
+        self.demand_since = now;
+    }
+
+    /// Integrates served tokens up to `now` at the current rates, and returns the tokens served
+    /// per GPU type in that interval.
     pub fn accrue(&mut self, now: Time) -> Vec<f64> {
         let dt = secs(now.saturating_sub(self.last));
         self.last = now;
         let cap = self.capacity();
         let served_rate = self.demand.min(cap);
-        self.demanded += self.demand * dt;
         self.served += served_rate * dt;
         let mut by_type = vec![0.0; self.cap_by_type.len()];
         if cap > 0.0 && dt > 0.0 {
