@@ -295,3 +295,33 @@ fn parallel_runs_equal_sequential_runs() {
     }
     assert_eq!(parallel, sequential);
 }
+
+#[test]
+fn free_switching_does_not_make_any_policy_thrash() {
+    // With every switch cost at zero, evictions are free and a careless quota or preemption
+    // rule flaps the same GPUs back and forth without end (we had such a bug). Twelve hours of
+    // the default region must stay within a sane number of events and preemptions under every
+    // policy.
+    let mut sc = config::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/configs/fleet.toml"
+    )))
+    .unwrap();
+    sc.horizon = 12 * 3_600_000_000;
+    sc.scale_switch_costs(0.0);
+    for name in POLICIES {
+        let mut e = Engine::new(sc.clone(), policy::by_name(name).unwrap());
+        e.run().unwrap();
+        let r = fleetsim::report::build(&e);
+        assert!(
+            r.engine_stats.events < 200_000,
+            "{name}: {} events",
+            r.engine_stats.events
+        );
+        assert!(
+            r.jobs.preemptions < 50_000,
+            "{name}: {} preemptions",
+            r.jobs.preemptions
+        );
+    }
+}

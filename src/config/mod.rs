@@ -49,6 +49,8 @@ pub struct Scenario {
     pub switch_cost_scale: f64,
     pub autoscale_interval: Time,
     pub failures: bool,
+    /// Running time before an allocation may be preempted (Slurm's PreemptExemptTime).
+    pub preempt_exempt: Time,
     pub gpu_types: Vec<GpuType>,
     pub pools: Vec<Pool>,
     pub tenants: Vec<Tenant>,
@@ -493,6 +495,7 @@ impl Ctx<'_> {
             switch_cost_scale: 1.0,
             autoscale_interval: sim.autoscale_interval.0,
             failures: sim.failures,
+            preempt_exempt: sim.preempt_exempt.0,
             gpu_types,
             pools,
             tenants,

@@ -37,6 +37,12 @@ pub struct RawSimulation {
     pub autoscale_interval: Dur,
     #[serde(default = "default_true")]
     pub failures: bool,
+    #[serde(default = "default_exempt")]
+    pub preempt_exempt: Dur,
+}
+
+fn default_exempt() -> Dur {
+    Dur(10 * 60 * crate::units::US_PER_SEC)
 }
 
 fn default_policy() -> String {

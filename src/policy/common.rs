@@ -7,6 +7,7 @@ use super::{Placement, View};
 use crate::fleet::cluster::{Node, NodeClass};
 use crate::fleet::{Cluster, NodeId, TypeId};
 use crate::sim::alloc::AllocId;
+use crate::sim::preemption_allowed;
 use crate::sim::request::Request;
 use crate::workload::TenantId;
 
@@ -100,6 +101,15 @@ pub fn victims_for(
         return None;
     }
     let c = view.cluster;
+    // Only nodes whose every holder the engine's rule lets this request evict.
+    let allowed = |node: &Node| {
+        allowed(node)
+            && node.allocs.iter().all(|&id| {
+                view.allocs.get(id).is_some_and(|a| {
+                    preemption_allowed(view.scenario, view.usage, req, a, view.now)
+                })
+            })
+    };
     let mut victims = BTreeSet::new();
     if req.needs_one_domain(view.scenario, t) {
         let need = nodes_for(g, c.types[t].node_gpus);

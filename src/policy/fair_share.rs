@@ -2,11 +2,13 @@
 //! schedulers (Kueue, Volcano, KAI). Each tenant's reservation is its guaranteed quota (in
 //! GPUs, any type). Idle GPUs are lent to whoever asks; when a tenant below its quota cannot
 //! place work, it reclaims borrowed GPUs by preempting the allocations of tenants above their
-//! quota. Preemptible work also yields to non-preemptible work, as everywhere.
+//! quota, as long as the reclaiming request keeps its tenant within its own quota. A tenant
+//! over its quota evicts nobody else's work, only its own preemptible work; otherwise quotas
+//! flap back and forth (the Kueue rule: only work within nominal quota reclaims).
 //!
-//! Preemption is deterministic and minimal: it evicts whole nodes, choosing the nodes with
-//! the fewest victims (then the fewest victim GPUs, then fleet order), and only as many as
-//! the request needs. Placement packs like `best_fit`, GPU types in config order.
+//! Preemption is deterministic and minimal: it evicts whole nodes, choosing the nodes whose
+//! victims hold the fewest GPUs (then the fewest victims, then fleet order), and only as many
+//! as the request needs. Placement packs like `best_fit`, GPU types in config order.
 //!
 //! Optimizes: guarantees kept without stranding idle quota. Ignores: GPU speed and switch
 //! cost.
@@ -17,17 +19,18 @@ use super::{Decision, Policy, View};
 use crate::fleet::cluster::NodeClass;
 use crate::fleet::{NodeId, TypeId};
 use crate::sim::alloc::AllocId;
-use crate::sim::preemption_allowed;
 use crate::sim::request::Request;
+use crate::sim::{preemption_allowed, victims_allowed, within_quota};
+use std::collections::BTreeSet;
 
 pub struct FairShare;
 
-/// A node that could be freed: (victims, victim GPUs, node), ordered cheapest first.
-type Candidate = (usize, u32, NodeId);
+/// A node that could be freed: (victim GPUs, victims, node), ordered cheapest first.
+type Candidate = (u32, usize, NodeId);
 
-/// The cost of freeing node `n` for `req`: (victims, victim GPUs), if every holder may be
-/// evicted.
-fn reclaim_cost(view: &View, req: &Request, n: NodeId) -> Option<(usize, u32)> {
+/// The cost of freeing node `n` for `req`: (victim GPUs, victims), if every holder may be
+/// evicted. Victims are whole allocations, so a gang spanning many nodes costs all its GPUs.
+fn reclaim_cost(view: &View, req: &Request, n: NodeId) -> Option<(u32, usize)> {
     let node = &view.cluster.nodes[n as usize];
     if node.down || node.locked > 0 || node.used == 0 {
         return None;
@@ -35,30 +38,44 @@ fn reclaim_cost(view: &View, req: &Request, n: NodeId) -> Option<(usize, u32)> {
     let mut gpus = 0;
     for &id in &node.allocs {
         let a = view.allocs.get(id)?;
-        if !preemption_allowed(view.scenario, view.usage, req, a) {
+        if !preemption_allowed(view.scenario, view.usage, req, a, view.now) {
             return None;
         }
         gpus += a.gpus.len() as u32;
     }
-    Some((node.allocs.len(), gpus))
+    Some((gpus, node.allocs.len()))
+}
+
+/// Adds the victims on `nodes` to `picked` if the grown set is still allowed.
+fn try_add(view: &View, req: &Request, picked: &mut BTreeSet<AllocId>, nodes: &[NodeId]) -> bool {
+    let mut grown = picked.clone();
+    for &n in nodes {
+        grown.extend(view.cluster.nodes[n as usize].allocs.iter().copied());
+    }
+    let set: Vec<&crate::sim::alloc::Alloc> =
+        grown.iter().filter_map(|&id| view.allocs.get(id)).collect();
+    if victims_allowed(view.scenario, view.usage, req, &set, view.now) {
+        *picked = grown;
+        true
+    } else {
+        false
+    }
 }
 
 /// Minimal reclaim on type `t`: the cheapest nodes (or, for a wide gang, the cheapest domain)
-/// whose eviction makes room for `g` GPUs.
+/// whose eviction makes room for `g` GPUs, taking from each tenant only what it borrowed.
 fn reclaim(view: &View, req: &Request, t: TypeId, g: u32) -> Option<Vec<AllocId>> {
     let c = view.cluster;
-    let victims_of = |nodes: &[Candidate]| -> Vec<AllocId> {
-        let mut v: Vec<AllocId> = nodes
-            .iter()
-            .flat_map(|&(_, _, n)| c.nodes[n as usize].allocs.clone())
+    let candidates = |nodes: &mut dyn Iterator<Item = NodeId>| -> Vec<Candidate> {
+        let mut v: Vec<Candidate> = nodes
+            .filter_map(|n| reclaim_cost(view, req, n).map(|(gp, k)| (gp, k, n)))
             .collect();
         v.sort_unstable();
-        v.dedup();
         v
     };
     if req.needs_one_domain(view.scenario, t) {
         let need = nodes_for(g, c.types[t].node_gpus) as usize;
-        let mut best: Option<(usize, Vec<Candidate>)> = None;
+        let mut best: Option<(u32, BTreeSet<AllocId>)> = None;
         for &d in c.domains_of(t) {
             let idle = c
                 .domain_nodes(d)
@@ -67,30 +84,32 @@ fn reclaim(view: &View, req: &Request, t: TypeId, g: u32) -> Option<Vec<AllocId>
             if idle >= need {
                 continue; // placement would have found it
             }
-            let mut costs: Vec<Candidate> = c
-                .domain_nodes(d)
-                .filter_map(|n| reclaim_cost(view, req, n).map(|(k, gp)| (k, gp, n)))
-                .collect();
-            if idle + costs.len() < need {
-                continue;
+            let mut picked = BTreeSet::new();
+            let mut freed = idle;
+            let mut cost = 0;
+            for (gp, _, n) in candidates(&mut c.domain_nodes(d)) {
+                if freed >= need {
+                    break;
+                }
+                if try_add(view, req, &mut picked, &[n]) {
+                    freed += 1;
+                    cost += gp;
+                }
             }
-            costs.sort_unstable();
-            costs.truncate(need - idle);
-            let total: usize = costs.iter().map(|x| x.0).sum();
-            if best.as_ref().is_none_or(|b| total < b.0) {
-                best = Some((total, costs));
+            if freed >= need && best.as_ref().is_none_or(|b| cost < b.0) {
+                best = Some((cost, picked));
             }
         }
-        return best.map(|(_, nodes)| victims_of(&nodes));
+        return best.map(|(_, v)| v.into_iter().collect());
     }
     let have = c.available(t, req.tenant);
-    let mut costs: Vec<Candidate> = (0..c.nodes.len() as NodeId)
-        .filter(|&n| c.nodes[n as usize].gpu_type == t)
-        .filter_map(|n| reclaim_cost(view, req, n).map(|(k, gp)| (k, gp, n)))
-        .collect();
-    costs.sort_unstable();
+    let mut picked = BTreeSet::new();
     let mut gained = 0u64;
-    for (i, &(_, _, n)) in costs.iter().enumerate() {
+    let mut nodes = (0..c.nodes.len() as NodeId).filter(|&n| c.nodes[n as usize].gpu_type == t);
+    for (_, _, n) in candidates(&mut nodes) {
+        if !try_add(view, req, &mut picked, &[n]) {
+            continue;
+        }
         let node = &c.nodes[n as usize];
         gained += if node.tenant == Some(req.tenant) {
             node.used as u64
@@ -98,7 +117,7 @@ fn reclaim(view: &View, req: &Request, t: TypeId, g: u32) -> Option<Vec<AllocId>
             node.gpus as u64
         };
         if have + gained >= g as u64 {
-            return Some(victims_of(&costs[..=i]));
+            return Some(picked.into_iter().collect());
         }
     }
     None
@@ -128,7 +147,7 @@ impl Policy for FairShare {
                 return Decision::Place(p);
             }
         }
-        let under_quota = view.usage[req.tenant] < sc.tenants[req.tenant].reserved_total() as u64;
+        let under_quota = within_quota(sc, view.usage, req);
         for t in 0..sc.gpu_types.len() {
             let Some(g) = req.gpus_on(sc, t) else {
                 continue;

@@ -38,20 +38,73 @@ pub enum SimError {
     },
 }
 
-/// The engine's preemption rule, shared with the policies: a victim must be running, and
-/// either preemptible while the requester is not, or borrowed: its tenant holds more GPUs
-/// than it reserved while the requester's tenant holds fewer than it reserved.
-pub fn preemption_allowed(sc: &Scenario, usage: &[u64], req: &Request, a: &Alloc) -> bool {
-    if a.phase != Phase::Running {
+/// The engine's preemption rule for one victim, shared with the policies: it must have been
+/// running for at least `simulation.preempt_exempt`, and either preemptible while the requester is not (it yields), or borrowed (reclaimed): its
+/// tenant holds more GPUs than it reserved, and the requester's tenant stays within its own
+/// reservation once the request is placed. [`victims_allowed`] adds the condition on a whole
+/// set of reclaimed victims.
+pub fn preemption_allowed(
+    sc: &Scenario,
+    usage: &[u64],
+    req: &Request,
+    a: &Alloc,
+    now: Time,
+) -> bool {
+    // Work must have run `preempt_exempt` first, so evictions cannot thrash.
+    if a.phase != Phase::Running || now < a.phase_start.saturating_add(sc.preempt_exempt) {
         return false;
     }
-    let reserved = |t: usize| sc.tenants[t].reserved_total() as u64;
-    let yields = a.preemptible && !req.preemptible;
-    let reclaim = a.tenant != req.tenant
-        && usage[a.tenant] > reserved(a.tenant)
-        && usage[req.tenant] < reserved(req.tenant);
-    yields || reclaim
+    yields(req, a)
+        || (a.tenant != req.tenant
+            && usage[a.tenant] > reserved(sc, a.tenant)
+            && within_quota(sc, usage, req))
 }
+
+fn yields(req: &Request, a: &Alloc) -> bool {
+    a.preemptible && !req.preemptible
+}
+
+/// Whether a set of victims may be evicted for `req`: each is allowed, and reclaimed (not
+/// yielding) victims take from each tenant only what it holds beyond its reservation. So a
+/// reclaim never pushes a tenant below its quota, and the tenant cannot reclaim back: quotas
+/// do not flap.
+pub fn victims_allowed(
+    sc: &Scenario,
+    usage: &[u64],
+    req: &Request,
+    victims: &[&Alloc],
+    now: Time,
+) -> bool {
+    let mut taken = vec![0u64; usage.len()];
+    for a in victims {
+        if !preemption_allowed(sc, usage, req, a, now) {
+            return false;
+        }
+        if !yields(req, a) {
+            taken[a.tenant] += a.gpus.len() as u64;
+        }
+    }
+    taken
+        .iter()
+        .enumerate()
+        .all(|(t, &k)| k == 0 || usage[t] >= reserved(sc, t) + k)
+}
+
+fn reserved(sc: &Scenario, t: usize) -> u64 {
+    sc.tenants[t].reserved_total() as u64
+}
+
+/// Whether `req`, placed on its smallest shape, keeps its tenant within its reservation.
+pub fn within_quota(sc: &Scenario, usage: &[u64], req: &Request) -> bool {
+    let smallest = (0..sc.gpu_types.len())
+        .filter_map(|t| req.gpus_on(sc, t))
+        .min()
+        .unwrap_or(u32::MAX);
+    usage[req.tenant] + smallest as u64 <= reserved(sc, req.tenant)
+}
+
+/// Placement passes at one instant before the engine moves on to the next event.
+const MAX_PASSES_PER_INSTANT: usize = 64;
 
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 enum Ev {
@@ -102,6 +155,9 @@ pub struct Engine {
     /// Queued requests grouped by class (workload, gang size): members of a class are
     /// identical but for arrival order, so a pass asks only about each class's head.
     classes: BTreeMap<(usize, u32), BTreeSet<QueueKey>>,
+    /// Keys enqueued since the current placement pass started (requeued victims, replacement
+    /// replicas), so the pass can offer them in priority order.
+    entered: Vec<QueueKey>,
     events: PriorityQueue<Ev, Reverse<(Time, u64)>>,
     ev_seq: u64,
     q_seq: u64,
@@ -136,6 +192,7 @@ impl Engine {
             services: Vec::new(),
             queue: BTreeMap::new(),
             classes: BTreeMap::new(),
+            entered: Vec::new(),
             events: PriorityQueue::new(),
             ev_seq: 0,
             q_seq: 0,
@@ -562,7 +619,9 @@ impl Engine {
     /// class of identical requests is offered to the policy in queue order; a class whose head
     /// must wait is skipped for the rest of the pass.
     fn schedule(&mut self) -> Result<(), SimError> {
-        loop {
+        // Passes repeat while one places work and frees more; a bound keeps a policy that
+        // keeps evicting and re-placing at one instant from spinning (the next event retries).
+        for _ in 0..MAX_PASSES_PER_INSTANT {
             self.dirty = false;
             let mut placed_any = false;
             let mut heads: BTreeMap<QueueKey, (usize, u32)> = self
@@ -570,7 +629,29 @@ impl Engine {
                 .iter()
                 .filter_map(|(c, set)| set.first().map(|k| (*k, *c)))
                 .collect();
-            while let Some((key, class)) = heads.pop_first() {
+            let mut head_of: BTreeMap<(usize, u32), QueueKey> =
+                heads.iter().map(|(k, c)| (*c, *k)).collect();
+            self.entered.clear();
+            loop {
+                // Work enqueued during the pass (evicted victims above all) takes its place in
+                // queue order before the next offer, so lower-priority classes do not take the
+                // GPUs a preemption freed ahead of the higher-priority work it evicted.
+                for k in std::mem::take(&mut self.entered) {
+                    let Some(r) = self.queue.get(&k) else {
+                        continue;
+                    };
+                    let c = (r.workload, r.gang);
+                    if head_of.get(&c).is_none_or(|&h| k < h) {
+                        if let Some(h) = head_of.insert(c, k) {
+                            heads.remove(&h);
+                        }
+                        heads.insert(k, c);
+                    }
+                }
+                let Some((key, class)) = heads.pop_first() else {
+                    break;
+                };
+                head_of.remove(&class);
                 let no_free = (0..self.sc.gpu_types.len()).all(|t| self.cluster.free_gpus(t) == 0);
                 if no_free && !self.cluster.has_preemptible() && !self.anyone_borrowing() {
                     break;
@@ -592,7 +673,12 @@ impl Engine {
                         .get(&class)
                         .and_then(|set| set.range(key..).next().copied());
                     if let Some(next) = next {
-                        heads.insert(next, class);
+                        if head_of.get(&class).is_none_or(|&h| next < h) {
+                            if let Some(h) = head_of.insert(class, next) {
+                                heads.remove(&h);
+                            }
+                            heads.insert(next, class);
+                        }
                     }
                 }
             }
@@ -634,12 +720,14 @@ impl Engine {
                     if victims.is_empty() {
                         return Err(self.invalid("asked to preempt nothing"));
                     }
-                    for &v in &victims {
-                        if !self.may_preempt(req, v) {
-                            return Err(self.invalid(&format!(
-                                "allocation {v} may not be preempted for this request: a victim must be running and either preemptible (for non-preemptible work) or borrowed (its tenant above its reservation, the requester below its own)"
-                            )));
-                        }
+                    let set: Option<Vec<&Alloc>> =
+                        victims.iter().map(|&v| self.allocs.get(v)).collect();
+                    if !set.is_some_and(|set| {
+                        victims_allowed(&self.sc, &self.usage, req, &set, self.now)
+                    }) {
+                        return Err(self.invalid(
+                            "these allocations may not be preempted for this request: a victim must be running and either preemptible (for non-preemptible work) or borrowed (its tenant above its reservation by at least what is reclaimed, the requester within its own)",
+                        ));
                     }
                     tracing::debug!(t_s = secs(self.now), victims = victims.len(), workload = %self.sc.workloads[req.workload].name, "preempting");
                     for v in victims {
@@ -655,10 +743,10 @@ impl Engine {
     /// Whether any allocation might be evicted for `req` under [`preemption_allowed`]: a cheap
     /// necessary condition, so requests that can neither fit nor preempt are not offered.
     fn could_preempt_for(&self, req: &Request) -> bool {
-        let reserved = |t: usize| self.sc.tenants[t].reserved_total() as u64;
         let yields = !req.preemptible && self.cluster.has_preemptible();
-        let reclaim = self.usage[req.tenant] < reserved(req.tenant)
-            && (0..self.sc.tenants.len()).any(|t| t != req.tenant && self.usage[t] > reserved(t));
+        let reclaim = within_quota(&self.sc, &self.usage, req)
+            && (0..self.sc.tenants.len())
+                .any(|t| t != req.tenant && self.usage[t] > reserved(&self.sc, t));
         yields || reclaim
     }
 
@@ -666,13 +754,6 @@ impl Engine {
     fn anyone_borrowing(&self) -> bool {
         (0..self.sc.tenants.len())
             .any(|t| self.usage[t] > self.sc.tenants[t].reserved_total() as u64)
-    }
-
-    /// Whether `req` may evict allocation `v` (see [`preemption_allowed`]).
-    pub(crate) fn may_preempt(&self, req: &Request, v: AllocId) -> bool {
-        self.allocs
-            .get(v)
-            .is_some_and(|a| preemption_allowed(&self.sc, &self.usage, req, a))
     }
 
     fn invalid(&self, reason: &str) -> SimError {

@@ -8,4 +8,4 @@ pub mod job;
 pub mod request;
 pub mod service;
 
-pub use engine::{Engine, SimError, preemption_allowed};
+pub use engine::{Engine, SimError, preemption_allowed, victims_allowed, within_quota};
