@@ -35,11 +35,12 @@ pub const ALL_STATES: [GpuState; N_STATES] = [
 /// How a node can be used right now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NodeClass {
-    /// Down, or being re-provisioned for a new tenant.
+    /// Down.
     Unavailable,
     /// Every GPU free: any tenant may take it (paying a tenant switch if it is not its own).
     Idle,
-    /// Some GPUs held by its tenant, some free: only that tenant may add work.
+    /// Some GPUs held by its tenant (or being re-provisioned for it), some free: only that
+    /// tenant may add work.
     Partial,
     /// Every GPU held.
     Full,
@@ -57,8 +58,11 @@ pub struct Node {
     pub free: u32,
     /// GPUs held by allocations.
     pub used: u32,
-    /// Unallocated GPUs held by a tenant switch in progress.
+    /// Unallocated GPUs held by a tenant switch in progress (re-provisioning for `tenant`; more
+    /// of that tenant's work may join them).
     pub locked: u32,
+    /// When the tenant switch in progress ends.
+    pub switch_until: crate::units::Time,
     pub down: bool,
     /// GPUs held by allocations that may not be preempted (guaranteed, or still switching).
     pub pinned: u32,
@@ -68,22 +72,24 @@ pub struct Node {
 
 impl Node {
     pub fn class(&self) -> NodeClass {
-        if self.down || self.locked > 0 {
+        if self.down {
             NodeClass::Unavailable
-        } else if self.used == 0 {
+        } else if self.used == 0 && self.locked == 0 {
             NodeClass::Idle
-        } else if self.free > 0 {
+        } else if self.free + self.locked > 0 {
             NodeClass::Partial
         } else {
             NodeClass::Full
         }
     }
 
-    /// GPUs of this node that tenant `t` could be given now.
+    /// GPUs of this node that tenant `t` could be given now: all of an idle node; the free GPUs
+    /// of a partly used node of its own, including GPUs being re-provisioned for it (work placed
+    /// there starts when the switch ends).
     pub fn usable_by(&self, t: TenantId) -> u32 {
         match self.class() {
             NodeClass::Idle => self.gpus,
-            NodeClass::Partial if self.tenant == Some(t) => self.free,
+            NodeClass::Partial if self.tenant == Some(t) => self.free + self.locked,
             _ => 0,
         }
     }
@@ -175,6 +181,9 @@ pub struct Cluster {
     pub state_count: Vec<[u64; N_STATES]>,
     idx: Vec<TypeIndex>,
     pub type_gpus: Vec<u32>,
+    /// GPUs of the nodes each tenant occupies (holds work on, or is re-provisioning): a partly
+    /// used node counts whole, since no other tenant can use it. Quotas are measured in this.
+    occupied: Vec<u64>,
 }
 
 impl Cluster {
@@ -190,6 +199,7 @@ impl Cluster {
             state_count: vec![[0; N_STATES]; types.len()],
             idx: vec![TypeIndex::default(); types.len()],
             type_gpus: vec![0; types.len()],
+            occupied: vec![0; tenants],
         };
         for ix in &mut c.idx {
             ix.partial_free = vec![0; tenants];
@@ -220,6 +230,7 @@ impl Cluster {
                         free: ty.node_gpus,
                         used: 0,
                         locked: 0,
+                        switch_until: 0,
                         down: false,
                         pinned: 0,
                         allocs: Vec::new(),
@@ -253,8 +264,15 @@ impl Cluster {
         self.gpu_state.len() as u64
     }
 
+    fn occupant(n: &Node) -> Option<TenantId> {
+        n.tenant.filter(|_| !n.down && (n.used > 0 || n.locked > 0))
+    }
+
     fn index(&mut self, id: NodeId) {
         let n = &self.nodes[id as usize];
+        if let Some(t) = Self::occupant(n) {
+            self.occupied[t] += n.gpus as u64;
+        }
         let ten = n.tenant.map_or(NONE, |t| t as u32);
         let ix = &mut self.idx[n.gpu_type];
         match n.class() {
@@ -273,20 +291,23 @@ impl Cluster {
             }
             NodeClass::Partial => {
                 ix.partial.insert((ten, id));
-                ix.partial_free[ten as usize] += n.free;
+                ix.partial_free[ten as usize] += n.free + n.locked;
             }
             _ => {}
         }
         if n.preemptible() {
             ix.preemptible.insert(id);
         }
-        if !n.down && n.locked == 0 {
-            ix.free_gpus += n.free as u64;
+        if !n.down {
+            ix.free_gpus += (n.free + n.locked) as u64;
         }
     }
 
     fn unindex(&mut self, id: NodeId) {
         let n = &self.nodes[id as usize];
+        if let Some(t) = Self::occupant(n) {
+            self.occupied[t] -= n.gpus as u64;
+        }
         let ten = n.tenant.map_or(NONE, |t| t as u32);
         let ix = &mut self.idx[n.gpu_type];
         match n.class() {
@@ -305,13 +326,13 @@ impl Cluster {
             }
             NodeClass::Partial => {
                 ix.partial.remove(&(ten, id));
-                ix.partial_free[ten as usize] -= n.free;
+                ix.partial_free[ten as usize] -= n.free + n.locked;
             }
             _ => {}
         }
         ix.preemptible.remove(&id);
-        if !n.down && n.locked == 0 {
-            ix.free_gpus -= n.free as u64;
+        if !n.down {
+            ix.free_gpus -= (n.free + n.locked) as u64;
         }
     }
 
@@ -343,6 +364,11 @@ impl Cluster {
     }
 
     // ----- read-only queries for policies -----
+
+    /// GPUs of the nodes each tenant occupies, by tenant.
+    pub fn occupied(&self) -> &[u64] {
+        &self.occupied
+    }
 
     /// Idle nodes of a type, in node order.
     pub fn idle_nodes(&self, t: TypeId) -> impl Iterator<Item = NodeId> + '_ {
@@ -464,6 +490,7 @@ impl Cluster {
         for d in &mut fresh.domains {
             d.idle_nodes = 0;
         }
+        fresh.occupied.iter_mut().for_each(|x| *x = 0);
         for n in 0..fresh.nodes.len() as NodeId {
             fresh.index(n);
         }
@@ -482,6 +509,12 @@ impl Cluster {
                     "index of GPU type {t} disagrees with the node states"
                 ));
             }
+        }
+        if fresh.occupied != self.occupied {
+            return Err(format!(
+                "tenant occupancy {:?} disagrees with the nodes {:?}",
+                self.occupied, fresh.occupied
+            ));
         }
         let mut counts = vec![[0u64; N_STATES]; self.types.len()];
         for (g, s) in self.gpu_state.iter().enumerate() {

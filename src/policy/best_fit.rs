@@ -19,7 +19,7 @@ pub struct BestFit;
 /// The tenant's partly used node of type `t` with the fewest free GPUs that still hold `g`.
 pub fn tightest_partial(c: &Cluster, t: TypeId, tenant: TenantId, g: u32) -> Option<NodeId> {
     c.partial_nodes_of(t, tenant)
-        .map(|n| (c.nodes[n as usize].free, n))
+        .map(|n| (c.nodes[n as usize].usable_by(tenant), n))
         .filter(|&(free, _)| free >= g)
         .min()
         .map(|(_, n)| n)

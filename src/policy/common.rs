@@ -106,7 +106,7 @@ pub fn victims_for(
         allowed(node)
             && node.allocs.iter().all(|&id| {
                 view.allocs.get(id).is_some_and(|a| {
-                    preemption_allowed(view.scenario, view.usage, req, a, view.now)
+                    preemption_allowed(view.scenario, view.cluster, req, a, view.now)
                 })
             })
     };

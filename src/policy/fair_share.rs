@@ -2,7 +2,9 @@
 //! schedulers (Kueue, Volcano, KAI). Each tenant's reservation is its guaranteed quota (in
 //! GPUs, any type). Idle GPUs are lent to whoever asks; when a tenant below its quota cannot
 //! place work, it reclaims borrowed GPUs by preempting the allocations of tenants above their
-//! quota, as long as the reclaiming request keeps its tenant within its own quota. A tenant
+//! quota, as long as the tenant occupies at most `RECLAIM_BELOW` (90 %) of its own quota and
+//! the request fits within it (hysteresis, so tenants at their quotas do not reclaim from each
+//! other in turn). Quotas count the GPUs of the nodes a tenant occupies. A tenant
 //! over its quota evicts nobody else's work, only its own preemptible work; otherwise quotas
 //! flap back and forth (the Kueue rule: only work within nominal quota reclaims).
 //!
@@ -10,12 +12,16 @@
 //! victims hold the fewest GPUs (then the fewest victims, then fleet order), and only as many
 //! as the request needs. Placement packs like `best_fit`, GPU types in config order.
 //!
+//! Admission of preemptible work is fair-share ordered: a tenant at its quota keeps using the
+//! nodes that carry its image but takes no other node for batch while a tenant below its quota
+//! has work waiting.
+//!
 //! Optimizes: guarantees kept without stranding idle quota. Ignores: GPU speed and switch
 //! cost.
 
 use super::best_fit::{fullest_domain, packed};
-use super::common::{nodes_for, victims_for};
-use super::{Decision, Policy, View};
+use super::common::{fill_from, merge_ascending, nodes_for, victims_for};
+use super::{Decision, Placement, Policy, View};
 use crate::fleet::cluster::NodeClass;
 use crate::fleet::{NodeId, TypeId};
 use crate::sim::alloc::AllocId;
@@ -24,6 +30,12 @@ use crate::sim::{preemption_allowed, victims_allowed, within_quota};
 use std::collections::BTreeSet;
 
 pub struct FairShare;
+
+/// Reclaim only while the tenant occupies at most this share of its quota (and the request
+/// fits within the quota).
+/// Without such hysteresis, tenants sitting at their quotas reclaim from each other every time
+/// one of them finishes a job, and each hop re-provisions a node.
+pub const RECLAIM_BELOW: f64 = 0.9;
 
 /// A node that could be freed: (victim GPUs, victims, node), ordered cheapest first.
 type Candidate = (u32, usize, NodeId);
@@ -38,7 +50,7 @@ fn reclaim_cost(view: &View, req: &Request, n: NodeId) -> Option<(u32, usize)> {
     let mut gpus = 0;
     for &id in &node.allocs {
         let a = view.allocs.get(id)?;
-        if !preemption_allowed(view.scenario, view.usage, req, a, view.now) {
+        if !preemption_allowed(view.scenario, view.cluster, req, a, view.now) {
             return None;
         }
         gpus += a.gpus.len() as u32;
@@ -52,9 +64,11 @@ fn try_add(view: &View, req: &Request, picked: &mut BTreeSet<AllocId>, nodes: &[
     for &n in nodes {
         grown.extend(view.cluster.nodes[n as usize].allocs.iter().copied());
     }
-    let set: Vec<&crate::sim::alloc::Alloc> =
-        grown.iter().filter_map(|&id| view.allocs.get(id)).collect();
-    if victims_allowed(view.scenario, view.usage, req, &set, view.now) {
+    let set: Vec<(AllocId, &crate::sim::alloc::Alloc)> = grown
+        .iter()
+        .filter_map(|&id| view.allocs.get(id).map(|a| (id, a)))
+        .collect();
+    if victims_allowed(view.scenario, view.cluster, req, &set, view.now) {
         *picked = grown;
         true
     } else {
@@ -131,6 +145,36 @@ impl Policy for FairShare {
     fn place(&mut self, view: &View, req: &Request) -> Decision {
         let c = view.cluster;
         let sc = view.scenario;
+        // Fair-share admission for opportunistic (preemptible) work: a tenant already at its
+        // quota keeps using nodes that carry its image, but does not take another node while a
+        // tenant below its quota has work waiting; that tenant gets the node first, and nobody
+        // has to reclaim it back.
+        let quota = |t: usize| sc.tenants[t].reserved_total() as f64;
+        let at_quota = view.occupied[req.tenant] as f64 >= quota(req.tenant);
+        let others_waiting = (0..sc.tenants.len()).any(|u| {
+            u != req.tenant
+                && view.queued[u] > 0
+                && quota(u) > 0.0
+                && (view.occupied[u] as f64) < RECLAIM_BELOW * quota(u)
+        });
+        if at_quota && others_waiting {
+            for t in 0..sc.gpu_types.len() {
+                let Some(g) = req.gpus_on(sc, t) else {
+                    continue;
+                };
+                if req.needs_one_domain(sc, t) || c.available_own(t, req.tenant) < g as u64 {
+                    continue;
+                }
+                let own = merge_ascending(
+                    c.partial_nodes_of(t, req.tenant),
+                    c.idle_nodes_of(t, Some(req.tenant)),
+                );
+                if let Some(nodes) = fill_from(c, own, req.tenant, g) {
+                    return Decision::Place(Placement { gpu_type: t, nodes });
+                }
+            }
+            return Decision::Wait;
+        }
         for t in 0..sc.gpu_types.len() {
             let Some(g) = req.gpus_on(sc, t) else {
                 continue;
@@ -147,7 +191,9 @@ impl Policy for FairShare {
                 return Decision::Place(p);
             }
         }
-        let under_quota = within_quota(sc, view.usage, req);
+        let quota = sc.tenants[req.tenant].reserved_total() as f64;
+        let under_quota = within_quota(sc, view.cluster, req)
+            && view.occupied[req.tenant] as f64 <= RECLAIM_BELOW * quota;
         for t in 0..sc.gpu_types.len() {
             let Some(g) = req.gpus_on(sc, t) else {
                 continue;

@@ -23,8 +23,10 @@ pub struct View<'a> {
     pub scenario: &'a Scenario,
     pub cluster: &'a Cluster,
     pub allocs: &'a Allocs,
-    /// GPUs each tenant holds now (switching or running), by tenant.
-    pub usage: &'a [u64],
+    /// GPUs of the nodes each tenant occupies, by tenant (see `Cluster::occupied`).
+    pub occupied: &'a [u64],
+    /// Requests waiting in the queue, by tenant.
+    pub queued: &'a [u64],
 }
 
 /// GPUs chosen for a request: one GPU type, and how many GPUs on each node.

@@ -95,16 +95,6 @@ pub fn check(e: &Engine) -> Result<(), String> {
             ));
         }
     }
-    let mut usage = vec![0u64; e.sc.tenants.len()];
-    for (_, a) in e.allocs.iter() {
-        usage[a.tenant] += a.gpus.len() as u64;
-    }
-    if usage != e.usage {
-        return Err(format!(
-            "tenant usage {:?} disagrees with allocations {usage:?}",
-            e.usage
-        ));
-    }
     for (g, &owner) in c.gpu_alloc.iter().enumerate() {
         if owner != NONE && e.allocs.get(owner).is_none() {
             return Err(format!(
@@ -169,6 +159,17 @@ pub fn check(e: &Engine) -> Result<(), String> {
 
     if e.ledger.total_tokens() < e.stats.audit_tokens {
         return Err("booked tokens decreased".into());
+    }
+
+    let mut queued = vec![0u64; e.sc.tenants.len()];
+    for r in e.queue.values() {
+        queued[r.tenant] += 1;
+    }
+    if queued != e.queued_by_tenant {
+        return Err(format!(
+            "queued per tenant {:?} disagrees with the queue {queued:?}",
+            e.queued_by_tenant
+        ));
     }
 
     // No job is lost: every job is in exactly one state, and queued ones are in the queue.

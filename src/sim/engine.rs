@@ -39,68 +39,80 @@ pub enum SimError {
 }
 
 /// The engine's preemption rule for one victim, shared with the policies: it must have been
-/// running for at least `simulation.preempt_exempt`, and either preemptible while the requester is not (it yields), or borrowed (reclaimed): its
-/// tenant holds more GPUs than it reserved, and the requester's tenant stays within its own
-/// reservation once the request is placed. [`victims_allowed`] adds the condition on a whole
-/// set of reclaimed victims.
-pub fn preemption_allowed(
-    sc: &Scenario,
-    usage: &[u64],
-    req: &Request,
-    a: &Alloc,
-    now: Time,
-) -> bool {
+/// running for at least `simulation.preempt_exempt`, and either preemptible while the
+/// requester is not (it yields), or borrowed (reclaimed): its tenant occupies more GPUs than
+/// it reserved, and the requester's tenant stays within its own reservation once the request
+/// is placed. Quotas count the GPUs of occupied nodes, since a partly used node is closed to
+/// other tenants. [`victims_allowed`] adds the condition on a whole set of victims.
+pub fn preemption_allowed(sc: &Scenario, c: &Cluster, req: &Request, a: &Alloc, now: Time) -> bool {
     // Work must have run `preempt_exempt` first, so evictions cannot thrash.
     if a.phase != Phase::Running || now < a.phase_start.saturating_add(sc.preempt_exempt) {
         return false;
     }
     yields(req, a)
         || (a.tenant != req.tenant
-            && usage[a.tenant] > reserved(sc, a.tenant)
-            && within_quota(sc, usage, req))
+            && c.occupied()[a.tenant] > reserved(sc, a.tenant)
+            && within_quota(sc, c, req))
 }
 
 fn yields(req: &Request, a: &Alloc) -> bool {
     a.preemptible && !req.preemptible
 }
 
-/// Whether a set of victims may be evicted for `req`: each is allowed, and reclaimed (not
-/// yielding) victims take from each tenant only what it holds beyond its reservation. So a
-/// reclaim never pushes a tenant below its quota, and the tenant cannot reclaim back: quotas
-/// do not flap.
+/// Whether a set of victims may be evicted for `req`: each is allowed, and the nodes the
+/// reclaimed (not yielding) victims vacate take from each tenant only what it occupies beyond
+/// its reservation. So a reclaim never pushes a tenant below its quota, and that tenant cannot
+/// reclaim back: quotas do not flap.
 pub fn victims_allowed(
     sc: &Scenario,
-    usage: &[u64],
+    c: &Cluster,
     req: &Request,
-    victims: &[&Alloc],
+    victims: &[(AllocId, &Alloc)],
     now: Time,
 ) -> bool {
-    let mut taken = vec![0u64; usage.len()];
-    for a in victims {
-        if !preemption_allowed(sc, usage, req, a, now) {
+    let ids: BTreeSet<AllocId> = victims.iter().map(|v| v.0).collect();
+    let mut reclaimed_from = BTreeSet::new();
+    for &(_, a) in victims {
+        if !preemption_allowed(sc, c, req, a, now) {
             return false;
         }
         if !yields(req, a) {
-            taken[a.tenant] += a.gpus.len() as u64;
+            reclaimed_from.insert(a.tenant);
+        }
+    }
+    let mut taken = vec![0u64; sc.tenants.len()];
+    let vacated: BTreeSet<NodeId> = victims
+        .iter()
+        .flat_map(|(_, a)| a.nodes.iter().map(|&(n, _)| n))
+        .filter(|&n| c.nodes[n as usize].allocs.iter().all(|x| ids.contains(x)))
+        .collect();
+    for n in vacated {
+        let node = &c.nodes[n as usize];
+        if let Some(t) = node.tenant.filter(|t| reclaimed_from.contains(t)) {
+            taken[t] += node.gpus as u64;
         }
     }
     taken
         .iter()
         .enumerate()
-        .all(|(t, &k)| k == 0 || usage[t] >= reserved(sc, t) + k)
+        .all(|(t, &k)| k == 0 || c.occupied()[t] >= reserved(sc, t) + k)
 }
 
 fn reserved(sc: &Scenario, t: usize) -> u64 {
     sc.tenants[t].reserved_total() as u64
 }
 
-/// Whether `req`, placed on its smallest shape, keeps its tenant within its reservation.
-pub fn within_quota(sc: &Scenario, usage: &[u64], req: &Request) -> bool {
+/// Whether `req`, on its smallest shape rounded up to whole nodes, keeps its tenant within its
+/// reservation.
+pub fn within_quota(sc: &Scenario, c: &Cluster, req: &Request) -> bool {
     let smallest = (0..sc.gpu_types.len())
-        .filter_map(|t| req.gpus_on(sc, t))
+        .filter_map(|t| {
+            req.gpus_on(sc, t)
+                .map(|g| g.div_ceil(sc.gpu_types[t].node_gpus) * sc.gpu_types[t].node_gpus)
+        })
         .min()
         .unwrap_or(u32::MAX);
-    usage[req.tenant] + smallest as u64 <= reserved(sc, req.tenant)
+    c.occupied()[req.tenant] + smallest as u64 <= reserved(sc, req.tenant)
 }
 
 /// Placement passes at one instant before the engine moves on to the next event.
@@ -155,6 +167,8 @@ pub struct Engine {
     /// Queued requests grouped by class (workload, gang size): members of a class are
     /// identical but for arrival order, so a pass asks only about each class's head.
     classes: BTreeMap<(usize, u32), BTreeSet<QueueKey>>,
+    /// Queued requests per tenant.
+    pub(crate) queued_by_tenant: Vec<u64>,
     /// Keys enqueued since the current placement pass started (requeued victims, replacement
     /// replicas), so the pass can offer them in priority order.
     entered: Vec<QueueKey>,
@@ -165,8 +179,6 @@ pub struct Engine {
     failure_rng: ChaCha8Rng,
     type_nodes: Vec<Vec<NodeId>>,
     pub(crate) ledger: Ledger,
-    /// GPUs held per tenant.
-    pub(crate) usage: Vec<u64>,
     dirty: bool,
     audit: bool,
     started: bool,
@@ -193,6 +205,7 @@ impl Engine {
             queue: BTreeMap::new(),
             classes: BTreeMap::new(),
             entered: Vec::new(),
+            queued_by_tenant: vec![0; sc.tenants.len()],
             events: PriorityQueue::new(),
             ev_seq: 0,
             q_seq: 0,
@@ -200,7 +213,6 @@ impl Engine {
             failure_rng,
             type_nodes,
             ledger,
-            usage: vec![0; sc.tenants.len()],
             dirty: false,
             audit: false,
             started: false,
@@ -256,7 +268,8 @@ impl Engine {
             scenario: &self.sc,
             cluster: &self.cluster,
             allocs: &self.allocs,
-            usage: &self.usage,
+            occupied: self.cluster.occupied(),
+            queued: &self.queued_by_tenant,
         };
         if let Some(owners) = self.policy.initial_tenants(&view) {
             for (n, owner) in owners.into_iter().enumerate() {
@@ -362,7 +375,9 @@ impl Engine {
             .entry((req.workload, req.gang))
             .or_default()
             .insert(key);
+        self.queued_by_tenant[req.tenant] += 1;
         self.queue.insert(key, req);
+        self.entered.push(key);
         self.stats.peak_queue = self.stats.peak_queue.max(self.queue.len());
         self.dirty = true;
         key
@@ -371,6 +386,7 @@ impl Engine {
     /// Takes a request out of the queue and its class.
     fn dequeue(&mut self, key: &QueueKey) -> Option<Request> {
         let req = self.queue.remove(key)?;
+        self.queued_by_tenant[req.tenant] -= 1;
         let class = (req.workload, req.gang);
         if let Some(set) = self.classes.get_mut(&class) {
             set.remove(key);
@@ -699,7 +715,8 @@ impl Engine {
                     scenario: &self.sc,
                     cluster: &self.cluster,
                     allocs: &self.allocs,
-                    usage: &self.usage,
+                    occupied: self.cluster.occupied(),
+                    queued: &self.queued_by_tenant,
                 };
                 self.policy.place(&view, req)
             };
@@ -720,10 +737,12 @@ impl Engine {
                     if victims.is_empty() {
                         return Err(self.invalid("asked to preempt nothing"));
                     }
-                    let set: Option<Vec<&Alloc>> =
-                        victims.iter().map(|&v| self.allocs.get(v)).collect();
+                    let set: Option<Vec<(AllocId, &Alloc)>> = victims
+                        .iter()
+                        .map(|&v| self.allocs.get(v).map(|a| (v, a)))
+                        .collect();
                     if !set.is_some_and(|set| {
-                        victims_allowed(&self.sc, &self.usage, req, &set, self.now)
+                        victims_allowed(&self.sc, &self.cluster, req, &set, self.now)
                     }) {
                         return Err(self.invalid(
                             "these allocations may not be preempted for this request: a victim must be running and either preemptible (for non-preemptible work) or borrowed (its tenant above its reservation by at least what is reclaimed, the requester within its own)",
@@ -744,16 +763,15 @@ impl Engine {
     /// necessary condition, so requests that can neither fit nor preempt are not offered.
     fn could_preempt_for(&self, req: &Request) -> bool {
         let yields = !req.preemptible && self.cluster.has_preemptible();
-        let reclaim = within_quota(&self.sc, &self.usage, req)
+        let reclaim = within_quota(&self.sc, &self.cluster, req)
             && (0..self.sc.tenants.len())
-                .any(|t| t != req.tenant && self.usage[t] > reserved(&self.sc, t));
+                .any(|t| t != req.tenant && self.cluster.occupied()[t] > reserved(&self.sc, t));
         yields || reclaim
     }
 
     /// Whether some tenant holds more GPUs than it reserved (so a reclaim is possible).
     fn anyone_borrowing(&self) -> bool {
-        (0..self.sc.tenants.len())
-            .any(|t| self.usage[t] > self.sc.tenants[t].reserved_total() as u64)
+        (0..self.sc.tenants.len()).any(|t| self.cluster.occupied()[t] > reserved(&self.sc, t))
     }
 
     fn invalid(&self, reason: &str) -> SimError {
@@ -830,10 +848,19 @@ impl Engine {
         let ts_time = ty.tenant_switch;
         let mut gpus = Vec::new();
         let mut switched = Vec::new();
+        // Nodes being re-provisioned for this tenant that the request joins, with the GPUs it
+        // takes there: it starts when their switch ends.
+        let mut joined: Vec<(NodeId, u32)> = Vec::new();
+        let mut switch_end = self.now;
         let mut any_wf = false;
         for &(n, k) in &p.nodes {
             let node = &self.cluster.nodes[n as usize];
-            let switch = node.used == 0 && node.tenant.is_some_and(|x| x != req.tenant);
+            let switch =
+                node.used == 0 && node.locked == 0 && node.tenant.is_some_and(|x| x != req.tenant);
+            if node.locked > 0 {
+                joined.push((n, k));
+                switch_end = switch_end.max(node.switch_until);
+            }
             let mut free: Vec<u32> = (node.first_gpu..node.first_gpu + node.gpus)
                 .filter(|&g| self.cluster.gpu_alloc[g as usize] == NONE)
                 .collect();
@@ -841,6 +868,7 @@ impl Engine {
             free.sort_by_key(|&g| (self.cluster.gpu_workflow[g as usize] != wf, g));
             let picked = &free[..k as usize];
             any_wf |= switch
+                || node.locked > 0
                 || picked
                     .iter()
                     .any(|&g| self.cluster.gpu_workflow[g as usize] != wf);
@@ -850,12 +878,15 @@ impl Engine {
             }
         }
         let ts = if switched.is_empty() { 0 } else { ts_time };
+        if ts > 0 {
+            switch_end = switch_end.max(self.now + ts);
+        }
         let wf_time = if any_wf {
             self.workflow_switch_time(req, t)
         } else {
             0
         };
-        let phase = if ts > 0 {
+        let phase = if switch_end > self.now {
             Phase::TenantSwitch
         } else if wf_time > 0 {
             Phase::WorkflowSwitch
@@ -875,7 +906,11 @@ impl Engine {
             switched: if ts > 0 { switched.clone() } else { Vec::new() },
             phase,
             phase_start: self.now,
-            phase_end: self.now + if ts > 0 { ts } else { wf_time },
+            phase_end: if phase == Phase::TenantSwitch {
+                switch_end
+            } else {
+                self.now + wf_time
+            },
             workflow_switch: wf_time,
             preemptible: req.preemptible,
             priority: req.priority,
@@ -883,7 +918,6 @@ impl Engine {
             placed_at: self.now,
         };
         let (id, generation) = self.allocs.insert(alloc);
-        self.usage[req.tenant] += gpus.len() as u64;
         tracing::trace!(
             t_s = secs(self.now),
             alloc = id,
@@ -899,14 +933,26 @@ impl Engine {
             self.ledger.workflow_switches += 1;
         }
         let tenant = req.tenant;
+        for &(n, k) in &joined {
+            self.join_switch(n, k);
+        }
         for &(n, k) in &p.nodes {
             let sw = switched.iter().find(|s| s.0 == n).map(|s| s.1);
             let lock = if ts > 0 { sw.unwrap_or(0) } else { 0 };
+            let joins = joined.iter().any(|j| j.0 == n);
+            let until = self.now + ts;
             self.cluster.update_node(n, |node| {
                 node.tenant = Some(tenant);
-                node.free -= k + lock;
+                if joins {
+                    node.locked -= k;
+                } else {
+                    node.free -= k + lock;
+                }
                 node.used += k;
                 node.locked += lock;
+                if lock > 0 {
+                    node.switch_until = until;
+                }
                 node.pinned += k;
                 node.allocs.push(id);
             });
@@ -959,6 +1005,32 @@ impl Engine {
             let end = self.allocs.get(id).expect("live").phase_end;
             self.push(Ev::Alloc(id, generation), end);
         }
+    }
+
+    /// Hands `k` GPUs of node `n`, locked by the tenant switch in progress there, from the
+    /// allocation that started the switch to one joining it: the starter is charged their
+    /// switch time so far, the joiner the rest.
+    fn join_switch(&mut self, n: NodeId, k: u32) {
+        let owner = self.cluster.nodes[n as usize]
+            .allocs
+            .iter()
+            .copied()
+            .find(|&id| {
+                self.allocs
+                    .get(id)
+                    .is_some_and(|a| a.switched.iter().any(|s| s.0 == n && s.1 > 0))
+            })
+            .expect("a locked node has the allocation that locked it");
+        let a = self.allocs.get_mut(owner).expect("live");
+        let dt = (self.now - a.phase_start) as u128;
+        for s in &mut a.switched {
+            if s.0 == n {
+                s.1 -= k;
+            }
+        }
+        let (tenant, t, kind) = (a.tenant, a.gpu_type, a.kind);
+        self.ledger
+            .book_time(tenant, t, kind, GpuState::TenantSwitch, k as u128 * dt);
     }
 
     fn next_phase(&mut self, id: AllocId) {
@@ -1096,7 +1168,6 @@ impl Engine {
 
     fn release(&mut self, id: AllocId, why: End) {
         let a = self.allocs.remove(id).expect("live allocation");
-        self.usage[a.tenant] -= a.gpus.len() as u64;
         let n = a.gpus.len() as u128;
         let dt = (self.now - a.phase_start) as u128;
         match a.phase {
