@@ -514,7 +514,9 @@ impl Engine {
         let min_r = spec.min_replicas as usize;
         // Queued replicas are counted at the best capacity they could get, so the queue is
         // not overfilled; the next tick tops up if they land on slower GPUs.
+        // Types the fleet has none of cannot host a replica: their demand goes unserved.
         let est = (0..self.sc.gpu_types.len())
+            .filter(|&t| self.cluster.type_gpus[t] > 0)
             .filter_map(|t| Some(w.rate(t)? * w.replica_gpus[t]? as f64))
             .fold(0.0, f64::max);
         let svc = &mut self.services[s as usize];
@@ -527,7 +529,9 @@ impl Engine {
         } else {
             0
         };
-        want_queued = want_queued.max(min_r.saturating_sub(placed));
+        if est > 0.0 {
+            want_queued = want_queued.max(min_r.saturating_sub(placed));
+        }
         while self.services[s as usize].queued.len() > want_queued {
             let key = *self.services[s as usize].queued.last().expect("non-empty");
             self.dequeue(&key);

@@ -38,13 +38,17 @@ impl Request {
     pub fn gpus_on(&self, sc: &Scenario, t: TypeId) -> Option<u32> {
         let w = &sc.workloads[self.workload];
         w.rate(t)?;
+        let in_fleet = sc.type_gpus(t);
+        if in_fleet == 0 {
+            return None; // a type the config defines but the fleet has none of
+        }
         let ty = &sc.gpu_types[t];
         match &w.spec {
             Spec::Training(s) => {
                 let fits = if s.wide_nvlink {
                     self.gang <= ty.nvlink_domain_gpus
                 } else {
-                    self.gang <= sc.type_gpus(t)
+                    self.gang <= in_fleet
                 };
                 fits.then_some(self.gang)
             }
