@@ -7,7 +7,10 @@
 //! Optimizes: the chance that a large or wide gang finds room. Ignores: GPU speed (types are
 //! tried in config order) and switch cost.
 
-use super::common::{fill_from, merge_ascending, nodes_for, take_idle_in_domain, victims_for};
+use super::common::{
+    config_order, evict_by_types, fill_from, merge_ascending, nodes_for, place_by_types,
+    take_idle_in_domain,
+};
 use super::{Decision, Placement, Policy, View};
 use crate::fleet::cluster::NodeClass;
 use crate::fleet::{Cluster, NodeId, TypeId};
@@ -80,32 +83,10 @@ impl Policy for BestFit {
     }
 
     fn place(&mut self, view: &View, req: &Request) -> Decision {
-        let c = view.cluster;
-        let sc = view.scenario;
-        for t in 0..sc.gpu_types.len() {
-            let Some(g) = req.gpus_on(sc, t) else {
-                continue;
-            };
-            if c.available(t, req.tenant) < g as u64 {
-                continue;
-            }
-            let placed = if req.needs_one_domain(sc, t) {
-                fullest_domain(c, t, g)
-            } else {
-                packed(c, t, req.tenant, g)
-            };
-            if let Some(p) = placed {
-                return Decision::Place(p);
-            }
+        let order = config_order(view);
+        if let Some(p) = place_by_types(view, req, &order, fullest_domain, packed) {
+            return Decision::Place(p);
         }
-        for t in 0..sc.gpu_types.len() {
-            let Some(g) = req.gpus_on(sc, t) else {
-                continue;
-            };
-            if let Some(v) = victims_for(view, req, t, g, c.available(t, req.tenant), |_| true) {
-                return Decision::Preempt(v);
-            }
-        }
-        Decision::Wait
+        evict_by_types(view, req, &order).map_or(Decision::Wait, Decision::Preempt)
     }
 }

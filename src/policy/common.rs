@@ -163,3 +163,42 @@ pub fn victims_for(
 fn is_preemptible(node: &Node) -> bool {
     !node.down && node.locked == 0 && node.used > 0 && node.pinned == 0
 }
+
+/// Tries GPU types in `order`: on the first type with enough usable GPUs where a placement
+/// function succeeds, returns its placement. `wide` places gangs that need one NVLink domain,
+/// `narrow` everything else.
+pub fn place_by_types(
+    view: &View,
+    req: &Request,
+    order: &[TypeId],
+    wide: impl Fn(&Cluster, TypeId, u32) -> Option<Placement>,
+    narrow: impl Fn(&Cluster, TypeId, TenantId, u32) -> Option<Placement>,
+) -> Option<Placement> {
+    let (c, sc) = (view.cluster, view.scenario);
+    order.iter().find_map(|&t| {
+        let g = req.gpus_on(sc, t)?;
+        if c.available(t, req.tenant) < g as u64 {
+            return None;
+        }
+        if req.needs_one_domain(sc, t) {
+            wide(c, t, g)
+        } else {
+            narrow(c, t, req.tenant, g)
+        }
+    })
+}
+
+/// Evictions of preemptible work that would make room on the first type in `order` where any
+/// would (nodes in fleet order).
+pub fn evict_by_types(view: &View, req: &Request, order: &[TypeId]) -> Option<Vec<AllocId>> {
+    let c = view.cluster;
+    order.iter().find_map(|&t| {
+        let g = req.gpus_on(view.scenario, t)?;
+        victims_for(view, req, t, g, c.available(t, req.tenant), |_| true)
+    })
+}
+
+/// GPU types in config order.
+pub fn config_order(view: &View) -> Vec<TypeId> {
+    (0..view.scenario.gpu_types.len()).collect()
+}

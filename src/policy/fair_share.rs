@@ -20,13 +20,16 @@
 //! cost.
 
 use super::best_fit::{fullest_domain, packed};
-use super::common::{fill_from, merge_ascending, nodes_for, victims_for};
+use super::common::{
+    config_order, fill_from, merge_ascending, nodes_for, place_by_types, victims_for,
+};
 use super::{Decision, Placement, Policy, View};
 use crate::fleet::cluster::NodeClass;
-use crate::fleet::{NodeId, TypeId};
+use crate::fleet::{Cluster, NodeId, TypeId};
 use crate::sim::alloc::AllocId;
 use crate::sim::request::Request;
 use crate::sim::{preemption_allowed, victims_allowed, within_quota};
+use crate::workload::TenantId;
 use std::collections::BTreeSet;
 
 pub struct FairShare;
@@ -157,44 +160,29 @@ impl Policy for FairShare {
                 && quota(u) > 0.0
                 && (view.occupied[u] as f64) < RECLAIM_BELOW * quota(u)
         });
+        let order = config_order(view);
+        let me = Some(req.tenant);
         if at_quota && others_waiting {
-            for t in 0..sc.gpu_types.len() {
-                let Some(g) = req.gpus_on(sc, t) else {
-                    continue;
-                };
-                if req.needs_one_domain(sc, t) || c.available_own(t, req.tenant) < g as u64 {
-                    continue;
-                }
-                let own = merge_ascending(
-                    c.partial_nodes_of(t, req.tenant),
-                    c.idle_nodes_of(t, Some(req.tenant)),
+            let own = |c: &Cluster, t: TypeId, tenant: TenantId, g: u32| {
+                let nodes = merge_ascending(
+                    c.partial_nodes_of(t, tenant),
+                    c.idle_nodes_of(t, Some(tenant)),
                 );
-                if let Some(nodes) = fill_from(c, own, req.tenant, g) {
-                    return Decision::Place(Placement { gpu_type: t, nodes });
-                }
-            }
-            return Decision::Wait;
-        }
-        for t in 0..sc.gpu_types.len() {
-            let Some(g) = req.gpus_on(sc, t) else {
-                continue;
+                fill_from(c, nodes, tenant, g).map(|nodes| Placement { gpu_type: t, nodes })
             };
-            if c.available(t, req.tenant) < g as u64 {
-                continue;
-            }
-            let placed = if req.needs_one_domain(sc, t) {
-                fullest_domain(c, t, g)
-            } else {
-                packed(c, t, req.tenant, g)
-            };
-            if let Some(p) = placed {
-                return Decision::Place(p);
-            }
+            let narrow_only = |_: &Cluster, _: TypeId, _: u32| None;
+            return place_by_types(view, req, &order, narrow_only, own)
+                .map_or(Decision::Wait, Decision::Place);
         }
-        let quota = sc.tenants[req.tenant].reserved_total() as f64;
-        let under_quota = within_quota(sc, view.cluster, req)
-            && view.occupied[req.tenant] as f64 <= RECLAIM_BELOW * quota;
-        for t in 0..sc.gpu_types.len() {
+        if let Some(p) = place_by_types(view, req, &order, fullest_domain, packed) {
+            return Decision::Place(p);
+        }
+        // A tenant clearly below its quota reclaims borrowed GPUs; any tenant may evict its own
+        // preemptible work; nobody evicts another tenant's work otherwise, or quotas would flap
+        // (Kueue's rule: only work within nominal quota reclaims).
+        let under_quota = within_quota(sc, c, req)
+            && view.occupied[req.tenant] as f64 <= RECLAIM_BELOW * quota(req.tenant);
+        for &t in &order {
             let Some(g) = req.gpus_on(sc, t) else {
                 continue;
             };
@@ -202,9 +190,10 @@ impl Policy for FairShare {
                 if let Some(v) = reclaim(view, req, t, g) {
                     return Decision::Preempt(v);
                 }
-            } else if let Some(v) =
-                victims_for(view, req, t, g, c.available(t, req.tenant), |_| true)
-            {
+            }
+            if let Some(v) = victims_for(view, req, t, g, c.available_own(t, req.tenant), |node| {
+                node.tenant == me
+            }) {
                 return Decision::Preempt(v);
             }
         }

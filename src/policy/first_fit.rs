@@ -7,9 +7,13 @@
 //! preempt preemptible work when guaranteed work cannot otherwise start, since without that a
 //! pooled fleet full of batch could never serve its guaranteed tenants.
 
-use super::common::{fill_from, first_domain, merge_ascending, victims_for};
+use super::common::{
+    config_order, evict_by_types, fill_from, first_domain, merge_ascending, place_by_types,
+};
 use super::{Decision, Placement, Policy, View};
+use crate::fleet::{Cluster, TypeId};
 use crate::sim::request::Request;
+use crate::workload::TenantId;
 
 pub struct FirstFit;
 
@@ -19,33 +23,14 @@ impl Policy for FirstFit {
     }
 
     fn place(&mut self, view: &View, req: &Request) -> Decision {
-        let c = view.cluster;
-        let sc = view.scenario;
-        for t in 0..sc.gpu_types.len() {
-            let Some(g) = req.gpus_on(sc, t) else {
-                continue;
-            };
-            if c.available(t, req.tenant) < g as u64 {
-                continue;
-            }
-            let placed = if req.needs_one_domain(sc, t) {
-                first_domain(c, t, g)
-            } else {
-                let nodes = merge_ascending(c.partial_nodes_of(t, req.tenant), c.idle_nodes(t));
-                fill_from(c, nodes, req.tenant, g).map(|nodes| Placement { gpu_type: t, nodes })
-            };
-            if let Some(p) = placed {
-                return Decision::Place(p);
-            }
+        let order = config_order(view);
+        let first = |c: &Cluster, t: TypeId, tenant: TenantId, g: u32| {
+            let nodes = merge_ascending(c.partial_nodes_of(t, tenant), c.idle_nodes(t));
+            fill_from(c, nodes, tenant, g).map(|nodes| Placement { gpu_type: t, nodes })
+        };
+        if let Some(p) = place_by_types(view, req, &order, first_domain, first) {
+            return Decision::Place(p);
         }
-        for t in 0..sc.gpu_types.len() {
-            let Some(g) = req.gpus_on(sc, t) else {
-                continue;
-            };
-            if let Some(v) = victims_for(view, req, t, g, c.available(t, req.tenant), |_| true) {
-                return Decision::Preempt(v);
-            }
-        }
-        Decision::Wait
+        evict_by_types(view, req, &order).map_or(Decision::Wait, Decision::Preempt)
     }
 }

@@ -9,7 +9,7 @@
 //! as a greedy rule rather than an optimization program). Ignores: switch cost.
 
 use super::best_fit::{fullest_domain, packed};
-use super::common::victims_for;
+use super::common::{evict_by_types, place_by_types};
 use super::rank::comparative_advantage;
 use super::{Decision, Policy, View};
 use crate::fleet::TypeId;
@@ -26,33 +26,13 @@ impl Policy for HeterogeneityAware {
     }
 
     fn place(&mut self, view: &View, req: &Request) -> Decision {
-        let c = view.cluster;
-        let sc = view.scenario;
-        let ranks = self.ranks.get_or_insert_with(|| comparative_advantage(sc));
-        for &t in &ranks[req.workload] {
-            let Some(g) = req.gpus_on(sc, t) else {
-                continue;
-            };
-            if c.available(t, req.tenant) < g as u64 {
-                continue;
-            }
-            let placed = if req.needs_one_domain(sc, t) {
-                fullest_domain(c, t, g)
-            } else {
-                packed(c, t, req.tenant, g)
-            };
-            if let Some(p) = placed {
-                return Decision::Place(p);
-            }
+        let ranks = self
+            .ranks
+            .get_or_insert_with(|| comparative_advantage(view.scenario));
+        let order = &ranks[req.workload];
+        if let Some(p) = place_by_types(view, req, order, fullest_domain, packed) {
+            return Decision::Place(p);
         }
-        for &t in &ranks[req.workload] {
-            let Some(g) = req.gpus_on(sc, t) else {
-                continue;
-            };
-            if let Some(v) = victims_for(view, req, t, g, c.available(t, req.tenant), |_| true) {
-                return Decision::Preempt(v);
-            }
-        }
-        Decision::Wait
+        evict_by_types(view, req, order).map_or(Decision::Wait, Decision::Preempt)
     }
 }
