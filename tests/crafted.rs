@@ -386,3 +386,43 @@ jobs = [{{ at = \"0s\", gpus = 2, tokens = 9_360_000 }}]
         assert_eq!(r.jobs.completed, 2);
     }
 }
+
+#[test]
+fn k_tenants_taking_turns_on_one_node_pay_exactly_k_minus_one_tenant_switches() {
+    // k tenants each submit one 8-GPU, 1-hour job to a single node, a second apart. They run
+    // one after another: the first needs no tenant switch (the node is fresh), each later one
+    // pays 8 GPUs x 18 min; every job pays its 5-min restart.
+    for k in 1..=5u32 {
+        let mut text = ONE_NODE.replace("horizon = \"4h\"", "horizon = \"8h\"");
+        for i in 0..k {
+            text.push_str(&format!(
+                "
+[[tenants]]
+name = \"t{i}\"
+[[training]]
+name = \"j{i}\"
+tenant = \"t{i}\"
+tokens_per_s_per_gpu = {{ H100 = 650 }}
+checkpoint_interval = \"30m\"
+jobs = [{{ at = \"{i}s\", gpus = 8, tokens = 18_720_000 }}]
+"
+            ));
+        }
+        let sc = scenario(&text);
+        for policy in [
+            "first_fit",
+            "best_fit",
+            "heterogeneity_aware",
+            "switch_aware",
+            "fair_share",
+        ] {
+            let r = run(&sc, policy);
+            let k = k as f64;
+            assert_close(r.gpu_hours.tenant_switch, (k - 1.0) * 8.0 * 18.0 / 60.0);
+            assert_close(r.gpu_hours.workflow_switch, k * 8.0 * 5.0 / 60.0);
+            assert_close(r.gpu_hours.productive, k * 8.0);
+            assert_eq!(r.switches.tenant as f64, k - 1.0, "{policy}");
+            assert_eq!(r.jobs.completed as f64, k, "{policy}");
+        }
+    }
+}

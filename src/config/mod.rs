@@ -337,6 +337,18 @@ impl Ctx<'_> {
                     tokens: s.tokens.0,
                 });
             }
+            let exponential_tokens = match r.tokens_distribution.as_deref() {
+                None | Some("lognormal") => false,
+                Some("exponential") => true,
+                Some(other) => {
+                    return Err(self.err(
+                        wp.clone().key("tokens_distribution"),
+                        format!(
+                            "unknown distribution `{other}` (use \"lognormal\" or \"exponential\")"
+                        ),
+                    ));
+                }
+            };
             let mut jobs = Vec::new();
             for (j, s) in r.jobs.iter().enumerate() {
                 let jp = wp.clone().key("jobs").index(j);
@@ -360,6 +372,7 @@ impl Ctx<'_> {
                 tokens_per_s_per_gpu: tput,
                 replica_gpus: vec![],
                 spec: Spec::Training(TrainingSpec {
+                    exponential_tokens,
                     checkpoint_interval: r.checkpoint_interval.0,
                     wide_nvlink: r.wide_nvlink,
                     arrivals_per_hour: r.arrivals_per_hour,

@@ -135,6 +135,9 @@ pub struct RawTraining {
     pub sizes: Vec<RawJobSize>,
     #[serde(default)]
     pub tokens_cv: f64,
+    /// `lognormal` (mean preserved, spread `tokens_cv`) or `exponential` (mean preserved).
+    #[serde(default)]
+    pub tokens_distribution: Option<String>,
     #[serde(default)]
     pub jobs: Vec<RawJob>,
 }

@@ -89,6 +89,10 @@ pub struct Jobs {
     pub interrupted_by_failures: u64,
     pub wait_hours: Percentiles,
     pub completion_hours: Percentiles,
+    /// Time-average number of jobs waiting in the queue.
+    pub mean_queued: f64,
+    /// Time-average number of jobs holding GPUs.
+    pub mean_running: f64,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -317,6 +321,8 @@ pub fn build(e: &Engine) -> Report {
             interrupted_by_failures: e.stats.jobs_interrupted,
             wait_hours: summary(&e.stats.waits_h.concat()),
             completion_hours: summary(&e.stats.completions_h.concat()),
+            mean_queued: ratio(e.stats.queued_jobs_area as f64, e.now() as f64),
+            mean_running: ratio(e.stats.running_jobs_area as f64, e.now() as f64),
         },
         inference: Inference {
             demanded_tokens: demanded,

@@ -182,6 +182,14 @@ pub fn check(e: &Engine) -> Result<(), String> {
     for job in &e.jobs {
         counts[job.state as usize] += 1;
     }
+    if (e.stats.queued_jobs, e.stats.running_jobs)
+        != (
+            counts[JobState::Queued as usize] as u64,
+            counts[JobState::Running as usize] as u64,
+        )
+    {
+        return Err("queued/running job counters disagree with the job states".into());
+    }
     if counts[JobState::Queued as usize] != queued_jobs {
         return Err(format!(
             "{} jobs are queued but the queue holds {queued_jobs}",

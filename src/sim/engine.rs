@@ -153,6 +153,13 @@ pub struct Stats {
     pub peak_events: usize,
     /// Tokens booked when the audit last ran (the audit checks they never decrease).
     pub audit_tokens: f64,
+    /// Integral over time of queued jobs (job-µs), for time averages.
+    pub queued_jobs_area: u128,
+    /// Integral over time of running jobs (job-µs).
+    pub running_jobs_area: u128,
+    /// Jobs queued and running now.
+    pub queued_jobs: u64,
+    pub running_jobs: u64,
 }
 
 pub struct Engine {
@@ -324,6 +331,9 @@ impl Engine {
                 break;
             }
             let (ev, _) = self.events.pop().expect("peeked");
+            let dt = (t - self.now) as u128;
+            self.stats.queued_jobs_area += self.stats.queued_jobs as u128 * dt;
+            self.stats.running_jobs_area += self.stats.running_jobs as u128 * dt;
             self.ledger.advance(t, &self.cluster);
             self.now = t;
             self.stats.events += 1;
@@ -376,6 +386,9 @@ impl Engine {
             .or_default()
             .insert(key);
         self.queued_by_tenant[req.tenant] += 1;
+        if matches!(req.target, Target::Job(_)) {
+            self.stats.queued_jobs += 1;
+        }
         self.queue.insert(key, req);
         self.entered.push(key);
         self.stats.peak_queue = self.stats.peak_queue.max(self.queue.len());
@@ -387,6 +400,9 @@ impl Engine {
     fn dequeue(&mut self, key: &QueueKey) -> Option<Request> {
         let req = self.queue.remove(key)?;
         self.queued_by_tenant[req.tenant] -= 1;
+        if matches!(req.target, Target::Job(_)) {
+            self.stats.queued_jobs -= 1;
+        }
         let class = (req.workload, req.gang);
         if let Some(set) = self.classes.get_mut(&class) {
             set.remove(key);
@@ -987,6 +1003,7 @@ impl Engine {
         }
         match req.target {
             Target::Job(j) => {
+                self.stats.running_jobs += 1;
                 let job = &mut self.jobs[j as usize];
                 job.state = JobState::Running;
                 job.alloc = Some(id);
@@ -1217,6 +1234,7 @@ impl Engine {
                 if why != End::Completed {
                     self.ledger.tokens_lost += produced - saved;
                 }
+                self.stats.running_jobs -= 1;
                 let job = &mut self.jobs[j as usize];
                 job.tokens_done += kept;
                 job.alloc = None;

@@ -40,6 +40,7 @@ pub struct ArrivalStream {
     sizes: Vec<JobSize>,
     size_pick: Option<WeightedIndex<f64>>,
     spread: Option<LogNormal<f64>>,
+    exponential: bool,
     explicit: Vec<ExplicitJob>,
     next_explicit: usize,
     next_random: Option<JobArrival>,
@@ -49,6 +50,7 @@ pub struct ArrivalStream {
 impl ArrivalStream {
     pub fn new(w: &Workload, index: usize, seed: u64, horizon: Time) -> Self {
         let rng = rng_for(seed, STREAM_ARRIVALS_BASE + index as u64);
+        let exponential = matches!(&w.spec, Spec::Training(t) if t.exponential_tokens);
         let (rate, sizes, cv, mut explicit) = match &w.spec {
             Spec::Training(t) => (
                 t.arrivals_per_hour,
@@ -90,6 +92,7 @@ impl ArrivalStream {
             sizes,
             size_pick,
             spread,
+            exponential,
             explicit,
             next_explicit: 0,
             next_random: None,
@@ -104,7 +107,12 @@ impl ArrivalStream {
         let u: f64 = self.rng.random();
         let at = t.saturating_add(from_secs_f64(-gap * (1.0 - u).ln()));
         let size = &self.sizes[self.size_pick.as_ref()?.sample(&mut self.rng)];
-        let scale = self.spread.map_or(1.0, |d| d.sample(&mut self.rng));
+        let scale = if self.exponential {
+            let u: f64 = self.rng.random();
+            -(1.0 - u).ln()
+        } else {
+            self.spread.map_or(1.0, |d| d.sample(&mut self.rng))
+        };
         (at < self.horizon).then_some(JobArrival {
             at,
             gpus: size.gpus,

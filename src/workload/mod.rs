@@ -69,6 +69,9 @@ pub struct ExplicitJob {
 
 #[derive(Clone, Debug)]
 pub struct TrainingSpec {
+    /// Job tokens are exponentially distributed around the size's mean (for queueing checks)
+    /// rather than lognormal with `tokens_cv`.
+    pub exponential_tokens: bool,
     pub checkpoint_interval: Time,
     pub wide_nvlink: bool,
     pub arrivals_per_hour: f64,
