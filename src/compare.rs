@@ -21,6 +21,17 @@ pub fn run_matrix(
     seeds: &[u64],
     scales: &[f64],
 ) -> Result<Vec<Report>, RunError> {
+    run_matrix_with(sc, policies, seeds, scales, &|| {})
+}
+
+/// [`run_matrix`], calling `done` as each run finishes (for progress display).
+pub fn run_matrix_with(
+    sc: &Scenario,
+    policies: &[String],
+    seeds: &[u64],
+    scales: &[f64],
+    done: &(dyn Fn() + Sync),
+) -> Result<Vec<Report>, RunError> {
     let jobs: Vec<(f64, &String, u64)> = scales
         .iter()
         .flat_map(|&k| {
@@ -37,7 +48,9 @@ pub fn run_matrix(
             if k != 1.0 {
                 run.scale_switch_costs(k);
             }
-            crate::run_scenario(&run)
+            let r = crate::run_scenario(&run);
+            done();
+            r
         })
         .collect()
 }

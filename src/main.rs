@@ -12,7 +12,9 @@ use fleetsim::config;
 use fleetsim::policy::{self, POLICIES};
 use fleetsim::report;
 use fleetsim::sim::Engine;
-use fleetsim::units::parse_duration;
+use fleetsim::units::{US_PER_HOUR, parse_duration};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::time::Instant;
 
 /// Simulate a multi-tenant GPU fleet under a placement policy and report utilization,
 /// tokens per GPU-hour, switch costs and margin.
@@ -119,7 +121,7 @@ fn run(cli: Cli) -> Result<()> {
     })?;
     tracing::info!(scenario = %sc.name, policy = %sc.policy, gpus = sc.total_gpus(), "starting run");
     let mut engine = Engine::new(sc, policy);
-    engine.run().context("simulation failed")?;
+    run_with_progress(&mut engine).context("simulation failed")?;
     let rep = report::build(&engine);
     tracing::info!(events = rep.engine_stats.events, "run finished");
     let json = serde_json::to_string_pretty(&rep)? + "\n";
@@ -167,8 +169,10 @@ fn run_many(cli: &Cli, sc: &config::Scenario) -> Result<()> {
                 policies.join(", ")
             );
         }
-        let reports =
-            compare::run_matrix(sc, &policies, &seeds, &scales).context("simulation failed")?;
+        let bar = runs_bar((scales.len() * policies.len() * seeds.len()) as u64);
+        let reports = compare::run_matrix_with(sc, &policies, &seeds, &scales, &|| bar.inc(1))
+            .context("simulation failed")?;
+        bar.finish_and_clear();
         let sw = compare::sweep(&reports, &scales, &cli.baseline);
         write_json(cli, &serde_json::json!({ "sweep": sw, "runs": reports }))?;
         if !cli.quiet {
@@ -176,8 +180,10 @@ fn run_many(cli: &Cli, sc: &config::Scenario) -> Result<()> {
         }
         return Ok(());
     }
-    let reports =
-        compare::run_matrix(sc, &policies, &seeds, &[1.0]).context("simulation failed")?;
+    let bar = runs_bar((policies.len() * seeds.len()) as u64);
+    let reports = compare::run_matrix_with(sc, &policies, &seeds, &[1.0], &|| bar.inc(1))
+        .context("simulation failed")?;
+    bar.finish_and_clear();
     let summary = compare::summarize(&reports);
     write_json(
         cli,
@@ -198,4 +204,61 @@ fn write_json(cli: &Cli, value: &serde_json::Value) -> Result<()> {
         print!("{json}");
     }
     Ok(())
+}
+
+fn stderr_is_terminal() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stderr())
+}
+
+/// Runs the engine in steps of 1/500 of the horizon, showing a progress bar on stderr once
+/// the run has taken a second (only when stderr is a terminal).
+fn run_with_progress(engine: &mut Engine) -> Result<(), fleetsim::sim::SimError> {
+    let horizon = engine.scenario().horizon;
+    if !stderr_is_terminal() {
+        return engine.run();
+    }
+    let start = Instant::now();
+    let mut bar: Option<ProgressBar> = None;
+    let step = (horizon / 500).max(1);
+    let mut until = 0;
+    while until < horizon {
+        until = (until + step).min(horizon);
+        engine.run_until(until)?;
+        if bar.is_none() && start.elapsed().as_secs_f64() > 1.0 {
+            let b = ProgressBar::with_draw_target(
+                Some(horizon / US_PER_HOUR),
+                ProgressDrawTarget::stderr(),
+            );
+            b.set_style(
+                ProgressStyle::with_template("{bar:40} {pos}/{len} h simulated  {msg}  ETA {eta}")
+                    .expect("valid template"),
+            );
+            bar = Some(b);
+        }
+        if let Some(b) = &bar {
+            b.set_position(engine.now() / US_PER_HOUR);
+            let rate = engine.events() as f64 / start.elapsed().as_secs_f64();
+            b.set_message(format!("{rate:.0} events/s"));
+        }
+    }
+    engine.run()?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(())
+}
+
+/// A bar counting finished runs, drawn on stderr only when it is a terminal.
+fn runs_bar(total: u64) -> ProgressBar {
+    let target = if stderr_is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let b = ProgressBar::with_draw_target(Some(total), target);
+    b.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} runs  ETA {eta}")
+            .expect("valid template"),
+    );
+    b
 }

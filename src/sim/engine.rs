@@ -247,6 +247,11 @@ impl Engine {
         self.now
     }
 
+    /// Events processed so far.
+    pub fn events(&self) -> u64 {
+        self.stats.events
+    }
+
     /// Every job submitted so far, in submission order.
     pub fn jobs(&self) -> &[Job] {
         &self.jobs
@@ -331,6 +336,13 @@ impl Engine {
                 break;
             }
             let (ev, _) = self.events.pop().expect("peeked");
+            if t < self.now {
+                return Err(SimError::Audit {
+                    at_s: secs(self.now),
+                    event: self.stats.events,
+                    reason: format!("time went backwards to {}s", secs(t)),
+                });
+            }
             let dt = (t - self.now) as u128;
             self.stats.queued_jobs_area += self.stats.queued_jobs as u128 * dt;
             self.stats.running_jobs_area += self.stats.running_jobs as u128 * dt;
