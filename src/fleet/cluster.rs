@@ -95,7 +95,7 @@ impl Node {
     }
 
     /// Every holder is preemptible and running: preempting them all frees the node.
-    fn preemptible(&self) -> bool {
+    pub fn preemptible(&self) -> bool {
         !self.down && self.locked == 0 && self.used > 0 && self.pinned == 0
     }
 }

@@ -123,7 +123,7 @@ pub fn victims_for(
                 }
                 if node.class() == NodeClass::Idle {
                     ok += 1;
-                } else if is_preemptible(node) {
+                } else if node.preemptible() {
                     ok += 1;
                     picked.push(n);
                 }
@@ -147,12 +147,7 @@ pub fn victims_for(
             continue;
         }
         victims.extend(node.allocs.iter().copied());
-        // A node the tenant already holds partly only gains its used GPUs.
-        gained += if node.tenant == Some(req.tenant) {
-            node.used as u64
-        } else {
-            node.gpus as u64
-        };
+        gained += eviction_gain(node, req.tenant);
         if have + gained >= g as u64 {
             return Some(victims.into_iter().collect());
         }
@@ -160,8 +155,14 @@ pub fn victims_for(
     None
 }
 
-fn is_preemptible(node: &Node) -> bool {
-    !node.down && node.locked == 0 && node.used > 0 && node.pinned == 0
+/// GPUs `tenant` gains by evicting everything on `node`: the whole node, or only the used
+/// GPUs of a node it already holds partly (its free GPUs were usable already).
+pub fn eviction_gain(node: &Node, tenant: TenantId) -> u64 {
+    if node.tenant == Some(tenant) {
+        node.used as u64
+    } else {
+        node.gpus as u64
+    }
 }
 
 /// Tries GPU types in `order`: on the first type with enough usable GPUs where a placement

@@ -21,7 +21,7 @@
 
 use super::best_fit::{fullest_domain, packed};
 use super::common::{
-    config_order, fill_from, merge_ascending, nodes_for, place_by_types, victims_for,
+    config_order, eviction_gain, fill_from, merge_ascending, nodes_for, place_by_types, victims_for,
 };
 use super::{Decision, Placement, Policy, View};
 use crate::fleet::cluster::NodeClass;
@@ -127,12 +127,7 @@ fn reclaim(view: &View, req: &Request, t: TypeId, g: u32) -> Option<Vec<AllocId>
         if !try_add(view, req, &mut picked, &[n]) {
             continue;
         }
-        let node = &c.nodes[n as usize];
-        gained += if node.tenant == Some(req.tenant) {
-            node.used as u64
-        } else {
-            node.gpus as u64
-        };
+        gained += eviction_gain(&c.nodes[n as usize], req.tenant);
         if have + gained >= g as u64 {
             return Some(picked.into_iter().collect());
         }
