@@ -158,6 +158,8 @@ struct TypeIndex {
     /// Idle nodes per last tenant (the last slot counts never-used nodes).
     idle_count: Vec<u32>,
     preemptible: BTreeSet<NodeId>,
+    /// GPUs on the nodes in `preemptible`.
+    preemptible_gpus: u64,
     domains: Vec<DomainId>,
     domain_tree: MaxTree,
     /// Domains with at least one idle node, by idle nodes then fleet order.
@@ -297,6 +299,7 @@ impl Cluster {
         }
         if n.preemptible() {
             ix.preemptible.insert(id);
+            ix.preemptible_gpus += n.gpus as u64;
         }
         if !n.down {
             ix.free_gpus += (n.free + n.locked) as u64;
@@ -330,7 +333,9 @@ impl Cluster {
             }
             _ => {}
         }
-        ix.preemptible.remove(&id);
+        if ix.preemptible.remove(&id) {
+            ix.preemptible_gpus -= n.gpus as u64;
+        }
         if !n.down {
             ix.free_gpus -= (n.free + n.locked) as u64;
         }
@@ -437,6 +442,11 @@ impl Cluster {
         self.idx[t].preemptible.iter().copied()
     }
 
+    /// GPUs on nodes of type `t` held only by running preemptible work.
+    pub fn preemptible_gpus(&self, t: TypeId) -> u64 {
+        self.idx[t].preemptible_gpus
+    }
+
     pub fn has_preemptible(&self) -> bool {
         self.idx.iter().any(|ix| !ix.preemptible.is_empty())
     }
@@ -482,6 +492,7 @@ impl Cluster {
             ix.partial_free.iter_mut().for_each(|x| *x = 0);
             ix.idle_count.iter_mut().for_each(|x| *x = 0);
             ix.preemptible.clear();
+            ix.preemptible_gpus = 0;
             ix.free_gpus = 0;
             let n = ix.domains.len();
             ix.domain_tree = MaxTree::new(n);
@@ -501,6 +512,7 @@ impl Cluster {
                 || a.partial_free != b.partial_free
                 || a.idle_count != b.idle_count
                 || a.preemptible != b.preemptible
+                || a.preemptible_gpus != b.preemptible_gpus
                 || a.free_gpus != b.free_gpus
                 || a.domain_tree.t != b.domain_tree.t
                 || a.domains_by_idle != b.domains_by_idle

@@ -140,6 +140,9 @@ pub fn victims_for(
         }
         return None;
     }
+    if have + c.preemptible_gpus(t) < g as u64 {
+        return None; // even evicting every preemptible node would not make room
+    }
     let mut gained = 0u64;
     for n in c.preemptible_nodes(t) {
         let node = &c.nodes[n as usize];
