@@ -1,0 +1,134 @@
+//! Trace readers: fidelity against the reference statistics in `../shared/traces/README.md`
+//! (skipped with a message where that folder is absent), and bad rows reported with file,
+//! line and field, never dropped silently.
+
+use std::path::{Path, PathBuf};
+
+use fleetsim::report::percentile;
+use fleetsim::trace::{TraceError, azure};
+
+fn traces() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/traces");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "skipped: {} is absent (public traces are not shipped with the project)",
+            dir.display()
+        );
+        None
+    }
+}
+
+fn stats(xs: &mut [f64]) -> (f64, f64, f64, f64) {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+    (
+        mean,
+        percentile(xs, 0.5),
+        percentile(xs, 0.99),
+        *xs.last().unwrap(),
+    )
+}
+
+#[track_caller]
+fn near(a: f64, b: f64, tol: f64) {
+    assert!((a - b).abs() <= tol, "{a} != {b} (± {tol})");
+}
+
+#[test]
+fn azure_2023_matches_the_reference_statistics() {
+    let Some(dir) = traces() else { return };
+    // (file, rows, input mean/p50/p99/max, output mean/p50/p99/max, span s) from the README.
+    let cases = [
+        (
+            "AzureLLMInferenceTrace_code.csv",
+            8_819,
+            (2_047.8, 1_469.0, 7_436.0, 7_437.0),
+            (27.9, 13.0, 251.5, 1_899.0),
+            3_436.0,
+        ),
+        (
+            "AzureLLMInferenceTrace_conv.csv",
+            19_366,
+            (1_154.7, 1_020.0, 4_142.0, 14_050.0),
+            (211.1, 129.0, 601.0, 1_000.0),
+            3_502.0,
+        ),
+    ];
+    for (name, rows, input, output, span) in cases {
+        let t = azure::read(&dir.join("azure_llm_2023").join(name), false)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(t.rows.len(), rows, "{name}");
+        assert!(t.skipped.is_empty());
+        let mut i: Vec<f64> = t.rows.iter().map(|r| r.input_tokens as f64).collect();
+        let mut o: Vec<f64> = t.rows.iter().map(|r| r.output_tokens as f64).collect();
+        let (m, p50, p99, max) = stats(&mut i);
+        near(m, input.0, 0.05);
+        near(p50, input.1, 0.5);
+        near(p99, input.2, 0.5);
+        near(max, input.3, 0.0);
+        let (m, p50, p99, max) = stats(&mut o);
+        near(m, output.0, 0.05);
+        near(p50, output.1, 0.5);
+        near(p99, output.2, 0.5);
+        near(max, output.3, 0.0);
+        // The README rounds the span to whole seconds.
+        near(t.rows.last().unwrap().at as f64 / 1e6, span, 1.0);
+    }
+}
+
+fn write(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fleetsim-traces-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn bad_rows_are_reported_with_line_and_field() {
+    let text = "TIMESTAMP,ContextTokens,GeneratedTokens\n\
+                2023-11-16 18:17:03.9799600,4808,10\n\
+                2023-11-16 18:17:04.0319600,many,8\n\
+                2023-11-16 18:17:05.0000000,100\n\
+                2023-11-16 18:17:02.0000000,100,5\n\
+                not a time,100,5\n\
+                2023-11-16 18:17:06.0000000,100,5\n";
+    let p = write("bad.csv", text);
+    let err = azure::read(&p, false).unwrap_err();
+    let TraceError::BadRows { count, first, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(*count, 4);
+    assert_eq!(
+        (first[0].line, first[0].field.as_str()),
+        (3, "ContextTokens")
+    );
+    assert_eq!((first[1].line, first[1].field.as_str()), (4, "(row)"));
+    assert_eq!((first[2].line, first[2].field.as_str()), (5, "TIMESTAMP"));
+    assert!(first[2].message.contains("earlier"));
+    assert_eq!((first[3].line, first[3].field.as_str()), (6, "TIMESTAMP"));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("bad.csv") && msg.contains("4 bad row(s)") && msg.contains("line 3"),
+        "{msg}"
+    );
+
+    // Lenient: the good rows are read, the bad ones are returned, none is lost.
+    let t = azure::read(&p, true).unwrap();
+    assert_eq!(t.rows.len(), 2);
+    assert_eq!(t.skipped.len(), 4);
+    assert_eq!(t.rows[1].at, 2_020_040); // 18:17:06.0000000 - 18:17:03.9799600
+
+    let p = write("header.csv", "time,in,out\n2023-11-16 18:17:03,1,1\n");
+    let err = azure::read(&p, false).unwrap_err().to_string();
+    assert!(
+        err.contains("header.csv:1") && err.contains("TIMESTAMP"),
+        "{err}"
+    );
+    let err = azure::read(&p.with_file_name("missing.csv"), false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("missing.csv"), "{err}");
+}
