@@ -132,3 +132,89 @@ fn bad_rows_are_reported_with_line_and_field() {
         .to_string();
     assert!(err.contains("missing.csv"), "{err}");
 }
+
+#[test]
+fn mooncake_fast25_matches_the_reference_statistics() {
+    use fleetsim::trace::mooncake;
+    let Some(dir) = traces() else { return };
+    // (file, rows, span s, input mean/p50/p99/max, output mean/p50/p99/max, blocks total/unique)
+    let cases = [
+        (
+            "conversation_trace.jsonl",
+            12_031,
+            3_537.0,
+            (12_035.1, 6_909.0, 85_400.0, 126_195.0),
+            (342.6, 350.0, 1_118.5, 2_000.0),
+            (288_500, 182_790),
+        ),
+        (
+            "synthetic_trace.jsonl",
+            3_993,
+            1_022.0,
+            (15_325.5, 11_587.0, 66_456.0, 191_378.0),
+            (149.1, 69.0, 768.0, 893.0),
+            (121_877, 43_924),
+        ),
+    ];
+    for (name, rows, span, input, output, blocks) in cases {
+        let t = mooncake::read(&dir.join("mooncake_fast25").join(name), false)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(t.rows.len(), rows, "{name}");
+        let mut i: Vec<f64> = t
+            .rows
+            .iter()
+            .map(|r| r.request.input_tokens as f64)
+            .collect();
+        let mut o: Vec<f64> = t
+            .rows
+            .iter()
+            .map(|r| r.request.output_tokens as f64)
+            .collect();
+        let (m, p50, p99, max) = stats(&mut i);
+        near(m, input.0, 0.05);
+        near(p50, input.1, 0.5);
+        near(p99, input.2, 0.5);
+        near(max, input.3, 0.0);
+        let (m, p50, p99, max) = stats(&mut o);
+        near(m, output.0, 0.05);
+        near(p50, output.1, 0.5);
+        near(p99, output.2, 0.5);
+        near(max, output.3, 0.0);
+        near(t.rows.last().unwrap().request.at as f64 / 1e6, span, 1.0);
+        let total: usize = t.rows.iter().map(|r| r.blocks.len()).sum();
+        let unique: std::collections::BTreeSet<u64> = t
+            .rows
+            .iter()
+            .flat_map(|r| r.blocks.iter().copied())
+            .collect();
+        assert_eq!((total, unique.len()), blocks, "{name}");
+    }
+}
+
+#[test]
+fn mooncake_bad_rows_are_reported() {
+    use fleetsim::trace::mooncake;
+    let text = "{\"timestamp\": 3, \"input_length\": 10, \"output_length\": 5, \"hash_ids\": [1]}\n\
+                {\"timestamp\": 5, \"input_length\": -1, \"output_length\": 5, \"hash_ids\": [1]}\n\
+                not json\n\
+                {\"timestamp\": 9, \"output_length\": 5, \"hash_ids\": []}\n\
+                {\"timestamp\": 2, \"input_length\": 3, \"output_length\": 5, \"hash_ids\": []}\n";
+    let p = write("bad.jsonl", text);
+    let err = mooncake::read(&p, false).unwrap_err();
+    let TraceError::BadRows { count, first, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(*count, 4);
+    let at: Vec<(u64, &str)> = first.iter().map(|b| (b.line, b.field.as_str())).collect();
+    assert_eq!(
+        at,
+        vec![
+            (2, "input_length"),
+            (3, "(row)"),
+            (4, "input_length"),
+            (5, "timestamp")
+        ]
+    );
+    let t = mooncake::read(&p, true).unwrap();
+    assert_eq!((t.rows.len(), t.skipped.len()), (1, 4));
+}

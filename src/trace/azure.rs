@@ -4,16 +4,9 @@
 
 use std::path::Path;
 
+pub use super::Request;
 use super::{BadRow, Loaded, TraceError, finish};
 use crate::units::Time;
-
-/// One request: arrival in µs after the first row, prompt and generated tokens.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Request {
-    pub at: Time,
-    pub input_tokens: u32,
-    pub output_tokens: u32,
-}
 
 const HEADER: [&str; 3] = ["TIMESTAMP", "ContextTokens", "GeneratedTokens"];
 

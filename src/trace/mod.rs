@@ -4,8 +4,18 @@
 //! returns them for the report.
 
 pub mod azure;
+pub mod mooncake;
 
 use std::fmt;
+
+/// One inference request: arrival in µs after the trace's first request, prompt and generated
+/// tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub at: crate::units::Time,
+    pub input_tokens: u32,
+    pub output_tokens: u32,
+}
 
 /// A row that could not be used, with where and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
