@@ -380,11 +380,6 @@ impl Cluster {
         self.idx[t].idle.iter().copied()
     }
 
-    /// Number of idle nodes of a type.
-    pub fn idle_node_count(&self, t: TypeId) -> usize {
-        self.idx[t].idle.len()
-    }
-
     /// Idle nodes of a type whose image is tenant `tenant`'s (`None`: never used).
     pub fn idle_nodes_of(
         &self,

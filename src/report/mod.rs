@@ -112,7 +112,7 @@ pub struct Economics {
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct Engine_ {
+pub struct EngineStats {
     pub events: u64,
     pub failures: u64,
     pub tokens_lost: f64,
@@ -141,7 +141,7 @@ pub struct Report {
     pub inference: Inference,
     pub economics: Economics,
     #[serde(rename = "engine")]
-    pub engine_stats: Engine_,
+    pub engine_stats: EngineStats,
 }
 
 fn h(us: u128) -> f64 {
@@ -340,7 +340,7 @@ pub fn build(e: &Engine) -> Report {
             cost_usd: cost_total,
             gross_margin: ratio(revenue_total - cost_total, revenue_total),
         },
-        engine_stats: Engine_ {
+        engine_stats: EngineStats {
             events: e.stats.events,
             failures: e.stats.failures,
             tokens_lost: l.tokens_lost,

@@ -1,7 +1,7 @@
 //! Allocations: a request placed on GPUs, moving through tenant switch, workflow switch and
 //! running. Slots are reused; a generation counter makes events of a freed slot stale.
 
-use crate::fleet::cluster::GpuId;
+use crate::fleet::cluster::{GpuId, GpuState};
 use crate::fleet::{NodeId, TypeId};
 use crate::units::Time;
 use crate::workload::{Kind, TenantId, WorkloadId};
@@ -15,6 +15,17 @@ pub enum Phase {
     TenantSwitch,
     WorkflowSwitch,
     Running,
+}
+
+impl Phase {
+    /// The state an allocation's GPUs are in during this phase.
+    pub fn gpu_state(self) -> GpuState {
+        match self {
+            Phase::TenantSwitch => GpuState::TenantSwitch,
+            Phase::WorkflowSwitch => GpuState::WorkflowSwitch,
+            Phase::Running => GpuState::Busy,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -38,7 +49,6 @@ pub struct Alloc {
     /// Workflow-switch time that follows the tenant switch.
     pub workflow_switch: Time,
     pub preemptible: bool,
-    pub priority: i32,
     /// Tokens/s of the whole allocation when running.
     pub rate: f64,
     pub placed_at: Time,
@@ -47,6 +57,16 @@ pub struct Alloc {
 impl Alloc {
     pub fn locked_gpus(&self) -> u32 {
         self.switched.iter().map(|&(_, n)| n).sum()
+    }
+
+    /// GPUs the current phase occupies: its own, plus those its tenant switch locks.
+    pub fn phase_gpus(&self) -> u32 {
+        self.gpus.len() as u32
+            + if self.phase == Phase::TenantSwitch {
+                self.locked_gpus()
+            } else {
+                0
+            }
     }
 }
 

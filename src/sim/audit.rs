@@ -36,11 +36,7 @@ pub fn check(e: &Engine) -> Result<(), String> {
                 "allocation {id} holds switch locks outside its tenant switch"
             ));
         }
-        let want = match a.phase {
-            Phase::TenantSwitch => GpuState::TenantSwitch,
-            Phase::WorkflowSwitch => GpuState::WorkflowSwitch,
-            Phase::Running => GpuState::Busy,
-        };
+        let want = a.phase.gpu_state();
         let mut domain = None;
         let mut one_domain = true;
         for &g in &a.gpus {

@@ -115,6 +115,12 @@ pub fn within_quota(sc: &Scenario, c: &Cluster, req: &Request) -> bool {
     c.occupied()[req.tenant] + smallest as u64 <= reserved(sc, req.tenant)
 }
 
+/// Books an allocation's current phase, from its start up to `now`, in the state it implies.
+fn book_phase(ledger: &mut Ledger, a: &Alloc, now: Time) {
+    let gpu_us = a.phase_gpus() as u128 * (now - a.phase_start) as u128;
+    ledger.book_time(a.tenant, a.gpu_type, a.kind, a.phase.gpu_state(), gpu_us);
+}
+
 /// Placement passes at one instant before the engine moves on to the next event.
 const MAX_PASSES_PER_INSTANT: usize = 64;
 
@@ -588,10 +594,15 @@ impl Engine {
         }
     }
 
-    fn schedule_failure(&mut self) {
-        let rates: Vec<f64> = (0..self.sc.gpu_types.len())
+    /// Expected failures per hour of each GPU type's whole fleet.
+    fn failure_rates(&self) -> Vec<f64> {
+        (0..self.sc.gpu_types.len())
             .map(|t| self.cluster.type_gpus[t] as f64 * self.sc.gpu_types[t].failures_per_gpu_hour)
-            .collect();
+            .collect()
+    }
+
+    fn schedule_failure(&mut self) {
+        let rates = self.failure_rates();
         let total: f64 = rates.iter().sum();
         if total <= 0.0 {
             return;
@@ -605,9 +616,7 @@ impl Engine {
     }
 
     fn failure(&mut self) {
-        let rates: Vec<f64> = (0..self.sc.gpu_types.len())
-            .map(|t| self.cluster.type_gpus[t] as f64 * self.sc.gpu_types[t].failures_per_gpu_hour)
-            .collect();
+        let rates = self.failure_rates();
         let total: f64 = rates.iter().sum();
         let mut x = self.failure_rng.random::<f64>() * total;
         let mut t = 0;
@@ -945,7 +954,6 @@ impl Engine {
             },
             workflow_switch: wf_time,
             preemptible: req.preemptible,
-            priority: req.priority,
             rate,
             placed_at: self.now,
         };
@@ -1004,11 +1012,7 @@ impl Engine {
                 }
             }
         }
-        let state = match phase {
-            Phase::TenantSwitch => GpuState::TenantSwitch,
-            Phase::WorkflowSwitch => GpuState::WorkflowSwitch,
-            Phase::Running => GpuState::Busy,
-        };
+        let state = phase.gpu_state();
         for &g in &gpus {
             self.cluster.gpu_alloc[g as usize] = id;
             self.cluster.set_gpu_state(g, state);
@@ -1067,47 +1071,30 @@ impl Engine {
     }
 
     fn next_phase(&mut self, id: AllocId) {
-        let a = self.allocs.get(id).expect("live").clone();
-        let n = a.gpus.len() as u128;
-        let dt = (self.now - a.phase_start) as u128;
-        match a.phase {
-            Phase::TenantSwitch => {
-                let locked = a.locked_gpus() as u128;
-                self.ledger.book_time(
-                    a.tenant,
-                    a.gpu_type,
-                    a.kind,
-                    GpuState::TenantSwitch,
-                    (n + locked) * dt,
-                );
-                self.unlock(&a.switched);
-                let a = self.allocs.get_mut(id).expect("live");
-                a.switched.clear();
-                a.phase_start = self.now;
-                if a.workflow_switch > 0 {
-                    a.phase = Phase::WorkflowSwitch;
-                    a.phase_end = self.now + a.workflow_switch;
-                    let (end, gpus) = (a.phase_end, a.gpus.clone());
-                    for g in gpus {
-                        self.cluster.set_gpu_state(g, GpuState::WorkflowSwitch);
-                    }
-                    let generation = self.allocs.generation(id);
-                    self.push(Ev::Alloc(id, generation), end);
-                } else {
-                    self.enter_running(id);
-                }
+        let a = self.allocs.get(id).expect("live");
+        let phase = a.phase;
+        if phase == Phase::Running {
+            return self.release(id, End::Completed);
+        }
+        book_phase(&mut self.ledger, a, self.now);
+        if phase == Phase::WorkflowSwitch {
+            return self.enter_running(id);
+        }
+        let switched = std::mem::take(&mut self.allocs.get_mut(id).expect("live").switched);
+        self.unlock(&switched);
+        let a = self.allocs.get_mut(id).expect("live");
+        a.phase_start = self.now;
+        if a.workflow_switch > 0 {
+            a.phase = Phase::WorkflowSwitch;
+            a.phase_end = self.now + a.workflow_switch;
+            let (end, gpus) = (a.phase_end, a.gpus.clone());
+            for g in gpus {
+                self.cluster.set_gpu_state(g, GpuState::WorkflowSwitch);
             }
-            Phase::WorkflowSwitch => {
-                self.ledger.book_time(
-                    a.tenant,
-                    a.gpu_type,
-                    a.kind,
-                    GpuState::WorkflowSwitch,
-                    n * dt,
-                );
-                self.enter_running(id);
-            }
-            Phase::Running => self.release(id, End::Completed),
+            let generation = self.allocs.generation(id);
+            self.push(Ev::Alloc(id, generation), end);
+        } else {
+            self.enter_running(id);
         }
     }
 
@@ -1201,33 +1188,9 @@ impl Engine {
 
     fn release(&mut self, id: AllocId, why: End) {
         let a = self.allocs.remove(id).expect("live allocation");
-        let n = a.gpus.len() as u128;
-        let dt = (self.now - a.phase_start) as u128;
-        match a.phase {
-            Phase::TenantSwitch => {
-                let locked = a.locked_gpus() as u128;
-                self.ledger.book_time(
-                    a.tenant,
-                    a.gpu_type,
-                    a.kind,
-                    GpuState::TenantSwitch,
-                    (n + locked) * dt,
-                );
-                self.unlock(&a.switched);
-            }
-            Phase::WorkflowSwitch => {
-                self.ledger.book_time(
-                    a.tenant,
-                    a.gpu_type,
-                    a.kind,
-                    GpuState::WorkflowSwitch,
-                    n * dt,
-                );
-            }
-            Phase::Running => {
-                self.ledger
-                    .book_time(a.tenant, a.gpu_type, a.kind, GpuState::Busy, n * dt);
-            }
+        book_phase(&mut self.ledger, &a, self.now);
+        if a.phase == Phase::TenantSwitch {
+            self.unlock(&a.switched);
         }
         match a.target {
             Target::Job(j) => {
@@ -1307,28 +1270,21 @@ impl Engine {
     /// Closes the books at the horizon: open phases are charged up to now, running jobs keep
     /// the tokens produced so far (they would go on), services are integrated to the end.
     fn finish(&mut self) {
-        let ids: Vec<AllocId> = self.allocs.iter().map(|(id, _)| id).collect();
-        for id in ids {
-            let a = self.allocs.get(id).expect("live").clone();
-            let n = a.gpus.len() as u128;
-            let dt = (self.now - a.phase_start) as u128;
-            let state = match a.phase {
-                Phase::TenantSwitch => GpuState::TenantSwitch,
-                Phase::WorkflowSwitch => GpuState::WorkflowSwitch,
-                Phase::Running => GpuState::Busy,
-            };
-            let extra = if a.phase == Phase::TenantSwitch {
-                a.locked_gpus() as u128
-            } else {
-                0
-            };
-            self.ledger
-                .book_time(a.tenant, a.gpu_type, a.kind, state, (n + extra) * dt);
-            if let (Phase::Running, Target::Job(j)) = (a.phase, a.target) {
-                let (produced, _) = self.job_progress(&a, j);
-                self.ledger
-                    .book_tokens(a.tenant, a.gpu_type, a.kind, produced);
-            }
+        for (_, a) in self.allocs.iter() {
+            book_phase(&mut self.ledger, a, self.now);
+        }
+        let progress: Vec<(usize, TypeId, Kind, f64)> = self
+            .allocs
+            .iter()
+            .filter_map(|(_, a)| match (a.phase, a.target) {
+                (Phase::Running, Target::Job(j)) => {
+                    Some((a.tenant, a.gpu_type, a.kind, self.job_progress(a, j).0))
+                }
+                _ => None,
+            })
+            .collect();
+        for (tenant, t, kind, produced) in progress {
+            self.ledger.book_tokens(tenant, t, kind, produced);
         }
         for s in 0..self.services.len() {
             self.accrue_service(s as ServiceId);
