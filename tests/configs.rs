@@ -7,7 +7,7 @@ use fleetsim::config;
 use fleetsim::policy::{self, POLICIES};
 use fleetsim::report;
 use fleetsim::sim::Engine;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn shipped() -> Vec<PathBuf> {
@@ -21,13 +21,37 @@ fn shipped() -> Vec<PathBuf> {
     v
 }
 
+/// Shipped scenarios small enough for the tests (scale scenarios are for the benchmarks).
+fn shipped_small() -> Vec<(PathBuf, config::Scenario)> {
+    shipped()
+        .into_iter()
+        .map(|p| {
+            let sc = config::load(&p).unwrap_or_else(|e| panic!("{e}"));
+            (p, sc)
+        })
+        .filter(|(_, sc)| sc.total_gpus() <= 20_000)
+        .collect()
+}
+
+/// Runs `simulate <path> <args>`, expects success, and parses its JSON output.
+fn simulate_json(path: &Path, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_simulate"))
+        .arg(path)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn every_config_runs_under_every_policy_with_the_audit_on() {
-    for path in shipped() {
-        let mut sc = config::load(&path).unwrap_or_else(|e| panic!("{e}"));
-        if sc.total_gpus() > 20_000 {
-            continue; // scale scenarios are exercised by the benchmarks
-        }
+    for (path, mut sc) in shipped_small() {
         // The audit scans the fleet, the jobs and the queue after every event: audit the first
         // hour (the start-up burst) with batch backlogs capped at 500 jobs; the full scenario
         // runs under every policy in the test below.
@@ -61,23 +85,11 @@ fn every_config_runs_under_every_policy_with_the_audit_on() {
 
 #[test]
 fn every_config_compares_every_policy_over_its_full_horizon() {
-    for path in shipped() {
-        let sc = config::load(&path).unwrap();
-        if sc.total_gpus() > 20_000 {
-            continue;
-        }
-        let out = Command::new(env!("CARGO_BIN_EXE_simulate"))
-            .arg(&path)
-            .args(["--compare", "--quiet", "--policies", &POLICIES.join(",")])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr)
+    for (path, _) in shipped_small() {
+        let v = simulate_json(
+            &path,
+            &["--compare", "--quiet", "--policies", &POLICIES.join(",")],
         );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let runs = v["runs"].as_array().unwrap();
         assert_eq!(runs.len(), POLICIES.len());
         for (run, name) in runs.iter().zip(POLICIES) {
@@ -97,23 +109,8 @@ fn every_config_compares_every_policy_over_its_full_horizon() {
 
 #[test]
 fn every_config_runs_to_its_horizon_from_the_command_line() {
-    for path in shipped() {
-        let sc = config::load(&path).unwrap();
-        if sc.total_gpus() > 20_000 {
-            continue;
-        }
-        let out = Command::new(env!("CARGO_BIN_EXE_simulate"))
-            .arg(&path)
-            .arg("--quiet")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (path, _) in shipped_small() {
+        let v = simulate_json(&path, &["--quiet"]);
         for field in [
             "policy",
             "seed",

@@ -1,5 +1,6 @@
 //! Tiny scenarios whose GPU-hours, switch charges and tokens are computed by hand.
 
+#[macro_use]
 mod common;
 use common::*;
 
@@ -268,36 +269,16 @@ jobs = [{{ at = \"1h\", gpus = 1, tokens = 3_600_000 }}]
 }
 
 /// Two NVL72 racks (36 trays of 4 GPUs), no failures.
-const TWO_RACKS: &str = r#"
+const TWO_RACKS: &str = concat!(
+    r#"
 [simulation]
 horizon = "10h"
 seed = 5
 failures = false
-
-[gpu_types.GB200]
-hbm_gb = 186
-tdp_w = 1200
-node_gpus = 4
-nvlink_domain_gpus = 72
-price_usd_per_gpu_hour = 4.5
-cost_usd_per_gpu_hour = 2.21
-tenant_switch = "25m"
-model_load_fixed = "20s"
-model_load_gb_per_s = 25
-training_restart = "5m"
-
-[gpu_types.H100]
-hbm_gb = 80
-tdp_w = 700
-node_gpus = 8
-nvlink_domain_gpus = 8
-price_usd_per_gpu_hour = 2.5
-cost_usd_per_gpu_hour = 1.5
-tenant_switch = "18m"
-model_load_fixed = "20s"
-model_load_gb_per_s = 25
-training_restart = "5m"
-
+"#,
+    gb200_type!(),
+    h100_type!(),
+    r#"
 [[pools]]
 gpu_type = "GB200"
 gpus = 144
@@ -310,7 +291,8 @@ gpus = 64
 name = "a"
 [[tenants]]
 name = "b"
-"#;
+"#
+);
 
 #[test]
 fn wide_gangs_fit_only_inside_one_nvl72_rack() {

@@ -1,6 +1,7 @@
 //! Crafted scenarios where the placement each policy must make is known exactly, and checks
 //! that every policy sees identical demand and that parallel runs equal sequential ones.
 
+#[macro_use]
 mod common;
 use common::*;
 
@@ -8,34 +9,6 @@ use fleetsim::compare;
 use fleetsim::config;
 use fleetsim::policy::{self, POLICIES};
 use fleetsim::sim::Engine;
-
-const GB200: &str = r#"
-[gpu_types.GB200]
-hbm_gb = 186
-tdp_w = 1200
-node_gpus = 4
-nvlink_domain_gpus = 72
-price_usd_per_gpu_hour = 4.5
-cost_usd_per_gpu_hour = 2.21
-tenant_switch = "25m"
-model_load_fixed = "20s"
-model_load_gb_per_s = 25
-training_restart = "5m"
-"#;
-
-const H100: &str = r#"
-[gpu_types.H100]
-hbm_gb = 80
-tdp_w = 700
-node_gpus = 8
-nvlink_domain_gpus = 8
-price_usd_per_gpu_hour = 2.5
-cost_usd_per_gpu_hour = 1.5
-tenant_switch = "18m"
-model_load_fixed = "20s"
-model_load_gb_per_s = 25
-training_restart = "5m"
-"#;
 
 fn sim(horizon: &str) -> String {
     format!("[simulation]\nhorizon = \"{horizon}\"\nseed = 9\nfailures = false\n")

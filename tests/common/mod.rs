@@ -6,14 +6,10 @@ use fleetsim::policy;
 use fleetsim::report::{self, Report};
 use fleetsim::sim::Engine;
 
-/// One 8-GPU H100 node, no failures; append tenants and workloads.
-pub const ONE_NODE: &str = r#"
-[simulation]
-horizon = "4h"
-seed = 1
-policy = "first_fit"
-failures = false
-
+/// The H100 HGX type with the default figures, as a TOML literal (for `concat!`).
+macro_rules! h100_type {
+    () => {
+        r#"
 [gpu_types.H100]
 hbm_gb = 80
 tdp_w = 700
@@ -25,11 +21,49 @@ tenant_switch = "18m"
 model_load_fixed = "20s"
 model_load_gb_per_s = 25
 training_restart = "5m"
+"#
+    };
+}
 
+/// The GB200 NVL72 type with the default figures, as a TOML literal (for `concat!`).
+#[allow(unused_macros)]
+macro_rules! gb200_type {
+    () => {
+        r#"
+[gpu_types.GB200]
+hbm_gb = 186
+tdp_w = 1200
+node_gpus = 4
+nvlink_domain_gpus = 72
+price_usd_per_gpu_hour = 4.5
+cost_usd_per_gpu_hour = 2.21
+tenant_switch = "25m"
+model_load_fixed = "20s"
+model_load_gb_per_s = 25
+training_restart = "5m"
+"#
+    };
+}
+
+pub const H100: &str = h100_type!();
+pub const GB200: &str = gb200_type!();
+
+/// One 8-GPU H100 node, no failures; append tenants and workloads.
+pub const ONE_NODE: &str = concat!(
+    r#"
+[simulation]
+horizon = "4h"
+seed = 1
+policy = "first_fit"
+failures = false
+"#,
+    h100_type!(),
+    r#"
 [[pools]]
 gpu_type = "H100"
 gpus = 8
-"#;
+"#
+);
 
 pub fn scenario(text: &str) -> Scenario {
     config::parse(text, "test.toml").unwrap_or_else(|e| panic!("test config invalid: {e}"))
