@@ -213,3 +213,410 @@ fn mooncake_bad_rows_are_reported() {
     let t = mooncake::read(&p, true).unwrap();
     assert_eq!((t.rows.len(), t.skipped.len()), (1, 4));
 }
+
+/// Percentile of a sample (numpy linear), sorting a copy.
+fn pct(xs: &[f64], q: f64) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    percentile(&v, q)
+}
+
+fn counts<K: Ord>(xs: impl IntoIterator<Item = K>) -> std::collections::BTreeMap<K, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for x in xs {
+        *m.entry(x).or_insert(0) += 1;
+    }
+    m
+}
+
+#[test]
+fn philly_and_helios_cuts_match_the_reference_statistics() {
+    use fleetsim::trace::dirlab;
+    let Some(dir) = traces() else { return };
+    let t = dirlab::read(&dir.join("philly/philly_last15000_jobs_dirlab.csv"), false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(t.rows.len(), 15_000);
+    let users = counts(t.rows.iter().map(|j| j.user.as_str()));
+    assert_eq!(users.len(), 136);
+    near(t.rows.last().unwrap().submit as f64 / 86_400e6, 57.6, 0.05);
+    let g = counts(t.rows.iter().map(|j| j.gpus));
+    let want = [
+        (1, 11_963),
+        (2, 375),
+        (4, 905),
+        (8, 1_477),
+        (16, 243),
+        (32, 33),
+        (28, 1),
+        (48, 3),
+    ];
+    for (gpus, n) in want {
+        assert_eq!(g[&gpus], n, "{gpus}-GPU jobs");
+    }
+    let gpus: Vec<f64> = t.rows.iter().map(|j| j.gpus as f64).collect();
+    assert_eq!((pct(&gpus, 0.5), pct(&gpus, 0.9)), (1.0, 8.0));
+    assert_eq!(t.rows.iter().map(|j| j.nodes).max(), Some(16));
+    let run: Vec<f64> = t.rows.iter().map(|j| j.run_time_s).collect();
+    near(pct(&run, 0.5), 289.0, 0.5);
+    near(pct(&run, 0.9), 47_585.0, 0.5);
+    near(pct(&run, 0.99), 1_789_182.0, 0.5);
+    near(run.iter().sum::<f64>() / run.len() as f64, 74_954.0, 0.5);
+    let st = counts(t.rows.iter().map(|j| j.status.as_str()));
+    assert_eq!(
+        (st["Pass"], st["Failed"], st["Killed"]),
+        (8_538, 4_509, 1_953)
+    );
+
+    let t = dirlab::read(&dir.join("helios/helios_last15000_jobs_dirlab.csv"), false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(t.rows.len(), 15_000);
+    assert_eq!(counts(t.rows.iter().map(|j| j.user.as_str())).len(), 106);
+    near(t.rows.last().unwrap().submit as f64 / 86_400e6, 20.2, 0.05);
+    let gpu_jobs: Vec<_> = t.rows.iter().filter(|j| j.gpus > 0).collect();
+    assert_eq!(gpu_jobs.len(), 10_796);
+    let g = counts(gpu_jobs.iter().map(|j| j.gpus));
+    for (gpus, n) in [
+        (1, 5_939),
+        (2, 544),
+        (4, 647),
+        (8, 2_382),
+        (16, 579),
+        (32, 246),
+    ] {
+        assert_eq!(g[&gpus], n, "{gpus}-GPU jobs");
+    }
+    let gpus: Vec<f64> = gpu_jobs.iter().map(|j| j.gpus as f64).collect();
+    assert_eq!((pct(&gpus, 0.5), pct(&gpus, 0.9)), (1.0, 16.0));
+    assert_eq!(gpu_jobs.iter().map(|j| j.gpus).max(), Some(160));
+    let run: Vec<f64> = gpu_jobs.iter().map(|j| j.run_time_s).collect();
+    near(pct(&run, 0.5), 277.0, 0.5);
+    near(pct(&run, 0.9), 18_370.0, 0.5);
+    near(pct(&run, 0.99), 293_589.0, 0.5);
+    near(run.iter().sum::<f64>() / run.len() as f64, 13_683.0, 0.5);
+    let st = counts(t.rows.iter().map(|j| j.status.as_str()));
+    assert_eq!(
+        (st["Pass"], st["Killed"], st["Failed"]),
+        (9_316, 3_452, 2_232)
+    );
+}
+
+#[test]
+fn openb_matches_the_reference_statistics() {
+    use fleetsim::trace::openb;
+    let Some(dir) = traces() else { return };
+    let dir = dir.join("alibaba_gpu_2023_openb");
+    let nodes = openb::read_nodes(&dir.join("openb_node_list_gpu_node.csv"), false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(nodes.rows.len(), 1_213);
+    assert_eq!(nodes.rows.iter().map(|n| n.gpus).sum::<u32>(), 6_212);
+    let mut by_model = std::collections::BTreeMap::new();
+    for n in &nodes.rows {
+        *by_model.entry(n.model.as_str()).or_insert(0) += n.gpus;
+    }
+    let want = [
+        ("G2", 4_392),
+        ("T4", 842),
+        ("G3", 312),
+        ("P100", 265),
+        ("V100M32", 204),
+        ("V100M16", 195),
+        ("A10", 2),
+    ];
+    assert_eq!(by_model, want.into_iter().collect());
+    let per_node = counts(nodes.rows.iter().map(|n| n.gpus));
+    assert_eq!(
+        per_node,
+        [(1, 24), (2, 518), (4, 54), (8, 617)].into_iter().collect()
+    );
+    let all = openb::read_nodes(&dir.join("openb_node_list_all_node.csv"), false).unwrap();
+    assert_eq!(all.rows.len(), 1_523);
+
+    let pods = openb::read_pods(&dir.join("openb_pod_list_default.csv"), false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(pods.rows.len(), 8_152);
+    let g = counts(pods.rows.iter().map(|p| p.gpus));
+    assert_eq!(
+        g,
+        [(0, 1_088), (1, 6_989), (2, 16), (4, 15), (8, 44)]
+            .into_iter()
+            .collect()
+    );
+    let gpu_pods: Vec<_> = pods.rows.iter().filter(|p| p.gpus > 0).collect();
+    let per: Vec<f64> = gpu_pods.iter().map(|p| p.gpus as f64).collect();
+    assert_eq!((pct(&per, 0.5), pct(&per, 0.9)), (1.0, 1.0));
+    let shared: Vec<f64> = gpu_pods
+        .iter()
+        .filter(|p| p.gpu_milli < 1000)
+        .map(|p| p.gpu_milli as f64)
+        .collect();
+    assert_eq!(shared.len(), 3_078);
+    assert_eq!(pct(&shared, 0.5), 470.0);
+    let life: Vec<f64> = pods
+        .rows
+        .iter()
+        .filter_map(|p| p.lifetime())
+        .map(|t| t as f64 / 1e6)
+        .collect();
+    near(pct(&life, 0.5), 616.0, 0.5);
+    near(pct(&life, 0.9), 7_764.0, 0.5);
+    near(pct(&life, 0.99), 114_348.0, 0.5);
+    let qos = counts(pods.rows.iter().map(|p| p.qos.as_str()));
+    assert_eq!(
+        (qos["LS"], qos["BE"], qos["Burstable"], qos["Guaranteed"]),
+        (4_647, 3_398, 100, 7)
+    );
+    let phase = counts(pods.rows.iter().map(|p| p.phase.as_str()));
+    assert_eq!(
+        (
+            phase["Running"],
+            phase["Failed"],
+            phase["Pending"],
+            phase["Succeeded"]
+        ),
+        (5_193, 1_870, 897, 192)
+    );
+    let last = pods.rows.iter().filter_map(|p| p.created).max().unwrap();
+    assert_eq!(last, 12_901_761_000_000);
+
+    let spec = openb::read_pods(&dir.join("openb_pod_list_gpuspec33.csv"), false).unwrap();
+    let c = counts(
+        spec.rows
+            .iter()
+            .filter(|p| !p.gpu_spec.is_empty())
+            .map(|p| p.gpu_spec.join("|")),
+    );
+    assert_eq!(
+        (
+            c["T4"],
+            c["G2"],
+            c["P100"],
+            c["V100M16|V100M32"],
+            c["P100|V100M16|V100M32"]
+        ),
+        (1_291, 331, 279, 141, 103)
+    );
+    // The multi-GPU variants have no time columns: read, with no times.
+    let multi = openb::read_pods(&dir.join("openb_pod_list_multigpu50.csv"), false).unwrap();
+    assert_eq!(multi.rows.len(), 9_061);
+    assert!(multi.rows.iter().all(|p| p.created.is_none()));
+    let g = counts(multi.rows.iter().filter(|p| p.gpus >= 2).map(|p| p.gpus));
+    assert_eq!(g, [(2, 222), (4, 206), (8, 556)].into_iter().collect());
+    let per: Vec<f64> = multi
+        .rows
+        .iter()
+        .filter(|p| p.gpus > 0)
+        .map(|p| p.gpus as f64)
+        .collect();
+    assert_eq!(pct(&per, 0.9), 2.0);
+}
+
+#[test]
+fn gavel_matches_the_reference_statistics() {
+    use fleetsim::trace::gavel;
+    let Some(dir) = traces() else { return };
+    let dir = dir.join("gavel");
+    let tput = gavel::read_throughputs(&dir.join("simulation_throughputs.json"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("msr_seed0"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 15);
+    let mut jobs = Vec::new();
+    let mut sizes = Vec::new();
+    for f in &files {
+        let t = gavel::read_trace(f, false).unwrap_or_else(|e| panic!("{e}"));
+        sizes.push(t.rows.len());
+        jobs.extend(t.rows);
+    }
+    assert_eq!(jobs.len(), 15_264);
+    sizes.sort();
+    assert_eq!((sizes[0], &sizes[10..]), (3, &[2_000; 5][..]));
+    let span = jobs.iter().map(|j| j.arrival).max().unwrap() as f64 / 86_400e6;
+    near(span, 125.2, 0.05);
+    let g = counts(jobs.iter().map(|j| j.gpus));
+    for (gpus, n) in [
+        (1, 10_480),
+        (2, 463),
+        (4, 2_044),
+        (8, 1_916),
+        (16, 255),
+        (32, 91),
+    ] {
+        assert_eq!(g[&gpus], n, "{gpus}-GPU jobs");
+    }
+    assert_eq!(jobs.iter().map(|j| j.gpus).max(), Some(64));
+    let per: Vec<f64> = jobs.iter().map(|j| j.gpus as f64).collect();
+    assert_eq!((pct(&per, 0.5), pct(&per, 0.9)), (1.0, 8.0));
+    let family = counts(jobs.iter().map(|j| j.job_type.split(" (").next().unwrap()));
+    let want = [
+        ("ResNet-18", 3_268),
+        ("Transformer", 3_013),
+        ("Recommendation", 2_908),
+        ("LM", 2_766),
+        ("ResNet-50", 2_056),
+        ("CycleGAN", 716),
+        ("A3C", 537),
+    ];
+    assert_eq!(family, want.into_iter().collect());
+    let v100: Vec<f64> = jobs
+        .iter()
+        .filter_map(|j| gavel::duration_s(&tput, j, "v100"))
+        .collect();
+    assert_eq!(v100.len(), 13_716);
+    near(pct(&v100, 0.5), 11_221.0, 0.5);
+    near(pct(&v100, 0.9), 193_574.0, 0.5);
+    near(pct(&v100, 0.99), 2_878_048.0, 0.5);
+    let slow = |w: &str| {
+        let r: Vec<f64> = jobs
+            .iter()
+            .filter_map(|j| {
+                Some(gavel::duration_s(&tput, j, w)? / gavel::duration_s(&tput, j, "v100")?)
+            })
+            .collect();
+        pct(&r, 0.5)
+    };
+    near(slow("k80"), 4.17, 0.005);
+    near(slow("p100"), 1.26, 0.005);
+    // The newer 10-column format reads too.
+    let t = gavel::read_trace(&dir.join("physical_cluster/small_test.trace"), false).unwrap();
+    assert!(!t.rows.is_empty());
+}
+
+#[test]
+fn servegen_matches_the_reference_statistics() {
+    use fleetsim::trace::servegen;
+    let Some(dir) = traces() else { return };
+    // (model, clients, windows, aggregate mean/min/max req/s, hour-of-day peak/trough, top-5 share)
+    let cases = [
+        (
+            "language_m-large",
+            162,
+            2_016,
+            (195.84, 48.35, 582.99),
+            1.45,
+            0.428,
+        ),
+        (
+            "language_m-mid",
+            109,
+            2_016,
+            (1_790.06, 0.0, 3_444.76),
+            1.39,
+            0.673,
+        ),
+        (
+            "language_m-small",
+            43,
+            2_016,
+            (1_174.40, 0.0, 3_879.51),
+            2.21,
+            0.770,
+        ),
+        (
+            "reason_deepseek-r1",
+            73,
+            144,
+            (16.01, 4.31, 42.52),
+            4.91,
+            0.525,
+        ),
+        (
+            "multimodal_mm-image",
+            35,
+            144,
+            (9.47, 4.85, 13.29),
+            2.28,
+            0.560,
+        ),
+    ];
+    for (model, clients, windows, (mean, min, max), peak_trough, top5) in cases {
+        let path = dir.join(format!("servegen/{model}_client_rates.csv.gz"));
+        let t = servegen::read(&path, false).unwrap_or_else(|e| panic!("{e}"));
+        let by_volume = servegen::clients_by_volume(&t.rows);
+        assert_eq!(by_volume.len(), clients, "{model}");
+        let mut agg = std::collections::BTreeMap::<u64, f64>::new();
+        for w in &t.rows {
+            *agg.entry(w.start).or_default() += w.rate_rps;
+        }
+        assert_eq!(agg.len(), windows, "{model}");
+        let v: Vec<f64> = agg.values().copied().collect();
+        near(v.iter().sum::<f64>() / v.len() as f64, mean, 0.005);
+        near(v.iter().copied().fold(f64::INFINITY, f64::min), min, 0.005);
+        near(v.iter().copied().fold(0.0, f64::max), max, 0.005);
+        let mut hours = [(0.0, 0u32); 24];
+        for (&start, &r) in &agg {
+            let h = ((start / 3_600_000_000) % 24) as usize;
+            hours[h].0 += r;
+            hours[h].1 += 1;
+        }
+        let hm: Vec<f64> = hours.iter().map(|(s, n)| s / *n as f64).collect();
+        let pt = hm.iter().copied().fold(0.0, f64::max)
+            / hm.iter().copied().fold(f64::INFINITY, f64::min);
+        near(pt, peak_trough, 0.005);
+        let total: f64 = by_volume.iter().map(|c| c.1).sum();
+        let share = by_volume.iter().take(5).map(|c| c.1).sum::<f64>() / total;
+        near(share, top5, 0.0005);
+    }
+}
+
+#[test]
+fn new_readers_report_bad_rows() {
+    use fleetsim::trace::{dirlab, gavel, openb, servegen};
+    let p = write(
+        "cut.csv",
+        "u_id,user,gpu_num,cpu_num,node_num,interval,run_time,wall_time,new_status\n\
+         0,1,1,0,1,0,100,0,Pass\n\
+         1,1,x,0,1,10,100,0,Pass\n\
+         2,1,1,0,1,-5,100,0,Pass\n\
+         3,1,2,0,1,20,100,0,Killed\n",
+    );
+    let err = dirlab::read(&p, false).unwrap_err().to_string();
+    assert!(
+        err.contains("2 bad row(s)")
+            && err.contains("line 3: field `gpu_num`")
+            && err.contains("line 4: field `interval`"),
+        "{err}"
+    );
+    let t = dirlab::read(&p, true).unwrap();
+    // The bad row's interval still counts: the last job was submitted at 0 + 10 + 20 s.
+    assert_eq!(
+        (t.rows.len(), t.skipped.len(), t.rows[1].submit),
+        (2, 2, 30_000_000)
+    );
+
+    let p = write(
+        "pods.csv",
+        "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time\n\
+         a,1,1,1,1000,,LS,Running,10,100,10\n\
+         b,1,1,1,1000,,LS,Running,5,100,5\n\
+         c,1,1,1,1000,,LS,Running,20,15,20\n",
+    );
+    let err = openb::read_pods(&p, false).unwrap_err().to_string();
+    assert!(
+        err.contains("line 3: field `creation_time`")
+            && err.contains("line 4: field `deletion_time`"),
+        "{err}"
+    );
+
+    let p = write(
+        "rates.csv",
+        "client_id,window_start_s,rate_rps,cv\n1,0,2,1\n1,0,3,1\n1,600,-1,1\n",
+    );
+    let err = servegen::read(&p, false).unwrap_err().to_string();
+    assert!(
+        err.contains("line 3: field `window_start_s`") && err.contains("line 4: field `rate_rps`"),
+        "{err}"
+    );
+
+    let p = write(
+        "g.trace",
+        "A3C\tcmd\t-n\t1\t100\t0.0\t1\nA3C\tcmd\t-n\t1\t100\t9.0\t0\nA3C\tcmd\t-n\t1\tmany\t10.0\t1\n",
+    );
+    let err = gavel::read_trace(&p, false).unwrap_err().to_string();
+    assert!(
+        err.contains("line 2: field `scale_factor`") && err.contains("line 3: field `total_steps`"),
+        "{err}"
+    );
+}

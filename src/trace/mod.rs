@@ -4,9 +4,16 @@
 //! returns them for the report.
 
 pub mod azure;
+pub mod dirlab;
+pub mod gavel;
 pub mod mooncake;
+pub mod openb;
+pub mod servegen;
 
 use std::fmt;
+use std::io::Read;
+use std::path::Path;
+use std::str::FromStr;
 
 /// One inference request: arrival in µs after the trace's first request, prompt and generated
 /// tokens.
@@ -79,4 +86,164 @@ pub(crate) fn finish<T>(
         });
     }
     Ok(Loaded { rows, skipped: bad })
+}
+
+/// Opens a trace file for reading, decompressing it when its name ends in `.gz`.
+pub(crate) fn open(path: &Path) -> Result<Box<dyn Read>, TraceError> {
+    let f = std::fs::File::open(path).map_err(|source| TraceError::Io {
+        file: path.display().to_string(),
+        source,
+    })?;
+    let f = std::io::BufReader::new(f);
+    Ok(if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::GzDecoder::new(f))
+    } else {
+        Box::new(f)
+    })
+}
+
+/// One CSV record with its columns found by header name, so readers name fields, not indexes.
+pub(crate) struct Fields<'a> {
+    rec: &'a csv::StringRecord,
+    cols: &'a [(&'static str, Option<usize>)],
+    pub line: u64,
+}
+
+impl Fields<'_> {
+    pub fn bad(&self, field: &str, message: impl Into<String>) -> BadRow {
+        BadRow {
+            line: self.line,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The raw text of a column; empty when the file has no such (optional) column.
+    pub fn text(&self, name: &str) -> &str {
+        self.cols
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, i)| *i)
+            .and_then(|i| self.rec.get(i))
+            .map_or("", str::trim)
+    }
+
+    /// A column parsed as a number (or any `FromStr`), or a bad row naming the field.
+    pub fn num<T: FromStr>(&self, name: &str) -> Result<T, BadRow> {
+        let s = self.text(name);
+        s.parse().map_err(|_| {
+            if s.is_empty() {
+                self.bad(name, "missing value")
+            } else {
+                self.bad(name, format!("`{s}` is not a valid number here"))
+            }
+        })
+    }
+
+    /// A non-negative finite number.
+    pub fn non_negative(&self, name: &str) -> Result<f64, BadRow> {
+        let v: f64 = self.num(name)?;
+        if v.is_finite() && v >= 0.0 {
+            Ok(v)
+        } else {
+            Err(self.bad(
+                name,
+                format!("`{}` must be a finite number >= 0", self.text(name)),
+            ))
+        }
+    }
+}
+
+/// Reads a CSV trace: checks that the header holds the `required` columns (`optional` ones may
+/// be absent), then hands each record to `parse`, which returns a row, `None` to leave it out
+/// on purpose (the reader counts those itself), or a bad row. `header: false` means the file
+/// has no header and the columns are `required` in order; `delimiter` is `b','` or `b'\t'`.
+pub(crate) fn read_csv<T>(
+    path: &Path,
+    required: &[&'static str],
+    optional: &[&'static str],
+    header: bool,
+    delimiter: u8,
+    lenient: bool,
+    mut parse: impl FnMut(&Fields) -> Result<Option<T>, BadRow>,
+) -> Result<Loaded<T>, TraceError> {
+    let file = path.display().to_string();
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(header)
+        .delimiter(delimiter)
+        .from_reader(open(path)?);
+    let mut cols: Vec<(&'static str, Option<usize>)> = Vec::new();
+    if header {
+        let h = rdr.headers().map_err(|e| TraceError::Format {
+            file: file.clone(),
+            line: 1,
+            message: e.to_string(),
+        })?;
+        let found: Vec<&str> = h.iter().map(str::trim).collect();
+        for &name in required {
+            let Some(i) = found.iter().position(|c| *c == name) else {
+                return Err(TraceError::Format {
+                    file,
+                    line: 1,
+                    message: format!(
+                        "the header has no column `{name}` (expected {}; found `{}`)",
+                        required.join(","),
+                        found.join(",")
+                    ),
+                });
+            };
+            cols.push((name, Some(i)));
+        }
+        for &name in optional {
+            cols.push((name, found.iter().position(|c| *c == name)));
+        }
+    } else {
+        cols = required
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (*n, Some(i)))
+            .collect();
+    }
+    let width = cols.iter().filter_map(|c| c.1).max().map_or(0, |m| m + 1);
+    let (mut rows, mut bad) = (Vec::new(), Vec::new());
+    for rec in rdr.records() {
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                if let csv::ErrorKind::Io(_) = e.kind() {
+                    return Err(TraceError::Format {
+                        file,
+                        line: e.position().map_or(0, |p| p.line()),
+                        message: e.to_string(),
+                    });
+                }
+                bad.push(BadRow {
+                    line: e.position().map_or(0, |p| p.line()),
+                    field: "(row)".into(),
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let line = rec.position().map_or(0, |p| p.line());
+        if rec.len() < width {
+            bad.push(BadRow {
+                line,
+                field: "(row)".into(),
+                message: format!("expected {width} fields, found {}", rec.len()),
+            });
+            continue;
+        }
+        match parse(&Fields {
+            rec: &rec,
+            cols: &cols,
+            line,
+        }) {
+            Ok(Some(row)) => rows.push(row),
+            Ok(None) => {}
+            Err(b) => bad.push(b),
+        }
+    }
+    finish(&file, rows, bad, lenient)
 }
