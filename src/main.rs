@@ -57,6 +57,14 @@ struct Cli {
     /// Baseline policy of the sweep.
     #[arg(long, default_value = "dedicated")]
     baseline: String,
+    /// Folder that the config's trace files are relative to, overriding
+    /// `simulation.trace_dir` (e.g. where you downloaded the public traces).
+    #[arg(long, value_name = "DIR")]
+    trace_dir: Option<PathBuf>,
+    /// Skip bad trace rows and count them in the report, instead of stopping at the first
+    /// file that has any.
+    #[arg(long)]
+    lenient: bool,
     /// Print only the JSON report on stdout (no tables).
     #[arg(long)]
     quiet: bool,
@@ -94,18 +102,38 @@ fn init_logging(verbose: u8) {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let mut sc = config::load(&cli.config)?;
+    let horizon = match &cli.horizon {
+        Some(h) => {
+            let t = parse_duration(h).map_err(|e| anyhow::anyhow!("--horizon: {e}"))?;
+            if t == 0 {
+                bail!("--horizon must be longer than 0");
+            }
+            Some(t)
+        }
+        None => None,
+    };
+    let opts = config::LoadOptions {
+        trace_dir: cli.trace_dir.clone(),
+        lenient: cli.lenient,
+        horizon,
+    };
+    let mut sc = config::load_with(&cli.config, &opts)?;
+    for u in &sc.traces {
+        if u.skipped_rows > 0 {
+            eprintln!(
+                "warning: {} ({}): skipped {} bad row(s) (--lenient), counted in the report's `traces`; the first: {}",
+                u.file,
+                u.section,
+                u.skipped_rows,
+                u.first_skipped.join("; ")
+            );
+        }
+    }
     if let Some(p) = &cli.policy {
         sc.policy = p.clone();
     }
     if let Some(s) = cli.seed {
         sc.seed = s;
-    }
-    if let Some(h) = &cli.horizon {
-        sc.horizon = parse_duration(h).map_err(|e| anyhow::anyhow!("--horizon: {e}"))?;
-        if sc.horizon == 0 {
-            bail!("--horizon must be longer than 0");
-        }
     }
     if cli.seeds == 0 {
         bail!("--seeds must be at least 1");

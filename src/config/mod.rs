@@ -3,10 +3,13 @@
 
 pub mod locate;
 pub mod raw;
+pub mod traces;
 pub mod values;
 
+pub use traces::TraceUse;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::fleet::{GpuType, Pool, TypeId};
 use crate::units::Time;
@@ -55,6 +58,19 @@ pub struct Scenario {
     pub pools: Vec<Pool>,
     pub tenants: Vec<Tenant>,
     pub workloads: Vec<Workload>,
+    /// Traces the scenario read, with their row counts.
+    pub traces: Vec<TraceUse>,
+}
+
+/// How to read a scenario's traces.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Folder trace files are relative to, overriding `simulation.trace_dir`.
+    pub trace_dir: Option<PathBuf>,
+    /// Skip bad trace rows (counted in the report) instead of stopping.
+    pub lenient: bool,
+    /// Horizon overriding `simulation.horizon` (looped traces are laid out up to it).
+    pub horizon: Option<Time>,
 }
 
 impl Scenario {
@@ -95,17 +111,27 @@ impl Scenario {
 
 /// Reads and validates a scenario file.
 pub fn load(path: &Path) -> Result<Scenario, ConfigError> {
+    load_with(path, &LoadOptions::default())
+}
+
+/// Reads and validates a scenario file, reading its traces as `opts` say.
+pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Scenario, ConfigError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
         file: file.clone(),
         source,
     })?;
-    parse(&text, &file)
+    parse_with(&text, &file, opts)
 }
 
-/// Parses and validates scenario text; `file` is the name used in error messages.
+/// Parses and validates scenario text; `file` is the name used in error messages and the
+/// place relative trace paths start from.
 pub fn parse(text: &str, file: &str) -> Result<Scenario, ConfigError> {
-    let ctx = Ctx { text, file };
+    parse_with(text, file, &LoadOptions::default())
+}
+
+/// [`parse`] with options for reading traces.
+pub fn parse_with(text: &str, file: &str, opts: &LoadOptions) -> Result<Scenario, ConfigError> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         let mut field = path_at(text, span.clone()).to_string();
@@ -133,12 +159,31 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ConfigError> {
             message,
         }
     })?;
+    let config_dir = Path::new(file)
+        .parent()
+        .unwrap_or(Path::new(""))
+        .to_path_buf();
+    let trace_base = match (&opts.trace_dir, &raw.simulation.trace_dir) {
+        (Some(d), _) => d.clone(),
+        (None, Some(d)) => config_dir.join(d),
+        (None, None) => config_dir,
+    };
+    let ctx = Ctx {
+        text,
+        file,
+        trace_base,
+        lenient: opts.lenient,
+        horizon: opts.horizon,
+    };
     ctx.build(raw)
 }
 
 struct Ctx<'a> {
     text: &'a str,
     file: &'a str,
+    trace_base: PathBuf,
+    lenient: bool,
+    horizon: Option<Time>,
 }
 
 fn p() -> KeyPath {
@@ -190,8 +235,9 @@ impl Ctx<'_> {
     fn build(&self, raw: RawConfig) -> Result<Scenario, ConfigError> {
         let sim = &raw.simulation;
         let sp = p().key("simulation");
+        let horizon = self.horizon.unwrap_or(sim.horizon.0);
         self.check(
-            sim.horizon.0 > 0,
+            horizon > 0,
             sp.clone().key("horizon"),
             "the horizon must be longer than 0",
         )?;
@@ -231,10 +277,11 @@ impl Ctx<'_> {
         };
 
         self.check(
-            !raw.pools.is_empty(),
+            !raw.pools.is_empty() || raw.inventory.is_some(),
             p().key("pools"),
-            "the fleet needs at least one pool",
+            "the fleet needs at least one pool (or an [inventory])",
         )?;
+        let mut traces = Vec::new();
         let mut pools = Vec::new();
         for (i, rp) in raw.pools.iter().enumerate() {
             let pp = p().key("pools").index(i);
@@ -252,6 +299,11 @@ impl Ctx<'_> {
                 gpu_type: t,
                 gpus: rp.gpus,
             });
+        }
+        if let Some(inv) = &raw.inventory {
+            let (more, u) = self.inventory(inv, &gpu_types)?;
+            pools.extend(more);
+            traces.push(u);
         }
         let mut capacity = vec![0u32; gpu_types.len()];
         for pl in &pools {
@@ -305,10 +357,37 @@ impl Ctx<'_> {
             let wp = p().key("training").index(i);
             name_ok(&r.name, wp.clone().key("name"))?;
             let tenant = tenant_of(&r.tenant, wp.clone().key("tenant"))?;
-            let tput = rates(
-                &r.tokens_per_s_per_gpu,
-                wp.clone().key("tokens_per_s_per_gpu"),
-            )?;
+            let tp = wp.clone().key("trace");
+            if let Some(t) = &r.trace {
+                self.check(
+                    traces::TRAINING_READERS.contains(&t.reader.as_str()),
+                    tp.clone().key("reader"),
+                    format!(
+                        "unknown training trace reader `{}` (known: {})",
+                        t.reader,
+                        traces::TRAINING_READERS.join(", ")
+                    ),
+                )?;
+            }
+            let gavel = r.trace.as_ref().filter(|t| t.reader == "gavel");
+            let tput = if gavel.is_some() {
+                self.check(
+                    r.tokens_per_s_per_gpu.is_empty(),
+                    wp.clone().key("tokens_per_s_per_gpu"),
+                    "a Gavel trace brings its own throughputs (per job type, from `throughputs`)",
+                )?;
+                self.check(
+                    r.arrivals_per_hour == 0.0 && r.jobs.is_empty(),
+                    wp.clone().key("trace"),
+                    "a Gavel trace section holds only the trace (no random arrivals or explicit jobs)",
+                )?;
+                vec![]
+            } else {
+                rates(
+                    &r.tokens_per_s_per_gpu,
+                    wp.clone().key("tokens_per_s_per_gpu"),
+                )?
+            };
             self.check(
                 r.checkpoint_interval.0 > 0,
                 wp.clone().key("checkpoint_interval"),
@@ -364,23 +443,42 @@ impl Ctx<'_> {
                     tokens: s.tokens.0,
                 });
             }
-            workloads.push(Workload {
-                name: r.name.clone(),
-                tenant,
-                priority: r.priority.unwrap_or(tenants[tenant].priority),
-                preemptible: r.preemptible,
-                tokens_per_s_per_gpu: tput,
-                replica_gpus: vec![],
-                spec: Spec::Training(TrainingSpec {
-                    exponential_tokens,
-                    checkpoint_interval: r.checkpoint_interval.0,
-                    wide_nvlink: r.wide_nvlink,
-                    arrivals_per_hour: r.arrivals_per_hour,
-                    sizes,
-                    tokens_cv: r.tokens_cv,
-                    jobs,
-                }),
-            });
+            let training =
+                |name: String, tput: Vec<Option<f64>>, jobs: Vec<ExplicitJob>| Workload {
+                    name,
+                    tenant,
+                    priority: r.priority.unwrap_or(tenants[tenant].priority),
+                    preemptible: r.preemptible,
+                    tokens_per_s_per_gpu: tput,
+                    replica_gpus: vec![],
+                    spec: Spec::Training(TrainingSpec {
+                        exponential_tokens,
+                        checkpoint_interval: r.checkpoint_interval.0,
+                        wide_nvlink: r.wide_nvlink,
+                        arrivals_per_hour: r.arrivals_per_hour,
+                        sizes: sizes.clone(),
+                        tokens_cv: r.tokens_cv,
+                        jobs,
+                    }),
+                };
+            match &r.trace {
+                Some(t) if t.reader == "gavel" => {
+                    let (per_type, u) = self.gavel_workloads(t, &tp, &gpu_types, horizon)?;
+                    traces.push(u);
+                    for (job_type, tput, jobs) in per_type {
+                        let name = format!("{}/{job_type}", r.name);
+                        name_ok(&name, wp.clone().key("name"))?;
+                        workloads.push(training(name, tput, jobs));
+                    }
+                }
+                Some(t) => {
+                    let (more, u) = self.trace_jobs(t, &tp, &tput, &gpu_types, horizon)?;
+                    traces.push(u);
+                    jobs.extend(more);
+                    workloads.push(training(r.name.clone(), tput, jobs));
+                }
+                None => workloads.push(training(r.name.clone(), tput, jobs)),
+            }
         }
 
         for (i, r) in raw.inference.iter().enumerate() {
@@ -399,7 +497,29 @@ impl Ctx<'_> {
                 &r.gpus_per_replica,
                 &wp,
             )?;
-            self.non_negative(r.demand_tokens_per_s, wp.clone().key("demand_tokens_per_s"))?;
+            let (demand, replay, prompt_token_cost) = match (&r.trace, r.demand_tokens_per_s) {
+                (Some(_), Some(_)) => {
+                    return Err(self.err(
+                        wp.clone().key("demand_tokens_per_s"),
+                        "give either demand_tokens_per_s or a trace, not both",
+                    ));
+                }
+                (None, None) => {
+                    return Err(self.err(
+                        wp.clone().key("demand_tokens_per_s"),
+                        "give the demand: demand_tokens_per_s, or a [inference.trace] to replay",
+                    ));
+                }
+                (None, Some(d)) => {
+                    self.non_negative(d, wp.clone().key("demand_tokens_per_s"))?;
+                    (d, None, 0.0)
+                }
+                (Some(t), None) => {
+                    let (replay, cost, u) = self.inference_replay(t, &wp.clone().key("trace"))?;
+                    traces.push(u);
+                    (0.0, Some(std::sync::Arc::new(replay)), cost)
+                }
+            };
             self.check(
                 r.target_utilization > 0.0 && r.target_utilization <= 1.0,
                 wp.clone().key("target_utilization"),
@@ -450,7 +570,9 @@ impl Ctx<'_> {
                 replica_gpus: replica,
                 spec: Spec::Inference(InferenceSpec {
                     model_gb: r.model_gb,
-                    demand_tokens_per_s: r.demand_tokens_per_s,
+                    demand_tokens_per_s: demand,
+                    replay,
+                    prompt_token_cost,
                     diurnal,
                     demand_changes: changes,
                     target_utilization: r.target_utilization,
@@ -501,7 +623,7 @@ impl Ctx<'_> {
                     .file_stem()
                     .map_or("scenario".into(), |s| s.to_string_lossy().into_owned())
             }),
-            horizon: sim.horizon.0,
+            horizon,
             seed: sim.seed,
             policy: sim.policy.clone(),
             compare: sim.compare.clone(),
@@ -513,6 +635,7 @@ impl Ctx<'_> {
             pools,
             tenants,
             workloads,
+            traces,
         })
     }
 

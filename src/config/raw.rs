@@ -13,7 +13,11 @@ pub struct RawConfig {
     pub name: Option<String>,
     pub simulation: RawSimulation,
     pub gpu_types: BTreeMap<String, RawGpuType>,
+    #[serde(default)]
     pub pools: Vec<RawPool>,
+    /// A fleet read from a trace's node inventory, added to `pools`.
+    #[serde(default)]
+    pub inventory: Option<RawInventory>,
     pub tenants: Vec<RawTenant>,
     #[serde(default)]
     pub training: Vec<RawTraining>,
@@ -39,6 +43,64 @@ pub struct RawSimulation {
     pub failures: bool,
     #[serde(default = "default_exempt")]
     pub preempt_exempt: Dur,
+    /// Folder that trace `file`s are relative to (itself relative to the config file);
+    /// `--trace-dir` overrides it.
+    #[serde(default)]
+    pub trace_dir: Option<String>,
+}
+
+/// A node inventory read from a trace, mapped onto configured GPU types.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInventory {
+    pub reader: String,
+    pub file: String,
+    /// Trace GPU model -> configured GPU type.
+    pub models: BTreeMap<String, String>,
+}
+
+/// A trace that drives a workload's demand.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrace {
+    pub reader: String,
+    pub file: String,
+    /// Simulated time at which the (windowed) trace begins.
+    #[serde(default)]
+    pub start: Option<Dur>,
+    /// Part of the trace to replay, in trace time.
+    #[serde(default)]
+    pub from: Option<Dur>,
+    #[serde(default)]
+    pub to: Option<Dur>,
+    /// Replay k x as fast (arrivals k x as dense).
+    #[serde(default)]
+    pub rate_scale: Option<f64>,
+    /// Repeat the (windowed) trace until the horizon.
+    #[serde(default, rename = "loop")]
+    pub looping: bool,
+    // Inference readers.
+    #[serde(default)]
+    pub prompt_token_cost: Option<f64>,
+    #[serde(default)]
+    pub clients: Option<Vec<String>>,
+    #[serde(default)]
+    pub client_ranks: Option<Vec<u32>>,
+    #[serde(default)]
+    pub input_tokens: Option<f64>,
+    #[serde(default)]
+    pub output_tokens: Option<f64>,
+    // Job readers.
+    #[serde(default)]
+    pub ran_on: Option<String>,
+    #[serde(default)]
+    pub ran_on_tokens_per_s_per_gpu: Option<f64>,
+    #[serde(default)]
+    pub throughputs: Option<String>,
+    #[serde(default)]
+    pub gpu_map: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub reference_worker: Option<String>,
 }
 
 fn default_exempt() -> Dur {
@@ -123,8 +185,11 @@ pub struct RawTraining {
     pub tenant: String,
     #[serde(default)]
     pub priority: Option<i32>,
+    #[serde(default)]
     pub tokens_per_s_per_gpu: BTreeMap<String, f64>,
     pub checkpoint_interval: Dur,
+    #[serde(default)]
+    pub trace: Option<RawTrace>,
     #[serde(default)]
     pub wide_nvlink: bool,
     #[serde(default)]
@@ -180,7 +245,10 @@ pub struct RawInference {
     pub tokens_per_s_per_gpu: BTreeMap<String, f64>,
     #[serde(default)]
     pub gpus_per_replica: BTreeMap<String, u32>,
-    pub demand_tokens_per_s: f64,
+    #[serde(default)]
+    pub demand_tokens_per_s: Option<f64>,
+    #[serde(default)]
+    pub trace: Option<RawTrace>,
     #[serde(default)]
     pub diurnal: Option<RawDiurnal>,
     #[serde(default)]

@@ -97,8 +97,12 @@ pub struct Jobs {
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Inference {
+    /// Generated (output) tokens.
     pub demanded_tokens: f64,
     pub served_tokens: f64,
+    /// Prompt tokens of replayed traces (each costs `prompt_token_cost` of an output token).
+    pub demanded_prompt_tokens: f64,
+    pub served_prompt_tokens: f64,
     pub slo_attainment: f64,
     pub replicas_started: u64,
     pub replicas_stopped: u64,
@@ -140,6 +144,8 @@ pub struct Report {
     pub jobs: Jobs,
     pub inference: Inference,
     pub economics: Economics,
+    /// Traces read, with rows used, skipped (bad, under `--lenient`) and left out.
+    pub traces: Vec<crate::config::TraceUse>,
     #[serde(rename = "engine")]
     pub engine_stats: EngineStats,
 }
@@ -327,6 +333,8 @@ pub fn build(e: &Engine) -> Report {
         inference: Inference {
             demanded_tokens: demanded,
             served_tokens: served,
+            demanded_prompt_tokens: e.services.iter().map(|s| s.demanded_prompt).sum(),
+            served_prompt_tokens: e.services.iter().map(|s| s.served_prompt).sum(),
             slo_attainment: if demanded > 0.0 {
                 served / demanded
             } else {
@@ -340,6 +348,7 @@ pub fn build(e: &Engine) -> Report {
             cost_usd: cost_total,
             gross_margin: ratio(revenue_total - cost_total, revenue_total),
         },
+        traces: sc.traces.clone(),
         engine_stats: EngineStats {
             events: e.stats.events,
             failures: e.stats.failures,

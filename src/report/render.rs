@@ -100,6 +100,16 @@ pub fn render(r: &Report) -> String {
         "inference SLO attainment (served / demanded)".into(),
         pct(r.inference.slo_attainment),
     ]);
+    if r.inference.demanded_prompt_tokens > 0.0 {
+        t.add_row(vec![
+            "inference output / prompt tokens served".into(),
+            format!(
+                "{} / {}",
+                big(r.inference.served_tokens),
+                big(r.inference.served_prompt_tokens)
+            ),
+        ]);
+    }
     t.add_row(vec![
         "jobs submitted / completed / running / queued / rejected".into(),
         format!(
@@ -195,6 +205,36 @@ pub fn render(r: &Report) -> String {
     right(&mut t);
     out.push_str(&t.to_string());
     out.push('\n');
+
+    if !r.traces.is_empty() {
+        let mut t = table(&[
+            "trace",
+            "reader",
+            "rows",
+            "used",
+            "bad rows skipped",
+            "left out / adjusted",
+        ]);
+        for u in &r.traces {
+            let notes: Vec<String> = u
+                .left_out
+                .iter()
+                .map(|(k, n)| format!("{k}: {n}"))
+                .chain(u.adjusted.iter().map(|(k, n)| format!("{k}: {n} (used)")))
+                .collect();
+            t.add_row(vec![
+                format!("{}\n{}", u.section, u.file),
+                u.reader.clone(),
+                num(u.rows as f64, 0),
+                num(u.used as f64, 0),
+                num(u.skipped_rows as f64, 0),
+                notes.join("\n"),
+            ]);
+        }
+        out.push('\n');
+        out.push_str(&t.to_string());
+        out.push('\n');
+    }
     out
 }
 

@@ -19,7 +19,7 @@ use crate::metrics::Ledger;
 use crate::policy::{Decision, Placement, Policy, View};
 use crate::units::{Time, US_PER_HOUR, from_secs_f64, secs};
 use crate::workload::arrivals::{ArrivalStream, STREAM_FAILURES, rng_for};
-use crate::workload::demand::demand_at;
+use crate::workload::demand;
 use crate::workload::{Kind, Spec};
 
 #[derive(Debug, thiserror::Error)]
@@ -543,8 +543,9 @@ impl Engine {
             return;
         };
         let mid = (self.now + self.sc.autoscale_interval / 2).min(self.sc.horizon);
-        let demand = demand_at(spec, mid);
-        let desired = demand / spec.target_utilization;
+        let end = (self.now + self.sc.autoscale_interval).min(self.sc.horizon);
+        let step = demand::step(spec, self.now, end, mid);
+        let desired = step.work_per_s / spec.target_utilization;
         let min_r = spec.min_replicas as usize;
         // Queued replicas are counted at the best capacity they could get, so the queue is
         // not overfilled; the next tick tops up if they land on slower GPUs.
@@ -555,7 +556,9 @@ impl Engine {
             .fold(0.0, f64::max);
         let svc = &mut self.services[s as usize];
         svc.close_demand_step(self.now);
-        svc.demand = demand;
+        svc.demand = step.work_per_s;
+        svc.out_per_work = step.out_per_work;
+        svc.prompt_per_work = step.prompt_per_work;
         let mut have = svc.capacity() + svc.starting_cap;
         let placed = svc.running.len() + svc.starting.len();
         let mut want_queued = if est > 0.0 {

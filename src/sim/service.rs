@@ -12,8 +12,12 @@ use super::request::QueueKey;
 #[derive(Clone, Debug)]
 pub struct Service {
     pub workload: WorkloadId,
-    /// Demanded output tokens/s now.
+    /// Demanded GPU work now, generated-token equivalents/s (capacity is in the same unit).
     pub demand: f64,
+    /// Output and prompt tokens each unit of work stands for in the current step (1 and 0
+    /// unless a trace with prompts is replayed).
+    pub out_per_work: f64,
+    pub prompt_per_work: f64,
     /// Tokens/s of running replicas, per GPU type.
     pub cap_by_type: Vec<f64>,
     /// Running replicas ordered by tokens/s per GPU (least efficient first).
@@ -26,8 +30,12 @@ pub struct Service {
     pub last: Time,
     /// Start of the current demand step.
     pub demand_since: Time,
+    /// Output tokens served and demanded.
     pub served: f64,
     pub demanded: f64,
+    /// Prompt tokens served and demanded.
+    pub served_prompt: f64,
+    pub demanded_prompt: f64,
     pub served_by_type: Vec<f64>,
 }
 
@@ -36,6 +44,8 @@ impl Service {
         Service {
             workload,
             demand: 0.0,
+            out_per_work: 1.0,
+            prompt_per_work: 0.0,
             cap_by_type: vec![0.0; types],
             running: BTreeSet::new(),
             starting: BTreeSet::new(),
@@ -45,6 +55,8 @@ impl Service {
             demand_since: 0,
             served: 0.0,
             demanded: 0.0,
+            served_prompt: 0.0,
+            demanded_prompt: 0.0,
             served_by_type: vec![0.0; types],
         }
     }
@@ -56,22 +68,26 @@ impl Service {
     /// Integrates demanded tokens over the demand step that ends at `now`. Called only at
     /// demand changes (ticks and the horizon), so the sum is the same whatever the policy did.
     pub fn close_demand_step(&mut self, now: Time) {
-        self.demanded += self.demand * secs(now.saturating_sub(self.demand_since));
+        let work = self.demand * secs(now.saturating_sub(self.demand_since));
+        self.demanded += work * self.out_per_work;
+        self.demanded_prompt += work * self.prompt_per_work;
         self.demand_since = now;
     }
 
-    /// Integrates served tokens up to `now` at the current rates, and returns the tokens served
-    /// per GPU type in that interval.
+    /// Integrates served tokens up to `now` at the current rates, and returns the output
+    /// tokens served per GPU type in that interval.
     pub fn accrue(&mut self, now: Time) -> Vec<f64> {
         let dt = secs(now.saturating_sub(self.last));
         self.last = now;
         let cap = self.capacity();
-        let served_rate = self.demand.min(cap);
-        self.served += served_rate * dt;
+        let work = self.demand.min(cap) * dt;
+        let out = work * self.out_per_work;
+        self.served += out;
+        self.served_prompt += work * self.prompt_per_work;
         let mut by_type = vec![0.0; self.cap_by_type.len()];
         if cap > 0.0 && dt > 0.0 {
             for (t, c) in self.cap_by_type.iter().enumerate() {
-                by_type[t] = served_rate * dt * c / cap;
+                by_type[t] = out * c / cap;
                 self.served_by_type[t] += by_type[t];
             }
         }

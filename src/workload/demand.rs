@@ -35,10 +35,52 @@ pub fn change_factor(changes: &[DemandChange], t: Time) -> f64 {
         .map_or(1.0, |c| c.factor)
 }
 
-/// Demanded output tokens/s of a service at time `t`.
-pub fn demand_at(spec: &InferenceSpec, t: Time) -> f64 {
+/// Multiplier of a service's demand at `t` from its diurnal shape and demand changes.
+fn shape_at(spec: &InferenceSpec, t: Time) -> f64 {
     let shape = spec.diurnal.as_ref().map_or(1.0, |d| diurnal_factor(d, t));
-    spec.demand_tokens_per_s * shape * change_factor(&spec.demand_changes, t)
+    shape * change_factor(&spec.demand_changes, t)
+}
+
+/// Demanded output tokens/s of a configured (not replayed) service at time `t`.
+pub fn demand_at(spec: &InferenceSpec, t: Time) -> f64 {
+    spec.demand_tokens_per_s * shape_at(spec, t)
+}
+
+/// A service's demand over one autoscaling step, in GPU work: generated-token equivalents
+/// per second, and how many output and prompt tokens each unit of work stands for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Step {
+    pub work_per_s: f64,
+    pub out_per_work: f64,
+    pub prompt_per_work: f64,
+}
+
+/// Demand over `[a, b)`, shaped by the diurnal factor and demand changes at `mid`. A replayed
+/// trace gives the tokens that arrive in the step; a prompt token costs `prompt_token_cost`
+/// of a generated token's GPU time.
+pub fn step(spec: &InferenceSpec, a: Time, b: Time, mid: Time) -> Step {
+    let Some(r) = &spec.replay else {
+        return Step {
+            work_per_s: demand_at(spec, mid),
+            out_per_work: 1.0,
+            prompt_per_work: 0.0,
+        };
+    };
+    let (out, prompt) = r.between(a, b);
+    let work = out + spec.prompt_token_cost * prompt;
+    let dt = crate::units::secs(b.saturating_sub(a));
+    if work <= 0.0 || dt <= 0.0 {
+        return Step {
+            work_per_s: 0.0,
+            out_per_work: 1.0,
+            prompt_per_work: 0.0,
+        };
+    }
+    Step {
+        work_per_s: work / dt * shape_at(spec, mid),
+        out_per_work: out / work,
+        prompt_per_work: prompt / work,
+    }
 }
 
 #[cfg(test)]

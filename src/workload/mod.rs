@@ -3,6 +3,7 @@
 
 pub mod arrivals;
 pub mod demand;
+pub mod replay;
 
 use crate::fleet::TypeId;
 use crate::units::Time;
@@ -97,7 +98,12 @@ pub struct DemandChange {
 #[derive(Clone, Debug)]
 pub struct InferenceSpec {
     pub model_gb: f64,
+    /// Mean demanded output tokens/s (0 when the demand is replayed from a trace).
     pub demand_tokens_per_s: f64,
+    /// Demand replayed from a trace; the diurnal shape and demand changes scale it.
+    pub replay: Option<std::sync::Arc<replay::Replay>>,
+    /// GPU time of one prompt token in units of one generated token's (`replay` only).
+    pub prompt_token_cost: f64,
     pub diurnal: Option<Diurnal>,
     pub demand_changes: Vec<DemandChange>,
     pub target_utilization: f64,
