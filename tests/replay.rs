@@ -366,3 +366,68 @@ fn bad_trace_rows_stop_the_run_or_are_counted_when_lenient() {
         "{err}"
     );
 }
+
+#[test]
+fn the_command_line_stops_on_bad_rows_counts_them_when_lenient_and_takes_a_trace_dir() {
+    use std::process::Command;
+    let dir = std::env::temp_dir().join(format!("fleetsim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("t")).unwrap();
+    std::fs::write(
+        dir.join("t/bad.csv"),
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n\
+         2023-11-16 18:17:03.0000000,100,10\n\
+         2023-11-16 18:17:02.0000000,100,8\n\
+         2023-11-16 18:17:05.0000000,100,20\n",
+    )
+    .unwrap();
+    let cfg = dir.join("s.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[simulation]\nhorizon = \"1h\"\nfailures = false\ntrace_dir = \"t\"\n{H100}\n[[pools]]\ngpu_type = \"H100\"\ngpus = 64\n\
+             [[tenants]]\nname = \"a\"\n{}",
+            service("reader = \"azure\"\nfile = \"bad.csv\"\nstart = \"30m\"")
+        ),
+    )
+    .unwrap();
+    let sim = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_simulate"))
+            .arg(&cfg)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = sim(&["--quiet"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("1 bad row(s)") && err.contains("line 3: field `TIMESTAMP`"),
+        "{err}"
+    );
+
+    let out = sim(&["--quiet", "--lenient"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("skipped 1 bad row(s)"));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["traces"][0]["skipped_rows"], 1);
+    assert_eq!(v["inference"]["served_tokens"], 30.0);
+
+    // --trace-dir overrides `simulation.trace_dir`.
+    std::fs::rename(dir.join("t"), dir.join("elsewhere")).unwrap();
+    let out = sim(&["--quiet", "--lenient"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--trace-dir"));
+    let other = dir.join("elsewhere");
+    let out = sim(&[
+        "--quiet",
+        "--lenient",
+        "--trace-dir",
+        other.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
