@@ -431,3 +431,71 @@ fn the_command_line_stops_on_bad_rows_counts_them_when_lenient_and_takes_a_trace
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn trace_sections_are_validated_before_any_file_is_read() {
+    let base = |trace: &str, extra: &str| {
+        format!(
+            "[simulation]\nhorizon = \"1h\"\n{H100}\n[[pools]]\ngpu_type = \"H100\"\ngpus = 8\n[[tenants]]\nname = \"a\"\n\
+             [[inference]]\nname = \"s\"\ntenant = \"a\"\nmodel_gb = 70\ntokens_per_s_per_gpu = {{ H100 = 3900 }}\n{extra}\
+             [inference.trace]\n{trace}\n"
+        )
+    };
+    let cases = [
+        (
+            base(
+                "reader = \"azure\"\nfile = \"x.csv\"\nclients = [\"1\"]",
+                "",
+            ),
+            "inference[0].trace.clients",
+            "does not apply to the `azure` reader",
+        ),
+        (
+            base("reader = \"csv\"\nfile = \"x.csv\"", ""),
+            "inference[0].trace.reader",
+            "unknown inference trace reader `csv`",
+        ),
+        (
+            base(
+                "reader = \"azure\"\nfile = \"x.csv\"",
+                "demand_tokens_per_s = 5\n",
+            ),
+            "inference[0].demand_tokens_per_s",
+            "not both",
+        ),
+        (
+            base(
+                "reader = \"azure\"\nfile = \"x.csv\"\nfrom = \"2h\"\nto = \"1h\"",
+                "",
+            ),
+            "inference[0].trace.to",
+            "later than `from`",
+        ),
+        (
+            base("reader = \"azure\"\nfile = \"x.csv\"\nrate_scale = 0", ""),
+            "inference[0].trace.rate_scale",
+            "> 0",
+        ),
+        (
+            base(
+                "reader = \"azure\"\nfile = \"x.csv\"\nprompt_token_cost = -1",
+                "",
+            ),
+            "inference[0].trace.prompt_token_cost",
+            "> 0",
+        ),
+        (
+            base("reader = \"azure\"\nfile = \"x.csv\"\nloop = \"yes\"", ""),
+            "inference[0].trace.loop",
+            "invalid type",
+        ),
+    ];
+    for (text, field, msg) in cases {
+        let err = config::parse(&text, "t.toml").unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("field `{field}`")) && err.contains(msg),
+            "{err}"
+        );
+        assert!(err.starts_with("t.toml:"), "{err}");
+    }
+}
