@@ -91,6 +91,51 @@ impl Scenario {
         self.gpu_types.iter().position(|g| g.name == name)
     }
 
+    /// The same scenario with `k` times the fleet and `k` times the demand, so demand per GPU
+    /// stays the same: pools (rounded to whole NVLink domains, at least one), reservations,
+    /// inference demand and minimum replicas, arrival rates and batch backlogs. Explicit
+    /// training jobs are repeated `round(k)` times (kept once when `k` < 1.5).
+    pub fn scale(&mut self, k: f64) {
+        let times = |x: u32| (x as f64 * k).round() as u32;
+        for pl in &mut self.pools {
+            let d = self.gpu_types[pl.gpu_type].nvlink_domain_gpus;
+            pl.gpus = ((pl.gpus as f64 * k / d as f64).round() as u32).max(1) * d;
+        }
+        let cap: Vec<u32> = (0..self.gpu_types.len())
+            .map(|t| self.type_gpus(t))
+            .collect();
+        for tn in &mut self.tenants {
+            for (t, r) in tn.reserved.iter_mut().enumerate() {
+                *r = times(*r).min(cap[t]);
+            }
+            tn.reserved_any = times(tn.reserved_any);
+        }
+        let copies = (k.round() as usize).max(1);
+        for w in &mut self.workloads {
+            match &mut w.spec {
+                Spec::Inference(s) => {
+                    s.demand_tokens_per_s *= k;
+                    if s.replay.is_some() {
+                        s.demand_scale *= k;
+                    }
+                    s.min_replicas = times(s.min_replicas).max(1);
+                }
+                Spec::Training(s) => {
+                    s.arrivals_per_hour *= k;
+                    let one = s.jobs.clone();
+                    for _ in 1..copies {
+                        s.jobs.extend(one.iter().cloned());
+                    }
+                    s.jobs.sort_by_key(|j| j.at);
+                }
+                Spec::Batch(s) => {
+                    s.arrivals_per_hour *= k;
+                    s.backlog_jobs = times(s.backlog_jobs);
+                }
+            }
+        }
+    }
+
     /// Multiplies every switch cost by `k`: tenant switch, model-load time (fixed part and
     /// weight transfer) and training restart.
     pub fn scale_switch_costs(&mut self, k: f64) {
@@ -573,6 +618,7 @@ impl Ctx<'_> {
                     demand_tokens_per_s: demand,
                     replay,
                     prompt_token_cost,
+                    demand_scale: 1.0,
                     diurnal,
                     demand_changes: changes,
                     target_utilization: r.target_utilization,

@@ -68,6 +68,9 @@ pub struct Node {
     pub pinned: u32,
     /// Allocations holding GPUs here, in order of placement.
     pub allocs: Vec<u32>,
+    /// When the running preemptible work here has all run its `preempt_exempt` time (kept by
+    /// the engine; meaningful while the node is preemptible).
+    pub evictable_at: crate::units::Time,
 }
 
 impl Node {
@@ -106,6 +109,8 @@ pub struct Domain {
     pub first_node: NodeId,
     pub nodes: u32,
     pub idle_nodes: u32,
+    /// Preemptible nodes past their exemption (see [`Cluster::promote`]).
+    pub evictable_nodes: u32,
     /// Position among the domains of its type (index into that type's tree).
     pub local: u32,
 }
@@ -160,6 +165,11 @@ struct TypeIndex {
     preemptible: BTreeSet<NodeId>,
     /// GPUs on the nodes in `preemptible`.
     preemptible_gpus: u64,
+    /// Preemptible nodes whose exemption had ended at the last [`Cluster::promote`], in fleet
+    /// order, and the others keyed by when it ends: victim searches walk only the former.
+    evictable: BTreeSet<NodeId>,
+    evictable_gpus: u64,
+    exempt: BTreeSet<(crate::units::Time, NodeId)>,
     domains: Vec<DomainId>,
     domain_tree: MaxTree,
     /// Domains with at least one idle node, by idle nodes then fleet order.
@@ -186,6 +196,8 @@ pub struct Cluster {
     /// GPUs of the nodes each tenant occupies (holds work on, or is re-provisioning): a partly
     /// used node counts whole, since no other tenant can use it. Quotas are measured in this.
     occupied: Vec<u64>,
+    /// Time of the last [`Cluster::promote`].
+    promoted_at: crate::units::Time,
 }
 
 impl Cluster {
@@ -202,6 +214,7 @@ impl Cluster {
             idx: vec![TypeIndex::default(); types.len()],
             type_gpus: vec![0; types.len()],
             occupied: vec![0; tenants],
+            promoted_at: 0,
         };
         for ix in &mut c.idx {
             ix.partial_free = vec![0; tenants];
@@ -220,6 +233,7 @@ impl Cluster {
                     first_node: c.nodes.len() as NodeId,
                     nodes: dn,
                     idle_nodes: 0,
+                    evictable_nodes: 0,
                     local,
                 });
                 for _ in 0..dn {
@@ -236,6 +250,7 @@ impl Cluster {
                         down: false,
                         pinned: 0,
                         allocs: Vec::new(),
+                        evictable_at: 0,
                     });
                     gpu += ty.node_gpus;
                 }
@@ -300,6 +315,13 @@ impl Cluster {
         if n.preemptible() {
             ix.preemptible.insert(id);
             ix.preemptible_gpus += n.gpus as u64;
+            if n.evictable_at <= self.promoted_at {
+                ix.evictable.insert(id);
+                ix.evictable_gpus += n.gpus as u64;
+                self.domains[n.domain as usize].evictable_nodes += 1;
+            } else {
+                ix.exempt.insert((n.evictable_at, id));
+            }
         }
         if !n.down {
             ix.free_gpus += (n.free + n.locked) as u64;
@@ -335,6 +357,12 @@ impl Cluster {
         }
         if ix.preemptible.remove(&id) {
             ix.preemptible_gpus -= n.gpus as u64;
+            if ix.evictable.remove(&id) {
+                ix.evictable_gpus -= n.gpus as u64;
+                self.domains[n.domain as usize].evictable_nodes -= 1;
+            } else {
+                ix.exempt.remove(&(n.evictable_at, id));
+            }
         }
         if !n.down {
             ix.free_gpus -= (n.free + n.locked) as u64;
@@ -442,6 +470,34 @@ impl Cluster {
         self.idx[t].preemptible_gpus
     }
 
+    /// Moves preemptible nodes whose exemption has ended by `now` to the evictable set. The
+    /// engine calls it before every placement pass; times never go back.
+    pub fn promote(&mut self, now: crate::units::Time) {
+        self.promoted_at = now;
+        for ix in &mut self.idx {
+            while let Some(&(at, id)) = ix.exempt.first() {
+                if at > now {
+                    break;
+                }
+                ix.exempt.pop_first();
+                ix.evictable.insert(id);
+                let n = &self.nodes[id as usize];
+                ix.evictable_gpus += n.gpus as u64;
+                self.domains[n.domain as usize].evictable_nodes += 1;
+            }
+        }
+    }
+
+    /// Preemptible nodes of type `t` whose work has run its exemption, in fleet order.
+    pub fn evictable_nodes(&self, t: TypeId) -> impl Iterator<Item = NodeId> + '_ {
+        self.idx[t].evictable.iter().copied()
+    }
+
+    /// GPUs on [`Self::evictable_nodes`].
+    pub fn evictable_gpus(&self, t: TypeId) -> u64 {
+        self.idx[t].evictable_gpus
+    }
+
     pub fn has_preemptible(&self) -> bool {
         self.idx.iter().any(|ix| !ix.preemptible.is_empty())
     }
@@ -488,6 +544,9 @@ impl Cluster {
             ix.idle_count.iter_mut().for_each(|x| *x = 0);
             ix.preemptible.clear();
             ix.preemptible_gpus = 0;
+            ix.evictable.clear();
+            ix.evictable_gpus = 0;
+            ix.exempt.clear();
             ix.free_gpus = 0;
             let n = ix.domains.len();
             ix.domain_tree = MaxTree::new(n);
@@ -495,6 +554,7 @@ impl Cluster {
         }
         for d in &mut fresh.domains {
             d.idle_nodes = 0;
+            d.evictable_nodes = 0;
         }
         fresh.occupied.iter_mut().for_each(|x| *x = 0);
         for n in 0..fresh.nodes.len() as NodeId {
@@ -508,6 +568,9 @@ impl Cluster {
                 || a.idle_count != b.idle_count
                 || a.preemptible != b.preemptible
                 || a.preemptible_gpus != b.preemptible_gpus
+                || a.evictable != b.evictable
+                || a.evictable_gpus != b.evictable_gpus
+                || a.exempt != b.exempt
                 || a.free_gpus != b.free_gpus
                 || a.domain_tree.t != b.domain_tree.t
                 || a.domains_by_idle != b.domains_by_idle
@@ -516,6 +579,14 @@ impl Cluster {
                     "index of GPU type {t} disagrees with the node states"
                 ));
             }
+        }
+        if self
+            .domains
+            .iter()
+            .zip(&fresh.domains)
+            .any(|(a, b)| a.evictable_nodes != b.evictable_nodes)
+        {
+            return Err("evictable nodes per domain disagree with the node states".into());
         }
         if fresh.occupied != self.occupied {
             return Err(format!(

@@ -114,6 +114,12 @@ pub fn victims_for(
     if req.needs_one_domain(view.scenario, t) {
         let need = nodes_for(g, c.types[t].node_gpus);
         for &d in c.domains_of(t) {
+            let dm = &c.domains[d as usize];
+            // Only evictable (past-exemption) preemptible nodes can be freed: skip domains
+            // where they and the idle nodes cannot reach `need`.
+            if dm.idle_nodes + dm.evictable_nodes < need {
+                continue;
+            }
             let mut ok = 0;
             let mut picked = Vec::new();
             for n in c.domain_nodes(d) {
@@ -140,11 +146,11 @@ pub fn victims_for(
         }
         return None;
     }
-    if have + c.preemptible_gpus(t) < g as u64 {
-        return None; // even evicting every preemptible node would not make room
+    if have + c.evictable_gpus(t) < g as u64 {
+        return None; // even evicting every evictable node would not make room
     }
     let mut gained = 0u64;
-    for n in c.preemptible_nodes(t) {
+    for n in c.evictable_nodes(t) {
         let node = &c.nodes[n as usize];
         if !allowed(node) {
             continue;

@@ -681,6 +681,7 @@ impl Engine {
     fn schedule(&mut self) -> Result<(), SimError> {
         // Passes repeat while one places work and frees more; a bound keeps a policy that
         // keeps evicting and re-placing at one instant from spinning (the next event retries).
+        self.cluster.promote(self.now);
         for _ in 0..MAX_PASSES_PER_INSTANT {
             self.dirty = false;
             let mut placed_any = false;
@@ -1145,7 +1146,11 @@ impl Engine {
         }
         if preemptible {
             for (n, k) in nodes {
-                self.cluster.update_node(n, |node| node.pinned -= k);
+                let at = self.evictable_at(n, NONE);
+                self.cluster.update_node(n, |node| {
+                    node.pinned -= k;
+                    node.evictable_at = at;
+                });
             }
         }
         match target {
@@ -1258,6 +1263,7 @@ impl Engine {
             self.cluster.set_gpu_state(g, GpuState::Idle);
         }
         for &(node, k) in &a.nodes {
+            let at = self.evictable_at(node, id);
             self.cluster.update_node(node, |nd| {
                 nd.used -= k;
                 nd.free += k;
@@ -1265,9 +1271,23 @@ impl Engine {
                     nd.pinned -= k;
                 }
                 nd.allocs.retain(|&x| x != id);
+                nd.evictable_at = at;
             });
         }
         self.dirty = true;
+    }
+
+    /// When all running work on node `n` but `except` has run its preemption exemption.
+    fn evictable_at(&self, n: NodeId, except: AllocId) -> Time {
+        self.cluster.nodes[n as usize]
+            .allocs
+            .iter()
+            .filter(|&&x| x != except)
+            .filter_map(|&x| self.allocs.get(x))
+            .filter(|a| a.phase == Phase::Running)
+            .map(|a| a.phase_start.saturating_add(self.sc.preempt_exempt))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Closes the books at the horizon: open phases are charged up to now, running jobs keep

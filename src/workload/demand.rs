@@ -38,7 +38,7 @@ pub fn change_factor(changes: &[DemandChange], t: Time) -> f64 {
 /// Multiplier of a service's demand at `t` from its diurnal shape and demand changes.
 fn shape_at(spec: &InferenceSpec, t: Time) -> f64 {
     let shape = spec.diurnal.as_ref().map_or(1.0, |d| diurnal_factor(d, t));
-    shape * change_factor(&spec.demand_changes, t)
+    shape * change_factor(&spec.demand_changes, t) * spec.demand_scale
 }
 
 /// Demanded output tokens/s of a configured (not replayed) service at time `t`.

@@ -104,6 +104,8 @@ pub struct InferenceSpec {
     pub replay: Option<std::sync::Arc<replay::Replay>>,
     /// GPU time of one prompt token in units of one generated token's (`replay` only).
     pub prompt_token_cost: f64,
+    /// Multiplier of the whole demand (1 as configured; set by `--scale`).
+    pub demand_scale: f64,
     pub diurnal: Option<Diurnal>,
     pub demand_changes: Vec<DemandChange>,
     pub target_utilization: f64,
