@@ -57,6 +57,10 @@ struct Cli {
     /// Baseline policy of the sweep.
     #[arg(long, default_value = "dedicated")]
     baseline: String,
+    /// Scale the fleet and its demand by K (pools, reservations, inference demand, arrival
+    /// rates, backlogs), keeping demand per GPU the same: a 10x region is `--scale 10`.
+    #[arg(long, value_name = "K")]
+    scale: Option<f64>,
     /// Folder that the config's trace files are relative to, overriding
     /// `simulation.trace_dir` (e.g. where you downloaded the public traces).
     #[arg(long, value_name = "DIR")]
@@ -128,6 +132,12 @@ fn run(cli: Cli) -> Result<()> {
                 u.first_skipped.join("; ")
             );
         }
+    }
+    if let Some(k) = cli.scale {
+        if !(k.is_finite() && k > 0.0) {
+            bail!("--scale must be a number > 0, got {k}");
+        }
+        sc.scale(k);
     }
     if let Some(p) = &cli.policy {
         sc.policy = p.clone();
