@@ -318,10 +318,10 @@ pub fn build(e: &Engine) -> Report {
             workflow: l.workflow_switches,
         },
         jobs: Jobs {
-            submitted: e.jobs.len() as u64,
+            submitted: e.jobs.len() as u64 + e.stats.held_jobs,
             completed: count(JobState::Completed),
             running: count(JobState::Running),
-            queued: count(JobState::Queued),
+            queued: count(JobState::Queued) + e.stats.held_jobs,
             rejected: count(JobState::Rejected),
             preemptions: e.stats.preemptions,
             interrupted_by_failures: e.stats.jobs_interrupted,

@@ -2,9 +2,8 @@
 //! completions, autoscaling, preemption, failures and repairs, and the horizon.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
-use priority_queue::PriorityQueue;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
@@ -124,7 +123,7 @@ fn book_phase(ledger: &mut Ledger, a: &Alloc, now: Time) {
 /// Placement passes at one instant before the engine moves on to the next event.
 const MAX_PASSES_PER_INSTANT: usize = 64;
 
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
 enum Ev {
     Horizon,
     Alloc(AllocId, u32),
@@ -166,6 +165,25 @@ pub struct Stats {
     /// Jobs queued and running now.
     pub queued_jobs: u64,
     pub running_jobs: u64,
+    /// Batch jobs that had arrived by the horizon but were still held as a count (never
+    /// materialized, so queued throughout).
+    pub held_jobs: u64,
+    /// Per workload: arrivals taken from its stream (in stream order) and a fingerprint of
+    /// their times, sizes and tokens, so tests can check every policy saw the same demand.
+    pub arrivals: Vec<(u64, u64)>,
+}
+
+/// A batch workload's queue beyond its head: the backlog as a count, later arrivals left in
+/// the lazy stream. Only one job of the class is materialized at a time, so a backlog of
+/// millions costs no memory and arrivals behind a waiting job cost no event.
+#[derive(Clone, Debug)]
+struct Held {
+    backlog_left: u64,
+    /// Queue sequence numbers reserved for the backlog, so it keeps the order it would have
+    /// had if every job had been queued at time 0.
+    next_seq: u64,
+    tokens: f64,
+    event_pending: bool,
 }
 
 pub struct Engine {
@@ -185,10 +203,14 @@ pub struct Engine {
     /// Keys enqueued since the current placement pass started (requeued victims, replacement
     /// replicas), so the pass can offer them in priority order.
     entered: Vec<QueueKey>,
-    events: PriorityQueue<Ev, Reverse<(Time, u64)>>,
+    /// Pending events by (time, push order). A plain binary heap: each allocation has at most
+    /// one pending event and stale ones are recognised by their generation, so nothing is ever
+    /// looked up or re-prioritised in it.
+    events: BinaryHeap<Reverse<(Time, u64, Ev)>>,
     ev_seq: u64,
     q_seq: u64,
     streams: Vec<Option<ArrivalStream>>,
+    held: Vec<Option<Held>>,
     failure_rng: ChaCha8Rng,
     type_nodes: Vec<Vec<NodeId>>,
     pub(crate) ledger: Ledger,
@@ -219,10 +241,11 @@ impl Engine {
             classes: BTreeMap::new(),
             entered: Vec::new(),
             queued_by_tenant: vec![0; sc.tenants.len()],
-            events: PriorityQueue::new(),
+            events: BinaryHeap::new(),
             ev_seq: 0,
             q_seq: 0,
             streams: Vec::new(),
+            held: Vec::new(),
             failure_rng,
             type_nodes,
             ledger,
@@ -259,6 +282,12 @@ impl Engine {
     }
 
     /// Every job submitted so far, in submission order.
+    /// Per workload: the number of arrivals taken from its stream and a fingerprint of their
+    /// times, sizes and tokens (held batch jobs included, counted at the horizon).
+    pub fn arrivals(&self) -> &[(u64, u64)] {
+        &self.stats.arrivals
+    }
+
     pub fn jobs(&self) -> &[Job] {
         &self.jobs
     }
@@ -275,7 +304,7 @@ impl Engine {
             self.ev_seq
         };
         self.ev_seq += 1;
-        self.events.push(ev, Reverse((at, seq)));
+        self.events.push(Reverse((at, seq, ev)));
         self.stats.peak_events = self.stats.peak_events.max(self.events.len());
     }
 
@@ -296,11 +325,13 @@ impl Engine {
             }
         }
         let types = self.sc.gpu_types.len();
+        self.stats.arrivals = vec![(0, 0); self.sc.workloads.len()];
         for (i, w) in self.sc.workloads.iter().enumerate() {
             match &w.spec {
                 Spec::Inference(_) => {
                     self.services.push(Service::new(i, types));
                     self.streams.push(None);
+                    self.held.push(None);
                 }
                 _ => {
                     self.streams.push(Some(ArrivalStream::new(
@@ -309,11 +340,29 @@ impl Engine {
                         self.sc.seed,
                         self.sc.horizon,
                     )));
+                    self.held.push(match &w.spec {
+                        Spec::Batch(b) => Some(Held {
+                            backlog_left: b.backlog_jobs as u64,
+                            next_seq: 0,
+                            tokens: b.job_tokens,
+                            event_pending: false,
+                        }),
+                        _ => None,
+                    });
                 }
             }
         }
         for i in 0..self.streams.len() {
-            if let Some(t) = self.streams[i].as_ref().and_then(|s| s.peek_time()) {
+            let backlog = self.held[i].as_ref().is_some_and(|h| h.backlog_left > 0);
+            let first = if backlog {
+                Some(0)
+            } else {
+                self.streams[i].as_ref().and_then(|s| s.peek_time())
+            };
+            if let Some(t) = first {
+                if let Some(h) = &mut self.held[i] {
+                    h.event_pending = true;
+                }
                 self.push(Ev::Arrival(i as u32), t);
             }
         }
@@ -335,13 +384,13 @@ impl Engine {
             self.start();
         }
         while !self.finished {
-            let Some((_, &Reverse((t, _)))) = self.events.peek() else {
+            let Some(&Reverse((t, _, _))) = self.events.peek() else {
                 break;
             };
             if t > until {
                 break;
             }
-            let (ev, _) = self.events.pop().expect("peeked");
+            let Reverse((_, _, ev)) = self.events.pop().expect("peeked");
             if t < self.now {
                 return Err(SimError::Audit {
                     at_s: secs(self.now),
@@ -370,7 +419,7 @@ impl Engine {
                 Ev::Failure => self.failure(),
                 Ev::Repair(n) => self.repair(n),
             }
-            let more_now = self.events.peek().is_some_and(|(_, p)| p.0.0 == self.now);
+            let more_now = self.events.peek().is_some_and(|e| e.0.0 == self.now);
             if self.dirty && !more_now {
                 self.schedule()?;
             }
@@ -389,13 +438,20 @@ impl Engine {
     // ----- queue -----
 
     fn enqueue(&mut self, req: Request) -> QueueKey {
+        self.enqueue_at(req, None)
+    }
+
+    /// Queues `req` with a reserved sequence number, or the next one.
+    fn enqueue_at(&mut self, req: Request, seq: Option<u64>) -> QueueKey {
         let key = QueueKey {
             neg_priority: -(req.priority as i64),
             kind: req.kind,
             arrival: req.arrival,
-            seq: self.q_seq,
+            seq: seq.unwrap_or_else(|| {
+                self.q_seq += 1;
+                self.q_seq - 1
+            }),
         };
-        self.q_seq += 1;
         if let Target::Replica(s) = req.target {
             self.services[s as usize].queued.push(key);
         }
@@ -430,6 +486,9 @@ impl Engine {
         }
         if let Target::Replica(s) = req.target {
             self.services[s as usize].queued.retain(|k| k != key);
+        }
+        if matches!(req.target, Target::Job(_)) {
+            self.refill(req.workload);
         }
         Some(req)
     }
@@ -468,20 +527,111 @@ impl Engine {
 
     // ----- events -----
 
-    /// Takes every arrival of workload `w` due now (a backlog arrives as one event).
+    /// Takes every arrival of workload `w` due now (a backlog arrives as one event); a batch
+    /// workload only tops up its held queue.
     fn arrival(&mut self, w: usize) {
+        if let Some(h) = &mut self.held[w] {
+            if self.now == 0 && h.backlog_left > 0 {
+                // The backlog's place in the queue: right here, as if all of it were queued.
+                h.next_seq = self.q_seq;
+                self.q_seq += h.backlog_left;
+            }
+            h.event_pending = false;
+            self.refill(w);
+            return;
+        }
         while self.streams[w].as_ref().and_then(|s| s.peek_time()) == Some(self.now) {
-            let Some(a) = self.streams[w].as_mut().and_then(|s| s.pop()) else {
+            let Some(a) = self.take_arrival(w) else {
                 break;
             };
-            self.submit(w, a.gpus, a.tokens);
+            self.submit(w, a.gpus, a.tokens, a.at, None);
         }
         if let Some(t) = self.streams[w].as_ref().and_then(|s| s.peek_time()) {
             self.push(Ev::Arrival(w as u32), t);
         }
     }
 
-    fn submit(&mut self, w: usize, gang: u32, tokens: f64) {
+    /// The next arrival of workload `w`'s stream, fingerprinted.
+    fn take_arrival(&mut self, w: usize) -> Option<crate::workload::arrivals::JobArrival> {
+        let a = self.streams[w].as_mut()?.pop()?;
+        self.note_arrival(w, a.at, a.gpus, a.tokens);
+        Some(a)
+    }
+
+    fn note_arrival(&mut self, w: usize, at: Time, gpus: u32, tokens: f64) {
+        let (n, h) = &mut self.stats.arrivals[w];
+        *n += 1;
+        for x in [at, gpus as u64, tokens.to_bits()] {
+            // FNV-1a over the fields: any change in any arrival changes the fingerprint.
+            *h = (*h ^ x).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
+    /// Keeps the head of a batch workload's queue materialized: while a held job (the backlog,
+    /// all arrived at 0, then stream arrivals due by now) would sort before the queued ones
+    /// (a requeued victim may be later than the backlog), or none is queued, queue it; when
+    /// none is due, an arrival event at the next one.
+    fn refill(&mut self, w: usize) {
+        loop {
+            let Some(h) = self.held[w].as_ref() else {
+                return;
+            };
+            let head = self.classes.get(&(w, 0)).and_then(|s| s.first()).copied();
+            let next_due = self.streams[w].as_ref().and_then(|s| s.peek_time());
+            // Held work sorts before the head if it arrived earlier (stream jobs get a fresh,
+            // larger sequence number, so on equal arrival they sort after).
+            let before_head =
+                |arrival: Time, seq: u64| head.is_none_or(|k| (arrival, seq) < (k.arrival, k.seq));
+            let take_backlog = h.backlog_left > 0 && before_head(0, h.next_seq);
+            let take_stream = h.backlog_left == 0
+                && next_due.is_some_and(|t| t <= self.now && before_head(t, u64::MAX));
+            if !take_backlog && !take_stream {
+                if head.is_none() && h.backlog_left == 0 && !h.event_pending {
+                    if let Some(t) = next_due.filter(|&t| t > self.now) {
+                        self.held[w].as_mut().expect("held").event_pending = true;
+                        self.push(Ev::Arrival(w as u32), t);
+                    }
+                }
+                return;
+            }
+            let h = self.held[w].as_mut().expect("held");
+            if take_backlog {
+                h.backlog_left -= 1;
+                let (seq, tokens) = (h.next_seq, h.tokens);
+                h.next_seq += 1;
+                self.note_arrival(w, 0, 0, tokens);
+                self.submit(w, 0, tokens, 0, Some(seq));
+            } else {
+                let a = self.take_arrival(w).expect("peeked");
+                self.submit(w, a.gpus, a.tokens, a.at, None);
+            }
+        }
+    }
+
+    /// Counts the batch jobs still held at the horizon as queued since their arrival.
+    fn close_held(&mut self) {
+        for w in 0..self.held.len() {
+            let Some(h) = self.held[w].as_mut() else {
+                continue;
+            };
+            let backlog = std::mem::take(&mut h.backlog_left);
+            let tokens = h.tokens;
+            for _ in 0..backlog {
+                self.note_arrival(w, 0, 0, tokens);
+            }
+            self.stats.held_jobs += backlog;
+            self.stats.queued_jobs_area += backlog as u128 * self.now as u128;
+            while let Some(a) = self.take_arrival(w) {
+                self.stats.held_jobs += 1;
+                self.stats.queued_jobs_area += self.now.saturating_sub(a.at) as u128;
+            }
+        }
+    }
+
+    /// Queues a job that arrived at `arrival` (now, or earlier for a held batch job, whose
+    /// waiting so far is added to the queue-time integral).
+    fn submit(&mut self, w: usize, gang: u32, tokens: f64, arrival: Time, seq: Option<u64>) {
+        self.stats.queued_jobs_area += self.now.saturating_sub(arrival) as u128;
         let id = self.jobs.len() as JobId;
         self.jobs.push(Job {
             workload: w,
@@ -489,7 +639,7 @@ impl Engine {
             gang,
             tokens_total: tokens,
             tokens_done: 0.0,
-            arrival: self.now,
+            arrival,
             first_start: None,
             finished: None,
             state: JobState::Queued,
@@ -500,7 +650,7 @@ impl Engine {
         let req = self.job_request(id);
         let feasible = (0..self.sc.gpu_types.len()).any(|t| req.gpus_on(&self.sc, t).is_some());
         if feasible {
-            self.enqueue(req);
+            self.enqueue_at(req, seq);
         } else {
             self.jobs[id as usize].state = JobState::Rejected;
         }
@@ -1313,6 +1463,7 @@ impl Engine {
             self.accrue_service(s as ServiceId);
             self.services[s].close_demand_step(self.now);
         }
+        self.close_held();
         self.finished = true;
     }
 

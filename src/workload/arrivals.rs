@@ -58,20 +58,14 @@ impl ArrivalStream {
                 t.tokens_cv,
                 t.jobs.clone(),
             ),
+            // A batch backlog is held by the engine as a count (see `Engine::refill`).
             Spec::Batch(b) => {
-                let backlog = (0..b.backlog_jobs)
-                    .map(|_| ExplicitJob {
-                        at: 0,
-                        gpus: 0,
-                        tokens: b.job_tokens,
-                    })
-                    .collect();
                 let size = JobSize {
                     gpus: 0,
                     weight: 1.0,
                     tokens: b.job_tokens,
                 };
-                (b.arrivals_per_hour, vec![size], b.tokens_cv, backlog)
+                (b.arrivals_per_hour, vec![size], b.tokens_cv, vec![])
             }
             Spec::Inference(_) => (0.0, vec![], 0.0, vec![]),
         };
