@@ -2,12 +2,14 @@
 //! completions, autoscaling, preemption, failures and repairs, and the horizon.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet};
 
+use priority_queue::PriorityQueue;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use super::alloc::{Alloc, AllocId, Allocs, Phase};
+use super::events::EventQueue;
 use super::job::{Job, JobState};
 use super::request::{JobId, QueueKey, Request, ServiceId, Target};
 use super::service::{Service, efficiency_key};
@@ -203,10 +205,11 @@ pub struct Engine {
     /// Keys enqueued since the current placement pass started (requeued victims, replacement
     /// replicas), so the pass can offer them in priority order.
     entered: Vec<QueueKey>,
-    /// Pending events by (time, push order). A plain binary heap: each allocation has at most
-    /// one pending event and stale ones are recognised by their generation, so nothing is ever
-    /// looked up or re-prioritised in it.
-    events: BinaryHeap<Reverse<(Time, u64, Ev)>>,
+    /// Class heads of the placement pass in progress (kept to reuse its memory).
+    heads: PriorityQueue<(usize, u32), Reverse<QueueKey>>,
+    /// Pending events by (time, push order). Each allocation has at most one pending event and
+    /// stale ones are recognised by their generation, so nothing is looked up or re-prioritised.
+    events: EventQueue<Ev>,
     ev_seq: u64,
     q_seq: u64,
     streams: Vec<Option<ArrivalStream>>,
@@ -240,8 +243,9 @@ impl Engine {
             queue: BTreeMap::new(),
             classes: BTreeMap::new(),
             entered: Vec::new(),
+            heads: PriorityQueue::new(),
             queued_by_tenant: vec![0; sc.tenants.len()],
-            events: BinaryHeap::new(),
+            events: EventQueue::default(),
             ev_seq: 0,
             q_seq: 0,
             streams: Vec::new(),
@@ -304,7 +308,7 @@ impl Engine {
             self.ev_seq
         };
         self.ev_seq += 1;
-        self.events.push(Reverse((at, seq, ev)));
+        self.events.push(at, seq, ev);
         self.stats.peak_events = self.stats.peak_events.max(self.events.len());
     }
 
@@ -384,13 +388,13 @@ impl Engine {
             self.start();
         }
         while !self.finished {
-            let Some(&Reverse((t, _, _))) = self.events.peek() else {
+            let Some(t) = self.events.peek_time() else {
                 break;
             };
             if t > until {
                 break;
             }
-            let Reverse((_, _, ev)) = self.events.pop().expect("peeked");
+            let (_, ev) = self.events.pop().expect("peeked");
             if t < self.now {
                 return Err(SimError::Audit {
                     at_s: secs(self.now),
@@ -419,7 +423,7 @@ impl Engine {
                 Ev::Failure => self.failure(),
                 Ev::Repair(n) => self.repair(n),
             }
-            let more_now = self.events.peek().is_some_and(|e| e.0.0 == self.now);
+            let more_now = self.events.peek_time() == Some(self.now);
             if self.dirty && !more_now {
                 self.schedule()?;
             }
@@ -835,13 +839,15 @@ impl Engine {
         for _ in 0..MAX_PASSES_PER_INSTANT {
             self.dirty = false;
             let mut placed_any = false;
-            let mut heads: BTreeMap<QueueKey, (usize, u32)> = self
-                .classes
-                .iter()
-                .filter_map(|(c, set)| set.first().map(|k| (*k, *c)))
-                .collect();
-            let mut head_of: BTreeMap<(usize, u32), QueueKey> =
-                heads.iter().map(|(k, c)| (*c, *k)).collect();
+            // Each class's head, popped in queue order; a keyed priority queue, so a class's head
+            // moves up when earlier work of the class enters during the pass.
+            let mut heads = std::mem::take(&mut self.heads);
+            heads.clear();
+            for (c, set) in &self.classes {
+                if let Some(k) = set.first() {
+                    heads.push(*c, Reverse(*k));
+                }
+            }
             self.entered.clear();
             loop {
                 // Work enqueued during the pass (evicted victims above all) takes its place in
@@ -851,18 +857,11 @@ impl Engine {
                     let Some(r) = self.queue.get(&k) else {
                         continue;
                     };
-                    let c = (r.workload, r.gang);
-                    if head_of.get(&c).is_none_or(|&h| k < h) {
-                        if let Some(h) = head_of.insert(c, k) {
-                            heads.remove(&h);
-                        }
-                        heads.insert(k, c);
-                    }
+                    heads.push_increase((r.workload, r.gang), Reverse(k));
                 }
-                let Some((key, class)) = heads.pop_first() else {
+                let Some((class, Reverse(key))) = heads.pop() else {
                     break;
                 };
-                head_of.remove(&class);
                 let no_free = (0..self.sc.gpu_types.len()).all(|t| self.cluster.free_gpus(t) == 0);
                 if no_free && !self.cluster.has_preemptible() && !self.anyone_borrowing() {
                     break;
@@ -884,15 +883,11 @@ impl Engine {
                         .get(&class)
                         .and_then(|set| set.range(key..).next().copied());
                     if let Some(next) = next {
-                        if head_of.get(&class).is_none_or(|&h| next < h) {
-                            if let Some(h) = head_of.insert(class, next) {
-                                heads.remove(&h);
-                            }
-                            heads.insert(next, class);
-                        }
+                        heads.push_increase(class, Reverse(next));
                     }
                 }
             }
+            self.heads = heads;
             if !(self.dirty && placed_any) {
                 break;
             }

@@ -4,6 +4,7 @@
 pub mod alloc;
 pub mod audit;
 pub mod engine;
+pub mod events;
 pub mod job;
 pub mod request;
 pub mod service;
