@@ -5,25 +5,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::{H100, run};
 use fleetsim::config::{self, LoadOptions, Scenario};
 use fleetsim::trace::{azure, dirlab, mooncake, servegen};
 use fleetsim::workload::Spec;
 
-fn traces() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/traces");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipped: {} is absent (public traces are not shipped)",
-            dir.display()
-        );
-        None
-    }
-}
+use common::shared_traces as traces;
 
 /// 64 H100 GPUs, no failures, and `rest` (tenants and workloads), with traces read from `dir`.
 fn scenario(dir: &Path, horizon: &str, rest: &str) -> Scenario {

@@ -2,23 +2,13 @@
 //! (skipped with a message where that folder is absent), and bad rows reported with file,
 //! line and field, never dropped silently.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use fleetsim::report::percentile;
 use fleetsim::trace::{TraceError, azure};
 
-fn traces() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/traces");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipped: {} is absent (public traces are not shipped with the project)",
-            dir.display()
-        );
-        None
-    }
-}
+mod common;
+use common::shared_traces as traces;
 
 fn stats(xs: &mut [f64]) -> (f64, f64, f64, f64) {
     xs.sort_by(|a, b| a.total_cmp(b));

@@ -122,6 +122,8 @@ pub struct EngineStats {
     pub tokens_lost: f64,
     pub peak_queue: u64,
     pub peak_pending_events: u64,
+    /// Batch jobs still held as a count at the horizon (queued, never materialized).
+    pub held_jobs: u64,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -355,6 +357,7 @@ pub fn build(e: &Engine) -> Report {
             tokens_lost: l.tokens_lost,
             peak_queue: e.stats.peak_queue as u64,
             peak_pending_events: e.stats.peak_events as u64,
+            held_jobs: e.stats.held_jobs,
         },
     }
 }

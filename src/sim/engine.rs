@@ -122,6 +122,21 @@ fn book_phase(ledger: &mut Ledger, a: &Alloc, now: Time) {
     ledger.book_time(a.tenant, a.gpu_type, a.kind, a.phase.gpu_state(), gpu_us);
 }
 
+/// The read-only view a policy decides on (a macro, so it borrows only the fields it needs
+/// while the policy itself is borrowed mutably).
+macro_rules! view {
+    ($e:expr) => {
+        View {
+            now: $e.now,
+            scenario: &$e.sc,
+            cluster: &$e.cluster,
+            allocs: &$e.allocs,
+            occupied: $e.cluster.occupied(),
+            queued: &$e.queued_by_tenant,
+        }
+    };
+}
+
 /// Placement passes at one instant before the engine moves on to the next event.
 const MAX_PASSES_PER_INSTANT: usize = 64;
 
@@ -292,6 +307,31 @@ impl Engine {
         &self.stats.arrivals
     }
 
+    /// Asks the engine's policy where it would place one more request of workload `w` now (a
+    /// replica for a service, else a job of `gang` GPUs), without applying the decision: one
+    /// placement decision on the current state, for benchmarks and tools.
+    pub fn probe(&mut self, w: usize, gang: u32) -> crate::policy::Decision {
+        let req = match self.services.iter().position(|s| s.workload == w) {
+            Some(s) => self.replica_request(s as ServiceId),
+            None => {
+                let wl = &self.sc.workloads[w];
+                Request {
+                    target: Target::Job(JobId::MAX),
+                    kind: wl.kind(),
+                    workload: w,
+                    tenant: wl.tenant,
+                    priority: wl.priority,
+                    preemptible: wl.preemptible,
+                    arrival: self.now,
+                    gang,
+                    tokens_left: 1e9,
+                }
+            }
+        };
+        let view = view!(self);
+        self.policy.place(&view, &req)
+    }
+
     pub fn jobs(&self) -> &[Job] {
         &self.jobs
     }
@@ -314,14 +354,7 @@ impl Engine {
 
     fn start(&mut self) {
         self.started = true;
-        let view = View {
-            now: self.now,
-            scenario: &self.sc,
-            cluster: &self.cluster,
-            allocs: &self.allocs,
-            occupied: self.cluster.occupied(),
-            queued: &self.queued_by_tenant,
-        };
+        let view = view!(self);
         if let Some(owners) = self.policy.initial_tenants(&view) {
             for (n, owner) in owners.into_iter().enumerate() {
                 self.cluster
@@ -900,14 +933,7 @@ impl Engine {
     fn offer(&mut self, key: QueueKey, req: &Request) -> Result<bool, SimError> {
         for round in 0.. {
             let decision = {
-                let view = View {
-                    now: self.now,
-                    scenario: &self.sc,
-                    cluster: &self.cluster,
-                    allocs: &self.allocs,
-                    occupied: self.cluster.occupied(),
-                    queued: &self.queued_by_tenant,
-                };
+                let view = view!(self);
                 self.policy.place(&view, req)
             };
             match decision {

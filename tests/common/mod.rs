@@ -85,3 +85,18 @@ pub fn close(a: f64, b: f64, tol: f64) -> bool {
 pub fn assert_close(a: f64, b: f64) {
     assert!(close(a, b, 1e-9), "{a} != {b}");
 }
+
+/// The public traces beside the project (`../shared/traces`), or `None` with a message saying
+/// the trace tests are skipped (the traces are not shipped with the project).
+pub fn shared_traces() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/traces");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "skipped: {} is absent (public traces are not shipped with the project)",
+            dir.display()
+        );
+        None
+    }
+}
