@@ -169,6 +169,9 @@ struct TypeIndex {
     /// order, and the others keyed by when it ends: victim searches walk only the former.
     evictable: BTreeSet<NodeId>,
     evictable_gpus: u64,
+    /// The same nodes by tenant, and their GPUs per tenant.
+    evictable_by_tenant: BTreeSet<(u32, NodeId)>,
+    evictable_gpus_of: Vec<u64>,
     exempt: BTreeSet<(crate::units::Time, NodeId)>,
     domains: Vec<DomainId>,
     domain_tree: MaxTree,
@@ -219,6 +222,7 @@ impl Cluster {
         for ix in &mut c.idx {
             ix.partial_free = vec![0; tenants];
             ix.idle_count = vec![0; tenants + 1];
+            ix.evictable_gpus_of = vec![0; tenants + 1];
         }
         let mut gpu: GpuId = 0;
         for pool in pools {
@@ -318,6 +322,11 @@ impl Cluster {
             if n.evictable_at <= self.promoted_at {
                 ix.evictable.insert(id);
                 ix.evictable_gpus += n.gpus as u64;
+                ix.evictable_by_tenant.insert((ten, id));
+                {
+                    let k = slot_of(ten, ix.evictable_gpus_of.len());
+                    ix.evictable_gpus_of[k] += n.gpus as u64;
+                }
                 self.domains[n.domain as usize].evictable_nodes += 1;
             } else {
                 ix.exempt.insert((n.evictable_at, id));
@@ -359,6 +368,11 @@ impl Cluster {
             ix.preemptible_gpus -= n.gpus as u64;
             if ix.evictable.remove(&id) {
                 ix.evictable_gpus -= n.gpus as u64;
+                ix.evictable_by_tenant.remove(&(ten, id));
+                {
+                    let k = slot_of(ten, ix.evictable_gpus_of.len());
+                    ix.evictable_gpus_of[k] -= n.gpus as u64;
+                }
                 self.domains[n.domain as usize].evictable_nodes -= 1;
             } else {
                 ix.exempt.remove(&(n.evictable_at, id));
@@ -483,6 +497,12 @@ impl Cluster {
                 ix.evictable.insert(id);
                 let n = &self.nodes[id as usize];
                 ix.evictable_gpus += n.gpus as u64;
+                let ten = n.tenant.map_or(NONE, |t| t as u32);
+                ix.evictable_by_tenant.insert((ten, id));
+                {
+                    let k = slot_of(ten, ix.evictable_gpus_of.len());
+                    ix.evictable_gpus_of[k] += n.gpus as u64;
+                }
                 self.domains[n.domain as usize].evictable_nodes += 1;
             }
         }
@@ -496,6 +516,24 @@ impl Cluster {
     /// GPUs on [`Self::evictable_nodes`].
     pub fn evictable_gpus(&self, t: TypeId) -> u64 {
         self.idx[t].evictable_gpus
+    }
+
+    /// [`Self::evictable_nodes`] of `tenant`, in fleet order.
+    pub fn evictable_nodes_of(
+        &self,
+        t: TypeId,
+        tenant: TenantId,
+    ) -> impl Iterator<Item = NodeId> + '_ {
+        let k = tenant as u32;
+        self.idx[t]
+            .evictable_by_tenant
+            .range((k, 0)..(k + 1, 0))
+            .map(|&(_, n)| n)
+    }
+
+    /// GPUs on [`Self::evictable_nodes_of`].
+    pub fn evictable_gpus_of(&self, t: TypeId, tenant: TenantId) -> u64 {
+        self.idx[t].evictable_gpus_of[tenant]
     }
 
     pub fn has_preemptible(&self) -> bool {
@@ -546,6 +584,8 @@ impl Cluster {
             ix.preemptible_gpus = 0;
             ix.evictable.clear();
             ix.evictable_gpus = 0;
+            ix.evictable_by_tenant.clear();
+            ix.evictable_gpus_of.iter_mut().for_each(|x| *x = 0);
             ix.exempt.clear();
             ix.free_gpus = 0;
             let n = ix.domains.len();
@@ -570,6 +610,8 @@ impl Cluster {
                 || a.preemptible_gpus != b.preemptible_gpus
                 || a.evictable != b.evictable
                 || a.evictable_gpus != b.evictable_gpus
+                || a.evictable_by_tenant != b.evictable_by_tenant
+                || a.evictable_gpus_of != b.evictable_gpus_of
                 || a.exempt != b.exempt
                 || a.free_gpus != b.free_gpus
                 || a.domain_tree.t != b.domain_tree.t
@@ -602,6 +644,15 @@ impl Cluster {
             return Err("per-type GPU state counts disagree with the GPU states".into());
         }
         Ok(())
+    }
+}
+
+/// Slot of a tenant id (or `NONE`, the last slot) in a per-tenant vector of `len` slots.
+fn slot_of(tenant: u32, len: usize) -> usize {
+    if tenant == NONE {
+        len - 1
+    } else {
+        tenant as usize
     }
 }
 

@@ -86,7 +86,8 @@ pub fn take_idle_in_domain(
 }
 
 /// Preemptible allocations to evict so that `req` fits `g` GPUs on type `t`, choosing whole
-/// nodes held only by running preemptible work, in node order, among nodes `allowed` accepts.
+/// nodes held only by running preemptible work, in node order, among nodes `allowed` accepts
+/// (and, with `own`, only nodes of that tenant, found through their own index).
 /// `have` is what the caller can already use on that type without preempting. Returns `None`
 /// when even evicting all of them would not make room.
 pub fn victims_for(
@@ -95,6 +96,7 @@ pub fn victims_for(
     t: TypeId,
     g: u32,
     have: u64,
+    own: Option<TenantId>,
     allowed: impl Fn(&Node) -> bool,
 ) -> Option<Vec<AllocId>> {
     if req.preemptible {
@@ -103,7 +105,8 @@ pub fn victims_for(
     let c = view.cluster;
     // Only nodes whose every holder the engine's rule lets this request evict.
     let allowed = |node: &Node| {
-        allowed(node)
+        own.is_none_or(|o| node.tenant == Some(o))
+            && allowed(node)
             && node.allocs.iter().all(|&id| {
                 view.allocs.get(id).is_some_and(|a| {
                     preemption_allowed(view.scenario, view.cluster, req, a, view.now)
@@ -146,11 +149,16 @@ pub fn victims_for(
         }
         return None;
     }
-    if have + c.evictable_gpus(t) < g as u64 {
+    let evictable = own.map_or(c.evictable_gpus(t), |o| c.evictable_gpus_of(t, o));
+    if have + evictable < g as u64 {
         return None; // even evicting every evictable node would not make room
     }
+    let nodes: Box<dyn Iterator<Item = NodeId>> = match own {
+        Some(o) => Box::new(c.evictable_nodes_of(t, o)),
+        None => Box::new(c.evictable_nodes(t)),
+    };
     let mut gained = 0u64;
-    for n in c.evictable_nodes(t) {
+    for n in nodes {
         let node = &c.nodes[n as usize];
         if !allowed(node) {
             continue;
@@ -204,7 +212,7 @@ pub fn evict_by_types(view: &View, req: &Request, order: &[TypeId]) -> Option<Ve
     let c = view.cluster;
     order.iter().find_map(|&t| {
         let g = req.gpus_on(view.scenario, t)?;
-        victims_for(view, req, t, g, c.available(t, req.tenant), |_| true)
+        victims_for(view, req, t, g, c.available(t, req.tenant), None, |_| true)
     })
 }
 

@@ -152,7 +152,7 @@ impl Policy for Dedicated {
                 continue;
             };
             let have = c.available_own(t, req.tenant);
-            if let Some(v) = victims_for(view, req, t, g, have, |node| node.tenant == me) {
+            if let Some(v) = victims_for(view, req, t, g, have, Some(req.tenant), |_| true) {
                 return Decision::Preempt(v);
             }
         }

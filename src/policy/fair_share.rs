@@ -156,7 +156,6 @@ impl Policy for FairShare {
                 && (view.occupied[u] as f64) < RECLAIM_BELOW * quota(u)
         });
         let order = config_order(view);
-        let me = Some(req.tenant);
         if at_quota && others_waiting {
             let own = |c: &Cluster, t: TypeId, tenant: TenantId, g: u32| {
                 let nodes = merge_ascending(
@@ -186,9 +185,8 @@ impl Policy for FairShare {
                     return Decision::Preempt(v);
                 }
             }
-            if let Some(v) = victims_for(view, req, t, g, c.available_own(t, req.tenant), |node| {
-                node.tenant == me
-            }) {
+            let own = c.available_own(t, req.tenant);
+            if let Some(v) = victims_for(view, req, t, g, own, Some(req.tenant), |_| true) {
                 return Decision::Preempt(v);
             }
         }

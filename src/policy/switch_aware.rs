@@ -139,18 +139,18 @@ impl Policy for SwitchAware {
         }
         // Evict from the tenant's own nodes first (no re-provisioning afterwards); from other
         // tenants' nodes only where switching would be worth it, as for placement.
-        let me = Some(req.tenant);
         for &t in &ranks[req.workload] {
             let Some(g) = req.gpus_on(sc, t) else {
                 continue;
             };
             let no_switch = c.available_own(t, req.tenant)
                 + c.idle_count_of(t, None) * c.types[t].node_gpus as u64;
-            if let Some(v) = victims_for(view, req, t, g, no_switch, |node| node.tenant == me) {
+            if let Some(v) = victims_for(view, req, t, g, no_switch, Some(req.tenant), |_| true) {
                 return Decision::Preempt(v);
             }
             if worth_switching(view, req, t) {
-                if let Some(v) = victims_for(view, req, t, g, c.available(t, req.tenant), |_| true)
+                if let Some(v) =
+                    victims_for(view, req, t, g, c.available(t, req.tenant), None, |_| true)
                 {
                     return Decision::Preempt(v);
                 }
