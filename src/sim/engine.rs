@@ -316,7 +316,8 @@ impl Engine {
             None => {
                 let wl = &self.sc.workloads[w];
                 Request {
-                    target: Target::Job(JobId::MAX),
+                    // The id the next job would get, so its workflow is a fresh one.
+                    target: Target::Job(self.jobs.len() as JobId),
                     kind: wl.kind(),
                     workload: w,
                     tenant: wl.tenant,
