@@ -428,11 +428,10 @@ impl Cluster {
         t: TypeId,
         tenant: Option<TenantId>,
     ) -> impl Iterator<Item = NodeId> + '_ {
-        let k = tenant.map_or(NONE, |x| x as u32);
-        self.idx[t]
-            .idle_by_tenant
-            .range((k, 0)..=(k, NodeId::MAX))
-            .map(|&(_, n)| n)
+        of_tenant(
+            &self.idx[t].idle_by_tenant,
+            tenant.map_or(NONE, |x| x as u32),
+        )
     }
 
     /// Partly used nodes of a type held by tenant `tenant`, in node order.
@@ -441,11 +440,7 @@ impl Cluster {
         t: TypeId,
         tenant: TenantId,
     ) -> impl Iterator<Item = NodeId> + '_ {
-        let k = tenant as u32;
-        self.idx[t]
-            .partial
-            .range((k, 0)..=(k, NodeId::MAX))
-            .map(|&(_, n)| n)
+        of_tenant(&self.idx[t].partial, tenant as u32)
     }
 
     /// GPUs of type `t` that tenant `tenant` could be given now (idle nodes plus its own partly
@@ -524,11 +519,7 @@ impl Cluster {
         t: TypeId,
         tenant: TenantId,
     ) -> impl Iterator<Item = NodeId> + '_ {
-        let k = tenant as u32;
-        self.idx[t]
-            .evictable_by_tenant
-            .range((k, 0)..(k + 1, 0))
-            .map(|&(_, n)| n)
+        of_tenant(&self.idx[t].evictable_by_tenant, tenant as u32)
     }
 
     /// GPUs on [`Self::evictable_nodes_of`].
@@ -645,6 +636,11 @@ impl Cluster {
         }
         Ok(())
     }
+}
+
+/// The nodes of tenant slot `k` in a set keyed by (tenant, node), in node order.
+fn of_tenant(set: &BTreeSet<(u32, NodeId)>, k: u32) -> impl Iterator<Item = NodeId> + '_ {
+    set.range((k, 0)..=(k, NodeId::MAX)).map(|&(_, n)| n)
 }
 
 /// Slot of a tenant id (or `NONE`, the last slot) in a per-tenant vector of `len` slots.
