@@ -137,6 +137,17 @@ macro_rules! view {
     };
 }
 
+/// Whether an event still matters: an allocation's event is stale once that allocation was
+/// released (its slot's generation moved on).
+fn is_live(allocs: &Allocs, e: &Ev) -> bool {
+    match *e {
+        Ev::Alloc(id, generation) => {
+            allocs.generation(id) == generation && allocs.get(id).is_some()
+        }
+        _ => true,
+    }
+}
+
 /// Placement passes at one instant before the engine moves on to the next event.
 const MAX_PASSES_PER_INSTANT: usize = 64;
 
@@ -422,13 +433,15 @@ impl Engine {
             self.start();
         }
         while !self.finished {
-            let Some(t) = self.events.peek_time() else {
+            let allocs = &self.allocs;
+            let live = |e: &Ev| is_live(allocs, e);
+            let Some(t) = self.events.peek_time(&live) else {
                 break;
             };
             if t > until {
                 break;
             }
-            let (_, ev) = self.events.pop().expect("peeked");
+            let (_, ev) = self.events.pop(&live).expect("peeked");
             if t < self.now {
                 return Err(SimError::Audit {
                     at_s: secs(self.now),
@@ -457,7 +470,8 @@ impl Engine {
                 Ev::Failure => self.failure(),
                 Ev::Repair(n) => self.repair(n),
             }
-            let more_now = self.events.peek_time() == Some(self.now);
+            let allocs = &self.allocs;
+            let more_now = self.events.peek_time(&|e: &Ev| is_live(allocs, e)) == Some(self.now);
             if self.dirty && !more_now {
                 self.schedule()?;
             }

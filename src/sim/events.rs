@@ -2,7 +2,9 @@
 //! unsorted in buckets of simulated time and enter the heap when their bucket comes up. At
 //! fleet scale hundreds of thousands of allocations each hold one pending event, mostly hours
 //! away: they then cost an append now and one heap insertion later, and the heap stays small
-//! enough to live in cache. Order is exactly (time, push order), as with one heap.
+//! enough to live in cache. Order is exactly (time, push order), as with one heap. Events that
+//! have gone stale by the time their bucket comes up (the allocation they were for was
+//! preempted or released) are dropped then instead of being sorted and popped.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -45,25 +47,30 @@ impl<E: Ord + Copy> EventQueue<E> {
         }
     }
 
-    /// Makes sure the heap holds the earliest event, if any.
-    fn fill(&mut self) {
-        if self.heap.is_empty()
-            && let Some((bucket, events)) = self.later.pop_first()
-        {
+    /// Makes sure the heap holds the earliest live event, if any; `live` says whether an event
+    /// still matters (a stale one stays stale).
+    fn fill(&mut self, live: &impl Fn(&E) -> bool) {
+        while self.heap.is_empty() {
+            let Some((bucket, events)) = self.later.pop_first() else {
+                return;
+            };
             self.current = bucket;
-            self.heap.extend(events.into_iter().map(Reverse));
+            let before = events.len();
+            self.heap
+                .extend(events.into_iter().filter(|e| live(&e.2)).map(Reverse));
+            self.len -= before - self.heap.len();
         }
     }
 
     /// Time of the earliest event.
-    pub fn peek_time(&mut self) -> Option<Time> {
-        self.fill();
+    pub fn peek_time(&mut self, live: &impl Fn(&E) -> bool) -> Option<Time> {
+        self.fill(live);
         self.heap.peek().map(|r| r.0.0)
     }
 
     /// Takes the earliest event.
-    pub fn pop(&mut self) -> Option<(Time, E)> {
-        self.fill();
+    pub fn pop(&mut self, live: &impl Fn(&E) -> bool) -> Option<(Time, E)> {
+        self.fill(live);
         let Reverse((t, _, e)) = self.heap.pop()?;
         self.len -= 1;
         Some((t, e))
@@ -90,7 +97,8 @@ mod tests {
             q.push(t, i as u64, i);
         }
         let mut out = Vec::new();
-        while let Some((t, e)) = q.pop() {
+        let live = |_: &usize| true;
+        while let Some((t, e)) = q.pop(&live) {
             out.push((t, e));
             if e == 1 {
                 // Pushed while running: into the heap (its bucket is current) or a later one.
@@ -103,6 +111,19 @@ mod tests {
         want.push((1 << 29, 101));
         want.sort(); // by time, then push order (the payload here is the push order)
         assert_eq!(out, want);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn stale_events_in_later_buckets_are_dropped() {
+        let mut q = EventQueue::default();
+        for (i, t) in [1u64 << 27, 1 << 28, 1 << 29].into_iter().enumerate() {
+            q.push(t, i as u64, i);
+        }
+        let live = |e: &usize| *e != 1;
+        assert_eq!(q.pop(&live), Some((1 << 27, 0)));
+        assert_eq!(q.pop(&live), Some((1 << 29, 2)));
+        assert_eq!(q.pop(&live), None);
         assert!(q.is_empty());
     }
 }
