@@ -261,6 +261,21 @@ impl Ctx<'_> {
         }
     }
 
+    /// `value` must be one of `known`; the error names them (`what`: "policy", ...).
+    fn one_of(
+        &self,
+        value: &str,
+        known: &[&str],
+        path: KeyPath,
+        what: &str,
+    ) -> Result<(), ConfigError> {
+        self.check(
+            known.contains(&value),
+            path,
+            format!("unknown {what} `{value}` (known: {})", known.join(", ")),
+        )
+    }
+
     fn non_negative(&self, v: f64, path: KeyPath) -> Result<(), ConfigError> {
         self.check(
             v.is_finite() && v >= 0.0,
@@ -293,21 +308,9 @@ impl Ctx<'_> {
         )?;
 
         let known = crate::policy::POLICIES;
-        self.check(
-            known.contains(&sim.policy.as_str()),
-            sp.clone().key("policy"),
-            format!(
-                "unknown policy `{}` (known: {})",
-                sim.policy,
-                known.join(", ")
-            ),
-        )?;
+        self.one_of(&sim.policy, known, sp.clone().key("policy"), "policy")?;
         for (i, name) in sim.compare.iter().enumerate() {
-            self.check(
-                known.contains(&name.as_str()),
-                sp.clone().key("compare").index(i),
-                format!("unknown policy `{name}` (known: {})", known.join(", ")),
-            )?;
+            self.one_of(name, known, sp.clone().key("compare").index(i), "policy")?;
         }
 
         let gpu_types = self.gpu_types(&raw)?;
@@ -404,15 +407,9 @@ impl Ctx<'_> {
             let tenant = tenant_of(&r.tenant, wp.clone().key("tenant"))?;
             let tp = wp.clone().key("trace");
             if let Some(t) = &r.trace {
-                self.check(
-                    traces::TRAINING_READERS.contains(&t.reader.as_str()),
-                    tp.clone().key("reader"),
-                    format!(
-                        "unknown training trace reader `{}` (known: {})",
-                        t.reader,
-                        traces::TRAINING_READERS.join(", ")
-                    ),
-                )?;
+                let known = &traces::TRAINING_READERS;
+                let path = tp.clone().key("reader");
+                self.one_of(&t.reader, known, path, "training trace reader")?;
             }
             let gavel = r.trace.as_ref().filter(|t| t.reader == "gavel");
             let tput = if gavel.is_some() {

@@ -85,12 +85,8 @@ impl TimeMap {
 impl Ctx<'_> {
     fn trace_err(&self, path: KeyPath, e: TraceError) -> ConfigError {
         let hint = match &e {
-            TraceError::Io { .. } => format!(
-                "{e}: {}. Public traces are not shipped: download them (README, \"Public traces\") and point `simulation.trace_dir` or --trace-dir at their folder",
-                match &e {
-                    TraceError::Io { source, .. } => source.to_string(),
-                    _ => unreachable!(),
-                }
+            TraceError::Io { source, .. } => format!(
+                "{e}: {source}. Public traces are not shipped: download them (README, \"Public traces\") and point `simulation.trace_dir` or --trace-dir at their folder"
             ),
             TraceError::BadRows { .. } => {
                 format!("{e} (run with --lenient to skip bad rows and count them in the report)")
@@ -167,34 +163,18 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    fn use_of(&self, tp: &KeyPath, t: &RawTrace, rows: usize, skipped: &[BadRow]) -> TraceUse {
-        TraceUse {
-            section: tp.to_string(),
-            reader: t.reader.clone(),
-            file: t.file.clone(),
-            rows: rows as u64,
-            skipped_rows: skipped.len() as u64,
-            first_skipped: first_few(skipped),
-            used: 0,
-            left_out: BTreeMap::new(),
-            adjusted: BTreeMap::new(),
-        }
-    }
-
     /// Demand of an inference service replayed from a trace, and its prompt-token cost.
     pub(super) fn inference_replay(
         &self,
         t: &RawTrace,
         tp: &KeyPath,
     ) -> Result<(Replay, f64, TraceUse), ConfigError> {
-        self.check(
-            INFERENCE_READERS.contains(&t.reader.as_str()),
-            tp.clone().key("reader"),
-            format!(
-                "unknown inference trace reader `{}` (known: {})",
-                t.reader,
-                INFERENCE_READERS.join(", ")
-            ),
+        let path = tp.clone().key("reader");
+        self.one_of(
+            &t.reader,
+            &INFERENCE_READERS,
+            path,
+            "inference trace reader",
         )?;
         self.only_for(t, tp)?;
         let cost = t.prompt_token_cost.unwrap_or(DEFAULT_PROMPT_TOKEN_COST);
@@ -214,7 +194,7 @@ impl Ctx<'_> {
                     .map_err(|e| self.trace_err(fp.clone(), e))?;
                 (l.rows.into_iter().map(|r| r.request).collect(), l.skipped)
             };
-            let mut u = self.use_of(tp, t, requests.len(), &skipped);
+            let mut u = TraceUse::new(tp, &t.reader, &t.file, requests.len(), &skipped);
             let mut arrivals = Vec::with_capacity(requests.len());
             for r in &requests {
                 match tm.map(r.at) {
@@ -223,7 +203,7 @@ impl Ctx<'_> {
                         output_tokens: r.output_tokens as f64,
                         input_tokens: r.input_tokens as f64,
                     }),
-                    None => *u.left_out.entry("outside_window".into()).or_default() += 1,
+                    None => u.leave_out("outside_window"),
                 }
             }
             self.check(
@@ -260,7 +240,7 @@ impl Ctx<'_> {
     ) -> Result<(Replay, TraceUse), ConfigError> {
         let fp = tp.clone().key("file");
         let l = servegen::read(path, self.lenient).map_err(|e| self.trace_err(fp, e))?;
-        let mut u = self.use_of(tp, t, l.rows.len(), &l.skipped);
+        let mut u = TraceUse::new(tp, &t.reader, &t.file, l.rows.len(), &l.skipped);
         let per_request = |key: &str, v: Option<f64>| -> Result<f64, ConfigError> {
             let v = v.ok_or_else(|| {
                 self.err(
@@ -315,7 +295,7 @@ impl Ctx<'_> {
         let mut by_window = BTreeMap::<Time, f64>::new();
         for w in &l.rows {
             if !chosen.contains(w.client.as_str()) {
-                *u.left_out.entry("other_clients".into()).or_default() += 1;
+                u.leave_out("other_clients");
                 continue;
             }
             match tm.map(w.start) {
@@ -323,7 +303,7 @@ impl Ctx<'_> {
                     *by_window.entry(at).or_default() += w.rate_rps;
                     u.used += 1;
                 }
-                None => *u.left_out.entry("outside_window".into()).or_default() += 1,
+                None => u.leave_out("outside_window"),
             }
         }
         self.check(
@@ -390,40 +370,35 @@ impl Ctx<'_> {
         // (trace time, GPUs, run time s) of each usable row.
         let mut rows: Vec<(Time, u32, f64)> = Vec::new();
         let mut u;
-        let out = |u: &mut TraceUse, why: &str| *u.left_out.entry(why.into()).or_default() += 1;
         if t.reader == "openb" {
             let l = openb::read_pods(&path, self.lenient).map_err(|e| self.trace_err(fp, e))?;
-            u = self.use_of(tp, t, l.rows.len(), &l.skipped);
+            u = TraceUse::new(tp, &t.reader, &t.file, l.rows.len(), &l.skipped);
             for p in &l.rows {
                 let (Some(created), Some(life)) = (p.created, p.lifetime()) else {
-                    out(&mut u, "never_scheduled_pods");
+                    u.leave_out("never_scheduled_pods");
                     continue;
                 };
                 if p.gpus == 0 {
-                    out(&mut u, "cpu_only_pods");
+                    u.leave_out("cpu_only_pods");
                     continue;
                 }
                 if p.gpu_milli < 1000 {
                     // Counted, not dropped: the pod gets a whole GPU (no MIG/MPS sharing).
-                    *u.adjusted
-                        .entry("gpu_shares_rounded_up_to_whole_gpus".into())
-                        .or_default() += 1;
+                    u.adjust("gpu_shares_rounded_up_to_whole_gpus");
                 }
                 if !p.gpu_spec.is_empty() {
-                    *u.adjusted
-                        .entry("gpu_type_constraints_not_enforced".into())
-                        .or_default() += 1;
+                    u.adjust("gpu_type_constraints_not_enforced");
                 }
                 rows.push((created, p.gpus, secs(life)));
             }
         } else {
             let l = dirlab::read(&path, self.lenient).map_err(|e| self.trace_err(fp, e))?;
-            u = self.use_of(tp, t, l.rows.len(), &l.skipped);
+            u = TraceUse::new(tp, &t.reader, &t.file, l.rows.len(), &l.skipped);
             for j in &l.rows {
                 if j.gpus == 0 {
-                    out(&mut u, "cpu_only_jobs");
+                    u.leave_out("cpu_only_jobs");
                 } else if j.run_time_s <= 0.0 {
-                    out(&mut u, "zero_run_time_jobs");
+                    u.leave_out("zero_run_time_jobs");
                 } else {
                     rows.push((j.submit, j.gpus, j.run_time_s));
                 }
@@ -444,7 +419,7 @@ impl Ctx<'_> {
                     gpus,
                     tokens: run_s * gpus as f64 * src_rate,
                 }),
-                None => out(&mut u, "outside_window"),
+                None => u.leave_out("outside_window"),
             }
         }
         u.used = base.len() as u64;
@@ -521,12 +496,12 @@ impl Ctx<'_> {
             jobs.extend(l.rows);
         }
         jobs.sort_by_key(|j| j.arrival);
-        let mut u = self.use_of(tp, t, jobs.len(), &skipped);
+        let mut u = TraceUse::new(tp, &t.reader, &t.file, jobs.len(), &skipped);
         let natural = jobs.last().map_or(0, |j| j.arrival).saturating_sub(tm.from) + 1;
         let mut by_type: BTreeMap<String, (Vec<Option<f64>>, Vec<ExplicitJob>)> = BTreeMap::new();
         for j in &jobs {
             let Some(at) = tm.map(j.arrival) else {
-                *u.left_out.entry("outside_window".into()).or_default() += 1;
+                u.leave_out("outside_window");
                 continue;
             };
             let one = tput.get(&(j.job_type.clone(), 1));
@@ -548,14 +523,12 @@ impl Ctx<'_> {
             let tokens = match exact {
                 Some((r1, rk)) => j.total_steps * k * r1 / rk,
                 None => {
-                    *u.adjusted
-                        .entry("gang_throughput_scaled_from_one_gpu".into())
-                        .or_default() += 1;
+                    u.adjust("gang_throughput_scaled_from_one_gpu");
                     j.total_steps
                 }
             };
             if tokens <= 0.0 {
-                *u.left_out.entry("zero_steps".into()).or_default() += 1;
+                u.leave_out("zero_steps");
                 continue;
             }
             u.used += 1;
@@ -587,36 +560,25 @@ impl Ctx<'_> {
         types: &[GpuType],
     ) -> Result<(Vec<Pool>, TraceUse), ConfigError> {
         let ip = super::p().key("inventory");
-        self.check(
-            inv.reader == "openb",
+        self.one_of(
+            &inv.reader,
+            &["openb"],
             ip.clone().key("reader"),
-            format!("unknown inventory reader `{}` (known: openb)", inv.reader),
+            "inventory reader",
         )?;
         let l = openb::read_nodes(&self.trace_path(&inv.file), self.lenient)
             .map_err(|e| self.trace_err(ip.clone().key("file"), e))?;
-        let mut u = TraceUse {
-            section: ip.to_string(),
-            reader: inv.reader.clone(),
-            file: inv.file.clone(),
-            rows: l.rows.len() as u64,
-            skipped_rows: l.skipped.len() as u64,
-            first_skipped: first_few(&l.skipped),
-            used: 0,
-            left_out: BTreeMap::new(),
-            adjusted: BTreeMap::new(),
-        };
+        let mut u = TraceUse::new(&ip, &inv.reader, &inv.file, l.rows.len(), &l.skipped);
         let mut gpus = vec![0u32; types.len()];
         let mut unmapped = std::collections::BTreeSet::new();
         for n in &l.rows {
             if n.gpus == 0 {
-                *u.left_out.entry("cpu_only_nodes".into()).or_default() += 1;
+                u.leave_out("cpu_only_nodes");
                 continue;
             }
             match inv.models.get(&n.model).map(String::as_str) {
                 Some("none") => {
-                    *u.left_out
-                        .entry(format!("{}_nodes_mapped_to_none", n.model))
-                        .or_default() += 1;
+                    u.leave_out(format!("{}_nodes_mapped_to_none", n.model));
                 }
                 Some(ty) => {
                     let i = types.iter().position(|g| g.name == ty).ok_or_else(|| {
@@ -661,6 +623,32 @@ impl Ctx<'_> {
             });
         }
         Ok((pools, u))
+    }
+}
+
+impl TraceUse {
+    fn new(section: &KeyPath, reader: &str, file: &str, rows: usize, skipped: &[BadRow]) -> Self {
+        TraceUse {
+            section: section.to_string(),
+            reader: reader.to_string(),
+            file: file.to_string(),
+            rows: rows as u64,
+            skipped_rows: skipped.len() as u64,
+            first_skipped: first_few(skipped),
+            used: 0,
+            left_out: BTreeMap::new(),
+            adjusted: BTreeMap::new(),
+        }
+    }
+
+    /// Counts a row left out on purpose, by reason.
+    fn leave_out(&mut self, why: impl Into<String>) {
+        *self.left_out.entry(why.into()).or_default() += 1;
+    }
+
+    /// Counts a row used with a stated simplification.
+    fn adjust(&mut self, how: &str) {
+        *self.adjusted.entry(how.into()).or_default() += 1;
     }
 }
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 pub use super::Request;
-use super::{BadRow, Loaded, TraceError, finish};
+use super::{Loaded, TraceError, read_csv};
 use crate::units::Time;
 
 const HEADER: [&str; 3] = ["TIMESTAMP", "ContextTokens", "GeneratedTokens"];
@@ -53,97 +53,40 @@ pub fn parse_timestamp(s: &str) -> Result<i64, String> {
 /// Reads a trace file. Rows with a missing or extra field, a non-numeric token count or an
 /// unparsable or earlier-than-previous timestamp are bad rows (see [`super::finish`]).
 pub fn read(path: &Path, lenient: bool) -> Result<Loaded<Request>, TraceError> {
-    let file = path.display().to_string();
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(path)
-        .map_err(|e| TraceError::Io {
-            file: file.clone(),
-            source: e.into(),
-        })?;
-    let header = rdr.headers().map_err(|e| TraceError::Format {
-        file: file.clone(),
-        line: 1,
-        message: e.to_string(),
-    })?;
-    if header.iter().map(str::trim).collect::<Vec<_>>() != HEADER {
-        return Err(TraceError::Format {
-            file,
-            line: 1,
-            message: format!(
-                "expected the header `{}`, found `{}`",
-                HEADER.join(","),
-                header.iter().collect::<Vec<_>>().join(",")
-            ),
-        });
-    }
-    let (mut rows, mut bad) = (Vec::new(), Vec::new());
     let mut first: Option<i64> = None;
     let mut last = i64::MIN;
-    for rec in rdr.records() {
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                bad.push(BadRow {
-                    line,
-                    field: "(row)".into(),
-                    message: e.to_string(),
-                });
-                continue;
-            }
-        };
-        let line = rec.position().map_or(0, |p| p.line());
-        if rec.len() != 3 {
-            bad.push(BadRow {
-                line,
-                field: "(row)".into(),
-                message: format!("expected 3 fields, found {}", rec.len()),
-            });
-            continue;
+    read_csv(path, &HEADER, &[], true, b',', lenient, |f| {
+        if f.len() != HEADER.len() {
+            return Err(f.bad("(row)", format!("expected 3 fields, found {}", f.len())));
         }
-        let ts = match parse_timestamp(&rec[0]) {
-            Ok(t) => t,
-            Err(m) => {
-                bad.push(BadRow {
-                    line,
-                    field: HEADER[0].into(),
-                    message: m,
-                });
-                continue;
-            }
-        };
+        let ts = parse_timestamp(f.text(HEADER[0])).map_err(|m| f.bad(HEADER[0], m))?;
         let tokens = |i: usize| {
-            rec[i].trim().parse::<u32>().map_err(|_| BadRow {
-                line,
-                field: HEADER[i].into(),
-                message: format!("`{}` is not a non-negative whole number", &rec[i]),
+            let s = f.text(HEADER[i]);
+            s.parse::<u32>().map_err(|_| {
+                f.bad(
+                    HEADER[i],
+                    format!("`{s}` is not a non-negative whole number"),
+                )
             })
         };
-        let (input, output) = match (tokens(1), tokens(2)) {
-            (Ok(a), Ok(b)) => (a, b),
-            (Err(e), _) | (_, Err(e)) => {
-                bad.push(e);
-                continue;
-            }
-        };
+        let (input, output) = (tokens(1)?, tokens(2)?);
         if ts < last {
-            bad.push(BadRow {
-                line,
-                field: HEADER[0].into(),
-                message: format!("timestamp `{}` is earlier than the row before", &rec[0]),
-            });
-            continue;
+            return Err(f.bad(
+                HEADER[0],
+                format!(
+                    "timestamp `{}` is earlier than the row before",
+                    f.text(HEADER[0])
+                ),
+            ));
         }
         last = ts;
         let t0 = *first.get_or_insert(ts);
-        rows.push(Request {
+        Ok(Some(Request {
             at: (ts - t0) as Time,
             input_tokens: input,
             output_tokens: output,
-        });
-    }
-    finish(&file, rows, bad, lenient)
+        }))
+    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::{BadRow, Loaded, TraceError, read_csv};
+use super::{Loaded, TraceError, read_csv};
 use crate::units::{Time, from_secs_f64};
 
 /// One job of the cut. CPU-only jobs (`gpu_num` = 0, common in Helios) are kept so that
@@ -54,11 +54,7 @@ pub fn read(path: &Path, lenient: bool) -> Result<Loaded<Job>, TraceError> {
         let run_time_s = f.non_negative("run_time")?;
         let status = f.text("new_status").to_string();
         if status.is_empty() {
-            return Err(BadRow {
-                line: f.line,
-                field: "new_status".into(),
-                message: "missing value".into(),
-            });
+            return Err(f.bad("new_status", "missing value"));
         }
         Ok(Some(Job {
             submit: from_secs_f64(clock_s),

@@ -110,6 +110,11 @@ pub(crate) struct Fields<'a> {
 }
 
 impl Fields<'_> {
+    /// Fields in the record (the CSV reader allows ragged rows).
+    pub fn len(&self) -> usize {
+        self.rec.len()
+    }
+
     pub fn bad(&self, field: &str, message: impl Into<String>) -> BadRow {
         BadRow {
             line: self.line,
