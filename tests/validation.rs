@@ -86,7 +86,7 @@ struct Rep {
 
 fn replicate(c: u32, rho: f64, horizon_h: f64, seed: u64) -> Rep {
     let sc = scenario(c, rho, horizon_h, seed);
-    let mut e = Engine::new(sc, policy::by_name("first_fit").unwrap());
+    let mut e = Engine::new(sc, policy::by_name("first_fit").unwrap()).with_job_history(true);
     e.run().unwrap();
     let r = report::build(&e);
     let h = horizon_h * US_PER_HOUR as f64;

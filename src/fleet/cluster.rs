@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use super::bitset::BitSet;
 use super::{GpuType, Pool, TypeId};
 use crate::workload::TenantId;
 
@@ -132,17 +133,41 @@ impl MaxTree {
     }
     fn set(&mut self, i: usize, v: u32) {
         let mut x = i + self.size;
+        if self.t[x] == v {
+            return;
+        }
         self.t[x] = v;
+        // Ancestors change only up to the first whose maximum stays the same.
         while x > 1 {
             x /= 2;
-            self.t[x] = self.t[2 * x].max(self.t[2 * x + 1]);
+            let m = self.t[2 * x].max(self.t[2 * x + 1]);
+            if self.t[x] == m {
+                break;
+            }
+            self.t[x] = m;
         }
     }
     fn first_at_least(&self, k: u32) -> Option<usize> {
-        if self.t.len() < 2 || self.t[1] < k {
+        self.first_at_least_from(k, 0)
+    }
+    /// The first slot at or after `start` whose value is at least `k` (`k` > 0, so the padding
+    /// slots never qualify).
+    fn first_at_least_from(&self, k: u32, start: usize) -> Option<usize> {
+        debug_assert!(k > 0);
+        if start >= self.size || self.t.len() < 2 {
             return None;
         }
-        let mut x = 1;
+        let mut x = start + self.size;
+        // Climb to the first subtree at or right of `start` whose maximum reaches `k`.
+        while self.t[x] < k {
+            while x & 1 == 1 {
+                x >>= 1;
+                if x == 0 {
+                    return None;
+                }
+            }
+            x += 1;
+        }
         while x < self.size {
             x = if self.t[2 * x] >= k { 2 * x } else { 2 * x + 1 };
         }
@@ -153,30 +178,32 @@ impl MaxTree {
 /// Per-GPU-type indexes.
 #[derive(Clone, Debug, Default)]
 struct TypeIndex {
-    idle: BTreeSet<NodeId>,
-    /// Idle nodes keyed by the tenant they last served (`NONE` for never used).
-    idle_by_tenant: BTreeSet<(u32, NodeId)>,
-    /// Partly used nodes keyed by their tenant.
-    partial: BTreeSet<(u32, NodeId)>,
+    idle: BitSet,
+    /// Idle nodes by the tenant they last served (slot per tenant, the last for never used).
+    idle_by_tenant: Vec<BitSet>,
+    /// Partly used nodes by their tenant.
+    partial: Vec<BitSet>,
     /// Free GPUs on partly used nodes, per tenant.
     partial_free: Vec<u32>,
     /// Idle nodes per last tenant (the last slot counts never-used nodes).
     idle_count: Vec<u32>,
-    preemptible: BTreeSet<NodeId>,
+    preemptible: BitSet,
     /// GPUs on the nodes in `preemptible`.
     preemptible_gpus: u64,
     /// Preemptible nodes whose exemption had ended at the last [`Cluster::promote`], in fleet
     /// order, and the others keyed by when it ends: victim searches walk only the former.
-    evictable: BTreeSet<NodeId>,
+    evictable: BitSet,
     evictable_gpus: u64,
     /// The same nodes by tenant, and their GPUs per tenant.
-    evictable_by_tenant: BTreeSet<(u32, NodeId)>,
+    evictable_by_tenant: Vec<BitSet>,
     evictable_gpus_of: Vec<u64>,
     exempt: BTreeSet<(crate::units::Time, NodeId)>,
     domains: Vec<DomainId>,
     domain_tree: MaxTree,
-    /// Domains with at least one idle node, by idle nodes then fleet order.
-    domains_by_idle: BTreeSet<(u32, DomainId)>,
+    /// Idle plus evictable nodes per domain (what a victim search could free there).
+    reclaim_tree: MaxTree,
+    /// Domains by their number of idle nodes (slot 0 unused), each set in fleet order.
+    domains_by_idle: Vec<BitSet>,
     free_gpus: u64,
 }
 
@@ -201,6 +228,8 @@ pub struct Cluster {
     occupied: Vec<u64>,
     /// Time of the last [`Cluster::promote`].
     promoted_at: crate::units::Time,
+    /// No exemption ends before this (a lower bound: it may be earlier than the first one).
+    next_promotion: crate::units::Time,
 }
 
 impl Cluster {
@@ -218,12 +247,8 @@ impl Cluster {
             type_gpus: vec![0; types.len()],
             occupied: vec![0; tenants],
             promoted_at: 0,
+            next_promotion: crate::units::Time::MAX,
         };
-        for ix in &mut c.idx {
-            ix.partial_free = vec![0; tenants];
-            ix.idle_count = vec![0; tenants + 1];
-            ix.evictable_gpus_of = vec![0; tenants + 1];
-        }
         let mut gpu: GpuId = 0;
         for pool in pools {
             let ty = &types[pool.gpu_type];
@@ -271,14 +296,49 @@ impl Cluster {
             .enumerate()
             .flat_map(|(i, n)| std::iter::repeat_n(i as NodeId, n.gpus as usize))
             .collect();
-        for (t, ix) in c.idx.iter_mut().enumerate() {
-            ix.domain_tree = MaxTree::new(ix.domains.len());
-            let _ = t;
-        }
+        c.reset_indexes();
         for n in 0..c.nodes.len() as NodeId {
             c.index(n);
         }
         c
+    }
+
+    /// Empties every index, sized for this fleet, and the per-domain and per-tenant counts
+    /// they keep (before indexing every node afresh).
+    fn reset_indexes(&mut self) {
+        let (nodes, domains) = (self.nodes.len(), self.domains.len());
+        let slots = self.occupied.len() + 1;
+        for (t, ix) in self.idx.iter_mut().enumerate() {
+            let local = ix.domains.len();
+            *ix = TypeIndex {
+                idle: BitSet::new(nodes),
+                idle_by_tenant: vec![BitSet::new(nodes); slots],
+                partial: vec![BitSet::new(nodes); slots],
+                partial_free: vec![0; slots],
+                idle_count: vec![0; slots],
+                preemptible: BitSet::new(nodes),
+                preemptible_gpus: 0,
+                evictable: BitSet::new(nodes),
+                evictable_gpus: 0,
+                evictable_by_tenant: vec![BitSet::new(nodes); slots],
+                evictable_gpus_of: vec![0; slots],
+                exempt: BTreeSet::new(),
+                domains: std::mem::take(&mut ix.domains),
+                domain_tree: MaxTree::new(local),
+                reclaim_tree: MaxTree::new(local),
+                domains_by_idle: vec![
+                    BitSet::new(domains);
+                    self.types[t].domain_nodes() as usize + 1
+                ],
+                free_gpus: 0,
+            };
+        }
+        for d in &mut self.domains {
+            d.idle_nodes = 0;
+            d.evictable_nodes = 0;
+        }
+        self.occupied.iter_mut().for_each(|x| *x = 0);
+        self.next_promotion = crate::units::Time::MAX;
     }
 
     pub fn gpus(&self) -> u64 {
@@ -294,25 +354,22 @@ impl Cluster {
         if let Some(t) = Self::occupant(n) {
             self.occupied[t] += n.gpus as u64;
         }
-        let ten = n.tenant.map_or(NONE, |t| t as u32);
         let ix = &mut self.idx[n.gpu_type];
+        let slot = slot_of(n.tenant, ix.idle_count.len());
+        let d = &mut self.domains[n.domain as usize];
         match n.class() {
             NodeClass::Idle => {
                 ix.idle.insert(id);
-                ix.idle_by_tenant.insert((ten, id));
-                let slot = n.tenant.unwrap_or(ix.idle_count.len() - 1);
+                ix.idle_by_tenant[slot].insert(id);
                 ix.idle_count[slot] += 1;
-                let d = &mut self.domains[n.domain as usize];
-                if d.idle_nodes > 0 {
-                    ix.domains_by_idle.remove(&(d.idle_nodes, n.domain));
-                }
+                ix.domains_by_idle[d.idle_nodes as usize].remove(n.domain);
                 d.idle_nodes += 1;
-                ix.domains_by_idle.insert((d.idle_nodes, n.domain));
+                ix.domains_by_idle[d.idle_nodes as usize].insert(n.domain);
                 ix.domain_tree.set(d.local as usize, d.idle_nodes);
             }
             NodeClass::Partial => {
-                ix.partial.insert((ten, id));
-                ix.partial_free[ten as usize] += n.free + n.locked;
+                ix.partial[slot].insert(id);
+                ix.partial_free[slot] += n.free + n.locked;
             }
             _ => {}
         }
@@ -322,16 +379,16 @@ impl Cluster {
             if n.evictable_at <= self.promoted_at {
                 ix.evictable.insert(id);
                 ix.evictable_gpus += n.gpus as u64;
-                ix.evictable_by_tenant.insert((ten, id));
-                {
-                    let k = slot_of(ten, ix.evictable_gpus_of.len());
-                    ix.evictable_gpus_of[k] += n.gpus as u64;
-                }
-                self.domains[n.domain as usize].evictable_nodes += 1;
+                ix.evictable_by_tenant[slot].insert(id);
+                ix.evictable_gpus_of[slot] += n.gpus as u64;
+                d.evictable_nodes += 1;
             } else {
                 ix.exempt.insert((n.evictable_at, id));
+                self.next_promotion = self.next_promotion.min(n.evictable_at);
             }
         }
+        ix.reclaim_tree
+            .set(d.local as usize, d.idle_nodes + d.evictable_nodes);
         if !n.down {
             ix.free_gpus += (n.free + n.locked) as u64;
         }
@@ -342,42 +399,40 @@ impl Cluster {
         if let Some(t) = Self::occupant(n) {
             self.occupied[t] -= n.gpus as u64;
         }
-        let ten = n.tenant.map_or(NONE, |t| t as u32);
         let ix = &mut self.idx[n.gpu_type];
+        let slot = slot_of(n.tenant, ix.idle_count.len());
+        let d = &mut self.domains[n.domain as usize];
         match n.class() {
             NodeClass::Idle => {
-                ix.idle.remove(&id);
-                ix.idle_by_tenant.remove(&(ten, id));
-                let slot = n.tenant.unwrap_or(ix.idle_count.len() - 1);
+                ix.idle.remove(id);
+                ix.idle_by_tenant[slot].remove(id);
                 ix.idle_count[slot] -= 1;
-                let d = &mut self.domains[n.domain as usize];
-                ix.domains_by_idle.remove(&(d.idle_nodes, n.domain));
+                ix.domains_by_idle[d.idle_nodes as usize].remove(n.domain);
                 d.idle_nodes -= 1;
                 if d.idle_nodes > 0 {
-                    ix.domains_by_idle.insert((d.idle_nodes, n.domain));
+                    ix.domains_by_idle[d.idle_nodes as usize].insert(n.domain);
                 }
                 ix.domain_tree.set(d.local as usize, d.idle_nodes);
             }
             NodeClass::Partial => {
-                ix.partial.remove(&(ten, id));
-                ix.partial_free[ten as usize] -= n.free + n.locked;
+                ix.partial[slot].remove(id);
+                ix.partial_free[slot] -= n.free + n.locked;
             }
             _ => {}
         }
-        if ix.preemptible.remove(&id) {
+        if ix.preemptible.remove(id) {
             ix.preemptible_gpus -= n.gpus as u64;
-            if ix.evictable.remove(&id) {
+            if ix.evictable.remove(id) {
                 ix.evictable_gpus -= n.gpus as u64;
-                ix.evictable_by_tenant.remove(&(ten, id));
-                {
-                    let k = slot_of(ten, ix.evictable_gpus_of.len());
-                    ix.evictable_gpus_of[k] -= n.gpus as u64;
-                }
-                self.domains[n.domain as usize].evictable_nodes -= 1;
+                ix.evictable_by_tenant[slot].remove(id);
+                ix.evictable_gpus_of[slot] -= n.gpus as u64;
+                d.evictable_nodes -= 1;
             } else {
                 ix.exempt.remove(&(n.evictable_at, id));
             }
         }
+        ix.reclaim_tree
+            .set(d.local as usize, d.idle_nodes + d.evictable_nodes);
         if !n.down {
             ix.free_gpus -= (n.free + n.locked) as u64;
         }
@@ -419,7 +474,7 @@ impl Cluster {
 
     /// Idle nodes of a type, in node order.
     pub fn idle_nodes(&self, t: TypeId) -> impl Iterator<Item = NodeId> + '_ {
-        self.idx[t].idle.iter().copied()
+        self.idx[t].idle.iter()
     }
 
     /// Idle nodes of a type whose image is tenant `tenant`'s (`None`: never used).
@@ -428,10 +483,8 @@ impl Cluster {
         t: TypeId,
         tenant: Option<TenantId>,
     ) -> impl Iterator<Item = NodeId> + '_ {
-        of_tenant(
-            &self.idx[t].idle_by_tenant,
-            tenant.map_or(NONE, |x| x as u32),
-        )
+        let sets = &self.idx[t].idle_by_tenant;
+        sets[slot_of(tenant, sets.len())].iter()
     }
 
     /// Partly used nodes of a type held by tenant `tenant`, in node order.
@@ -440,7 +493,7 @@ impl Cluster {
         t: TypeId,
         tenant: TenantId,
     ) -> impl Iterator<Item = NodeId> + '_ {
-        of_tenant(&self.idx[t].partial, tenant as u32)
+        self.idx[t].partial[tenant].iter()
     }
 
     /// GPUs of type `t` that tenant `tenant` could be given now (idle nodes plus its own partly
@@ -461,7 +514,7 @@ impl Cluster {
     /// Idle nodes of type `t` whose last tenant is `tenant` (`None`: never used).
     pub fn idle_count_of(&self, t: TypeId, tenant: Option<TenantId>) -> u64 {
         let ix = &self.idx[t];
-        ix.idle_count[tenant.unwrap_or(ix.idle_count.len() - 1)] as u64
+        ix.idle_count[slot_of(tenant, ix.idle_count.len())] as u64
     }
 
     /// Free GPUs of type `t`, whoever could use them.
@@ -471,7 +524,7 @@ impl Cluster {
 
     /// Nodes of type `t` held only by running preemptible work.
     pub fn preemptible_nodes(&self, t: TypeId) -> impl Iterator<Item = NodeId> + '_ {
-        self.idx[t].preemptible.iter().copied()
+        self.idx[t].preemptible.iter()
     }
 
     /// GPUs on nodes of type `t` held only by running preemptible work.
@@ -483,29 +536,36 @@ impl Cluster {
     /// engine calls it before every placement pass; times never go back.
     pub fn promote(&mut self, now: crate::units::Time) {
         self.promoted_at = now;
+        if now < self.next_promotion {
+            return;
+        }
         for ix in &mut self.idx {
             while let Some(&(at, id)) = ix.exempt.first() {
                 if at > now {
                     break;
                 }
                 ix.exempt.pop_first();
-                ix.evictable.insert(id);
                 let n = &self.nodes[id as usize];
+                let slot = slot_of(n.tenant, ix.evictable_gpus_of.len());
+                ix.evictable.insert(id);
                 ix.evictable_gpus += n.gpus as u64;
-                let ten = n.tenant.map_or(NONE, |t| t as u32);
-                ix.evictable_by_tenant.insert((ten, id));
-                {
-                    let k = slot_of(ten, ix.evictable_gpus_of.len());
-                    ix.evictable_gpus_of[k] += n.gpus as u64;
-                }
-                self.domains[n.domain as usize].evictable_nodes += 1;
+                ix.evictable_by_tenant[slot].insert(id);
+                ix.evictable_gpus_of[slot] += n.gpus as u64;
+                let d = &mut self.domains[n.domain as usize];
+                d.evictable_nodes += 1;
+                ix.reclaim_tree
+                    .set(d.local as usize, d.idle_nodes + d.evictable_nodes);
             }
         }
+        self.next_promotion = (self.idx.iter())
+            .filter_map(|ix| ix.exempt.first().map(|&(at, _)| at))
+            .min()
+            .unwrap_or(crate::units::Time::MAX);
     }
 
     /// Preemptible nodes of type `t` whose work has run its exemption, in fleet order.
     pub fn evictable_nodes(&self, t: TypeId) -> impl Iterator<Item = NodeId> + '_ {
-        self.idx[t].evictable.iter().copied()
+        self.idx[t].evictable.iter()
     }
 
     /// GPUs on [`Self::evictable_nodes`].
@@ -519,7 +579,7 @@ impl Cluster {
         t: TypeId,
         tenant: TenantId,
     ) -> impl Iterator<Item = NodeId> + '_ {
-        of_tenant(&self.idx[t].evictable_by_tenant, tenant as u32)
+        self.idx[t].evictable_by_tenant[tenant].iter()
     }
 
     /// GPUs on [`Self::evictable_nodes_of`].
@@ -545,10 +605,25 @@ impl Cluster {
         t: TypeId,
         k: u32,
     ) -> impl Iterator<Item = DomainId> + '_ {
-        self.idx[t]
-            .domains_by_idle
-            .range((k.max(1), 0)..)
-            .map(|&(_, d)| d)
+        let sets = &self.idx[t].domains_by_idle;
+        sets.iter().skip(k.max(1) as usize).flat_map(|s| s.iter())
+    }
+
+    /// Domains of type `t` whose idle nodes plus evictable nodes (see
+    /// [`Self::evictable_nodes`]) number at least `k`, in fleet order: where evicting
+    /// preemptible work could make room for a gang of `k` nodes.
+    pub fn domains_with_reclaimable(
+        &self,
+        t: TypeId,
+        k: u32,
+    ) -> impl Iterator<Item = DomainId> + '_ {
+        let ix = &self.idx[t];
+        let mut from = 0;
+        std::iter::from_fn(move || {
+            let local = ix.reclaim_tree.first_at_least_from(k.max(1), from)?;
+            from = local + 1;
+            Some(ix.domains[local])
+        })
     }
 
     /// Domains of type `t`, in fleet order.
@@ -565,29 +640,7 @@ impl Cluster {
     /// Checks every index against a recomputation from the nodes (for tests and audits).
     pub fn check_indexes(&self) -> Result<(), String> {
         let mut fresh = self.clone();
-        for ix in &mut fresh.idx {
-            ix.idle.clear();
-            ix.idle_by_tenant.clear();
-            ix.partial.clear();
-            ix.partial_free.iter_mut().for_each(|x| *x = 0);
-            ix.idle_count.iter_mut().for_each(|x| *x = 0);
-            ix.preemptible.clear();
-            ix.preemptible_gpus = 0;
-            ix.evictable.clear();
-            ix.evictable_gpus = 0;
-            ix.evictable_by_tenant.clear();
-            ix.evictable_gpus_of.iter_mut().for_each(|x| *x = 0);
-            ix.exempt.clear();
-            ix.free_gpus = 0;
-            let n = ix.domains.len();
-            ix.domain_tree = MaxTree::new(n);
-            ix.domains_by_idle.clear();
-        }
-        for d in &mut fresh.domains {
-            d.idle_nodes = 0;
-            d.evictable_nodes = 0;
-        }
-        fresh.occupied.iter_mut().for_each(|x| *x = 0);
+        fresh.reset_indexes();
         for n in 0..fresh.nodes.len() as NodeId {
             fresh.index(n);
         }
@@ -606,6 +659,7 @@ impl Cluster {
                 || a.exempt != b.exempt
                 || a.free_gpus != b.free_gpus
                 || a.domain_tree.t != b.domain_tree.t
+                || a.reclaim_tree.t != b.reclaim_tree.t
                 || a.domains_by_idle != b.domains_by_idle
             {
                 return Err(format!(
@@ -638,18 +692,9 @@ impl Cluster {
     }
 }
 
-/// The nodes of tenant slot `k` in a set keyed by (tenant, node), in node order.
-fn of_tenant(set: &BTreeSet<(u32, NodeId)>, k: u32) -> impl Iterator<Item = NodeId> + '_ {
-    set.range((k, 0)..=(k, NodeId::MAX)).map(|&(_, n)| n)
-}
-
-/// Slot of a tenant id (or `NONE`, the last slot) in a per-tenant vector of `len` slots.
-fn slot_of(tenant: u32, len: usize) -> usize {
-    if tenant == NONE {
-        len - 1
-    } else {
-        tenant as usize
-    }
+/// Slot of a tenant (or of "none", the last slot) in a per-tenant vector of `len` slots.
+fn slot_of(tenant: Option<TenantId>, len: usize) -> usize {
+    tenant.unwrap_or(len - 1)
 }
 
 #[cfg(test)]
@@ -667,5 +712,22 @@ mod tests {
         assert_eq!(t.first_at_least(5), None);
         t.set(1, 0);
         assert_eq!(t.first_at_least(3), Some(3));
+    }
+
+    proptest::proptest! {
+        /// The search from a slot finds what a scan from that slot finds.
+        #[test]
+        fn max_tree_search_from_a_slot_matches_a_scan(
+            values in proptest::collection::vec(0u32..6, 1..300),
+            k in 1u32..7,
+            start in 0usize..320,
+        ) {
+            let mut t = MaxTree::new(values.len());
+            for (i, &v) in values.iter().enumerate() {
+                t.set(i, v);
+            }
+            let scan = (start..values.len()).find(|&i| values[i] >= k);
+            proptest::prop_assert_eq!(t.first_at_least_from(k, start), scan);
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The fleet: GPU types and pools (data), and the cluster state with the indexes placement
 //! searches through.
 
+pub mod bitset;
 pub mod cluster;
 pub mod types;
 

@@ -116,13 +116,9 @@ pub fn victims_for(
     let mut victims = BTreeSet::new();
     if req.needs_one_domain(view.scenario, t) {
         let need = nodes_for(g, c.types[t].node_gpus);
-        for &d in c.domains_of(t) {
-            let dm = &c.domains[d as usize];
-            // Only evictable (past-exemption) preemptible nodes can be freed: skip domains
-            // where they and the idle nodes cannot reach `need`.
-            if dm.idle_nodes + dm.evictable_nodes < need {
-                continue;
-            }
+        // Only evictable (past-exemption) preemptible nodes can be freed: only domains where
+        // they and the idle nodes reach `need` are searched.
+        for d in c.domains_with_reclaimable(t, need) {
             let mut ok = 0;
             let mut picked = Vec::new();
             for n in c.domain_nodes(d) {

@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use crate::fleet::cluster::GpuState;
 use crate::metrics::Account;
 use crate::sim::Engine;
-use crate::sim::job::JobState;
 use crate::units::US_PER_HOUR;
 use crate::workload::{Billing, Kind};
 
@@ -298,7 +297,6 @@ pub fn build(e: &Engine) -> Report {
         );
     }
 
-    let count = |s: JobState| e.jobs.iter().filter(|j| j.state == s).count() as u64;
     let served: f64 = e.services.iter().map(|s| s.served).sum();
     let demanded: f64 = e.services.iter().map(|s| s.demanded).sum();
     Report {
@@ -320,11 +318,11 @@ pub fn build(e: &Engine) -> Report {
             workflow: l.workflow_switches,
         },
         jobs: Jobs {
-            submitted: e.jobs.len() as u64 + e.stats.held_jobs,
-            completed: count(JobState::Completed),
-            running: count(JobState::Running),
-            queued: count(JobState::Queued) + e.stats.held_jobs,
-            rejected: count(JobState::Rejected),
+            submitted: e.stats.submitted_jobs + e.stats.held_jobs,
+            completed: e.stats.completed_jobs,
+            running: e.stats.running_jobs,
+            queued: e.stats.queued_jobs + e.stats.held_jobs,
+            rejected: e.stats.rejected_jobs,
             preemptions: e.stats.preemptions,
             interrupted_by_failures: e.stats.jobs_interrupted,
             wait_hours: summary(&e.stats.waits_h.concat()),

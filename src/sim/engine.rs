@@ -71,7 +71,6 @@ pub fn victims_allowed(
     victims: &[(AllocId, &Alloc)],
     now: Time,
 ) -> bool {
-    let ids: BTreeSet<AllocId> = victims.iter().map(|v| v.0).collect();
     let mut reclaimed_from = BTreeSet::new();
     for &(_, a) in victims {
         if !preemption_allowed(sc, c, req, a, now) {
@@ -81,6 +80,10 @@ pub fn victims_allowed(
             reclaimed_from.insert(a.tenant);
         }
     }
+    if reclaimed_from.is_empty() {
+        return true; // every victim yields: no quota is touched
+    }
+    let ids: BTreeSet<AllocId> = victims.iter().map(|v| v.0).collect();
     let mut taken = vec![0u64; sc.tenants.len()];
     let vacated: BTreeSet<NodeId> = victims
         .iter()
@@ -179,6 +182,9 @@ pub struct Stats {
     pub completions_h: [Vec<f64>; 3],
     pub preemptions: u64,
     pub failures: u64,
+    pub submitted_jobs: u64,
+    pub completed_jobs: u64,
+    pub rejected_jobs: u64,
     pub jobs_interrupted: u64,
     pub replicas_started: u64,
     pub replicas_stopped: u64,
@@ -221,6 +227,9 @@ pub struct Engine {
     pub(crate) cluster: Cluster,
     pub(crate) allocs: Allocs,
     pub(crate) jobs: Vec<Job>,
+    /// Slots of finished jobs, for reuse.
+    free_jobs: Vec<JobId>,
+    job_history: bool,
     pub(crate) services: Vec<Service>,
     pub(crate) queue: BTreeMap<QueueKey, Request>,
     /// Queued requests grouped by class (workload, gang size): members of a class are
@@ -233,6 +242,8 @@ pub struct Engine {
     entered: Vec<QueueKey>,
     /// Class heads of the placement pass in progress (kept to reuse its memory).
     heads: PriorityQueue<(usize, u32), Reverse<QueueKey>>,
+    /// A node's free GPUs while a placement picks among them (kept to reuse its memory).
+    scratch: Vec<u32>,
     /// Pending events by (time, push order). Each allocation has at most one pending event and
     /// stale ones are recognised by their generation, so nothing is looked up or re-prioritised.
     events: EventQueue<Ev>,
@@ -265,11 +276,14 @@ impl Engine {
             cluster,
             allocs: Allocs::default(),
             jobs: Vec::new(),
+            free_jobs: Vec::new(),
+            job_history: false,
             services: Vec::new(),
             queue: BTreeMap::new(),
             classes: BTreeMap::new(),
             entered: Vec::new(),
             heads: PriorityQueue::new(),
+            scratch: Vec::new(),
             queued_by_tenant: vec![0; sc.tenants.len()],
             events: EventQueue::default(),
             ev_seq: 0,
@@ -291,6 +305,13 @@ impl Engine {
     /// Checks every invariant after every event (slow; for tests).
     pub fn with_audit(mut self, on: bool) -> Self {
         self.audit = on;
+        self
+    }
+
+    /// Keeps every job in [`Self::jobs`] after it completes or is rejected (by default their
+    /// slots are reused, so memory follows the jobs in the system, not all jobs ever).
+    pub fn with_job_history(mut self, on: bool) -> Self {
+        self.job_history = on;
         self
     }
 
@@ -327,7 +348,6 @@ impl Engine {
             None => {
                 let wl = &self.sc.workloads[w];
                 Request {
-                    // The id the next job would get, so its workflow is a fresh one.
                     target: Target::Job(self.jobs.len() as JobId),
                     kind: wl.kind(),
                     workload: w,
@@ -337,6 +357,8 @@ impl Engine {
                     arrival: self.now,
                     gang,
                     tokens_left: 1e9,
+                    // The serial the next job would get, so its workflow is a fresh one.
+                    serial: self.stats.submitted_jobs as u32,
                 }
             }
         };
@@ -344,6 +366,8 @@ impl Engine {
         self.policy.place(&view, &req)
     }
 
+    /// Jobs queued or running, and slots of finished jobs not yet reused; every job ever
+    /// submitted, in submission order, with [`Self::with_job_history`].
     pub fn jobs(&self) -> &[Job] {
         &self.jobs
     }
@@ -558,6 +582,7 @@ impl Engine {
             arrival: job.arrival,
             gang: job.gang,
             tokens_left: (job.tokens_total - job.tokens_done).max(0.0),
+            serial: job.serial,
         }
     }
 
@@ -574,6 +599,7 @@ impl Engine {
             arrival: self.now,
             gang: 0,
             tokens_left: 0.0,
+            serial: 0,
         }
     }
 
@@ -684,8 +710,8 @@ impl Engine {
     /// waiting so far is added to the queue-time integral).
     fn submit(&mut self, w: usize, gang: u32, tokens: f64, arrival: Time, seq: Option<u64>) {
         self.stats.queued_jobs_area += self.now.saturating_sub(arrival) as u128;
-        let id = self.jobs.len() as JobId;
-        self.jobs.push(Job {
+        let job = Job {
+            serial: self.stats.submitted_jobs as u32,
             workload: w,
             tenant: self.sc.workloads[w].tenant,
             gang,
@@ -698,13 +724,34 @@ impl Engine {
             alloc: None,
             preemptions: 0,
             failures: 0,
-        });
+        };
+        self.stats.submitted_jobs += 1;
+        let id = match self.free_jobs.pop() {
+            Some(id) => {
+                self.jobs[id as usize] = job;
+                id
+            }
+            None => {
+                self.jobs.push(job);
+                (self.jobs.len() - 1) as JobId
+            }
+        };
         let req = self.job_request(id);
         let feasible = (0..self.sc.gpu_types.len()).any(|t| req.gpus_on(&self.sc, t).is_some());
         if feasible {
             self.enqueue_at(req, seq);
         } else {
             self.jobs[id as usize].state = JobState::Rejected;
+            self.stats.rejected_jobs += 1;
+            self.retire_job(id);
+        }
+    }
+
+    /// Frees the slot of a job that is done with (completed or rejected) for the next one,
+    /// unless the engine keeps every job's history.
+    fn retire_job(&mut self, id: JobId) {
+        if !self.job_history {
+            self.free_jobs.push(id);
         }
     }
 
@@ -1092,9 +1139,12 @@ impl Engine {
                 joined.push((n, k));
                 switch_end = switch_end.max(node.switch_until);
             }
-            let mut free: Vec<u32> = (node.first_gpu..node.first_gpu + node.gpus)
-                .filter(|&g| self.cluster.gpu_alloc[g as usize] == NONE)
-                .collect();
+            let free = &mut self.scratch;
+            free.clear();
+            free.extend(
+                (node.first_gpu..node.first_gpu + node.gpus)
+                    .filter(|&g| self.cluster.gpu_alloc[g as usize] == NONE),
+            );
             // GPUs that already hold this workflow first: they need no load.
             free.sort_by_key(|&g| (self.cluster.gpu_workflow[g as usize] != wf, g));
             let picked = &free[..k as usize];
@@ -1132,8 +1182,8 @@ impl Engine {
             kind: req.kind,
             workflow: wf,
             gpu_type: t,
-            gpus: gpus.clone(),
-            nodes: p.nodes.clone(),
+            gpus,
+            nodes: p.nodes,
             switched: if ts > 0 { switched.clone() } else { Vec::new() },
             phase,
             phase_start: self.now,
@@ -1153,7 +1203,7 @@ impl Engine {
             alloc = id,
             workload = %self.sc.workloads[req.workload].name,
             gpu_type = %self.sc.gpu_types[t].name,
-            gpus = gpus.len(),
+            gpus = self.allocs.get(id).expect("live").gpus.len(),
             tenant_switch = ts,
             workflow_switch = wf_time,
             "placed"
@@ -1166,7 +1216,15 @@ impl Engine {
         for &(n, k) in &joined {
             self.join_switch(n, k);
         }
-        for &(n, k) in &p.nodes {
+        // The allocation's GPUs first, so that the free GPUs left on a node it re-provisions
+        // are those still without an allocation.
+        let state = phase.gpu_state();
+        for &g in &self.allocs.get(id).expect("live").gpus {
+            self.cluster.gpu_alloc[g as usize] = id;
+            self.cluster.set_gpu_state(g, state);
+        }
+        for i in 0..self.allocs.get(id).expect("live").nodes.len() {
+            let (n, k) = self.allocs.get(id).expect("live").nodes[i];
             let sw = switched.iter().find(|s| s.0 == n).map(|s| s.1);
             let lock = if ts > 0 { sw.unwrap_or(0) } else { 0 };
             let joins = joined.iter().any(|j| j.0 == n);
@@ -1194,18 +1252,12 @@ impl Engine {
             }
             if lock > 0 {
                 let node = &self.cluster.nodes[n as usize];
-                let locked: Vec<u32> = (node.first_gpu..node.first_gpu + node.gpus)
-                    .filter(|&g| self.cluster.gpu_alloc[g as usize] == NONE && !gpus.contains(&g))
-                    .collect();
-                for g in locked {
-                    self.cluster.set_gpu_state(g, GpuState::TenantSwitch);
+                for g in node.first_gpu..node.first_gpu + node.gpus {
+                    if self.cluster.gpu_alloc[g as usize] == NONE {
+                        self.cluster.set_gpu_state(g, GpuState::TenantSwitch);
+                    }
                 }
             }
-        }
-        let state = phase.gpu_state();
-        for &g in &gpus {
-            self.cluster.gpu_alloc[g as usize] = id;
-            self.cluster.set_gpu_state(g, state);
         }
         match req.target {
             Target::Job(j) => {
@@ -1277,8 +1329,8 @@ impl Engine {
         if a.workflow_switch > 0 {
             a.phase = Phase::WorkflowSwitch;
             a.phase_end = self.now + a.workflow_switch;
-            let (end, gpus) = (a.phase_end, a.gpus.clone());
-            for g in gpus {
+            let end = a.phase_end;
+            for &g in &a.gpus {
                 self.cluster.set_gpu_state(g, GpuState::WorkflowSwitch);
             }
             let generation = self.allocs.generation(id);
@@ -1317,21 +1369,16 @@ impl Engine {
         let a = self.allocs.get_mut(id).expect("live");
         a.phase = Phase::Running;
         a.phase_start = now;
-        let (gpus, nodes, preemptible, target, rate, t) = (
-            a.gpus.clone(),
-            a.nodes.clone(),
-            a.preemptible,
-            a.target,
-            a.rate,
-            a.gpu_type,
-        );
+        let (preemptible, target, rate, t) = (a.preemptible, a.target, a.rate, a.gpu_type);
         let wf = a.workflow;
-        for g in gpus.iter().copied() {
+        let n_gpus = a.gpus.len();
+        for &g in &a.gpus {
             self.cluster.set_gpu_state(g, GpuState::Busy);
             self.cluster.gpu_workflow[g as usize] = wf;
         }
         if preemptible {
-            for (n, k) in nodes {
+            for i in 0..a.nodes.len() {
+                let (n, k) = self.allocs.get(id).expect("live").nodes[i];
                 let at = self.evictable_at(n, NONE);
                 self.cluster.update_node(n, |node| {
                     node.pinned -= k;
@@ -1355,7 +1402,7 @@ impl Engine {
                 let svc = &mut self.services[s as usize];
                 svc.starting.remove(&id);
                 svc.starting_cap -= rate;
-                svc.running.insert((efficiency_key(rate, gpus.len()), id));
+                svc.running.insert((efficiency_key(rate, n_gpus), id));
                 svc.cap_by_type[t] += rate;
                 self.allocs.get_mut(id).expect("live").phase_end = Time::MAX;
             }
@@ -1412,6 +1459,8 @@ impl Engine {
                     job.finished = Some(self.now);
                     self.stats.completions_h[a.kind as usize]
                         .push(crate::units::hours(self.now - job.arrival));
+                    self.stats.completed_jobs += 1;
+                    self.retire_job(j);
                 } else {
                     match why {
                         End::Preempted => job.preemptions += 1,

@@ -2,9 +2,11 @@
 //! unsorted in buckets of simulated time and enter the heap when their bucket comes up. At
 //! fleet scale hundreds of thousands of allocations each hold one pending event, mostly hours
 //! away: they then cost an append now and one heap insertion later, and the heap stays small
-//! enough to live in cache. Order is exactly (time, push order), as with one heap. Events that
-//! have gone stale by the time their bucket comes up (the allocation they were for was
-//! preempted or released) are dropped then instead of being sorted and popped.
+//! enough to live in cache. The next three days of buckets are a ring of vectors (indexed, and
+//! reused without reallocating); buckets beyond it wait in an ordered map. Order is exactly
+//! (time, push order), as with one heap. Events that have gone stale by the time their bucket
+//! comes up (the allocation they were for was preempted or released) are dropped then instead
+//! of being sorted and popped.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -13,12 +15,21 @@ use crate::units::Time;
 
 /// Bucket width: 2^26 µs, about 67 s of simulated time.
 const BUCKET_SHIFT: u32 = 26;
+/// Buckets in the ring: 4,096 x 67 s, about 76 h.
+const RING: u64 = 4096;
+
+type Entry<E> = (Time, u64, E);
 
 #[derive(Clone, Debug)]
 pub struct EventQueue<E: Ord + Copy> {
-    heap: BinaryHeap<Reverse<(Time, u64, E)>>,
-    /// Buckets after `current`, by bucket number.
-    later: BTreeMap<u64, Vec<(Time, u64, E)>>,
+    heap: BinaryHeap<Reverse<Entry<E>>>,
+    /// Bucket `b` in `current + 1 .. current + RING` at `ring[b % RING]`.
+    ring: Vec<Vec<Entry<E>>>,
+    /// Events in the ring.
+    in_ring: usize,
+    /// Buckets at `current + RING` or later when pushed (a bucket may have events both here
+    /// and in the ring once `current` has moved on).
+    far: BTreeMap<u64, Vec<Entry<E>>>,
     /// The latest bucket whose events are in the heap.
     current: u64,
     len: usize,
@@ -28,7 +39,9 @@ impl<E: Ord + Copy> Default for EventQueue<E> {
     fn default() -> Self {
         EventQueue {
             heap: BinaryHeap::new(),
-            later: BTreeMap::new(),
+            ring: vec![Vec::new(); RING as usize],
+            in_ring: 0,
+            far: BTreeMap::new(),
             current: 0,
             len: 0,
         }
@@ -42,23 +55,50 @@ impl<E: Ord + Copy> EventQueue<E> {
         let bucket = at >> BUCKET_SHIFT;
         if bucket <= self.current {
             self.heap.push(Reverse((at, seq, e)));
+        } else if bucket < self.current + RING {
+            self.ring[(bucket % RING) as usize].push((at, seq, e));
+            self.in_ring += 1;
         } else {
-            self.later.entry(bucket).or_default().push((at, seq, e));
+            self.far.entry(bucket).or_default().push((at, seq, e));
         }
     }
 
     /// Makes sure the heap holds the earliest live event, if any; `live` says whether an event
     /// still matters (a stale one stays stale).
     fn fill(&mut self, live: &impl Fn(&E) -> bool) {
-        while self.heap.is_empty() {
-            let Some((bucket, events)) = self.later.pop_first() else {
-                return;
+        while self.heap.is_empty() && self.len > 0 {
+            let next_far = self.far.first_key_value().map(|(&b, _)| b);
+            let bucket = if self.in_ring == 0 {
+                // Nothing in the ring: jump straight to the first far bucket.
+                match next_far {
+                    Some(b) => b,
+                    None => return,
+                }
+            } else {
+                self.current + 1
             };
             self.current = bucket;
-            let before = events.len();
-            self.heap
-                .extend(events.into_iter().filter(|e| live(&e.2)).map(Reverse));
-            self.len -= before - self.heap.len();
+            let before = self.len;
+            let slot = &mut self.ring[(bucket % RING) as usize];
+            self.in_ring -= slot.len();
+            for e in slot.drain(..) {
+                if live(&e.2) {
+                    self.heap.push(Reverse(e));
+                } else {
+                    self.len -= 1;
+                }
+            }
+            if next_far == Some(bucket) {
+                let (_, events) = self.far.pop_first().expect("peeked");
+                for e in events {
+                    if live(&e.2) {
+                        self.heap.push(Reverse(e));
+                    } else {
+                        self.len -= 1;
+                    }
+                }
+            }
+            debug_assert!(self.len <= before);
         }
     }
 
@@ -112,6 +152,50 @@ mod tests {
         want.sort(); // by time, then push order (the payload here is the push order)
         assert_eq!(out, want);
         assert!(q.is_empty());
+    }
+
+    proptest::proptest! {
+        /// Events near, in the ring and far beyond it, some pushed while popping, come out as
+        /// from one sorted list, and stale ones never come out.
+        #[test]
+        fn order_matches_a_sort_across_ring_and_far_buckets(
+            first in proptest::collection::vec((0u64..1 << 40, 0usize..10), 1..200),
+            later in proptest::collection::vec((0u64..1 << 40, 0usize..10), 0..100),
+        ) {
+            let live = |e: &(u64, usize)| e.1 != 0;
+            let mut q = EventQueue::default();
+            let mut want = Vec::new();
+            let mut seq = 0u64;
+            for &(t, k) in &first {
+                q.push(t, seq, (seq, k));
+                want.push((t, seq, k));
+                seq += 1;
+            }
+            let mut later = later.into_iter();
+            let mut out = Vec::new();
+            while let Some((t, (s, k))) = q.pop(&live) {
+                out.push((t, s, k));
+                if let Some((dt, k)) = later.next() {
+                    // Pushed while running: never earlier than now.
+                    q.push(t + dt, seq, (seq, k));
+                    want.push((t + dt, seq, k));
+                    seq += 1;
+                }
+            }
+            let got_times: Vec<u64> = out.iter().map(|e| e.0).collect();
+            let mut sorted = got_times.clone();
+            sorted.sort();
+            proptest::prop_assert_eq!(&got_times, &sorted);
+            proptest::prop_assert!(out.windows(2).all(|w| w[0].0 < w[1].0 || w[0].1 < w[1].1));
+            proptest::prop_assert!(out.iter().all(|e| e.2 != 0));
+            let mut live_pushed: Vec<_> = want.into_iter().filter(|e| e.2 != 0).collect();
+            live_pushed.sort();
+            // Every live event pushed came out, once.
+            let mut got = out.clone();
+            got.sort();
+            proptest::prop_assert_eq!(got, live_pushed);
+            proptest::prop_assert!(q.is_empty());
+        }
     }
 
     #[test]

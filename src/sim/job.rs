@@ -15,6 +15,9 @@ pub enum JobState {
 
 #[derive(Clone, Debug)]
 pub struct Job {
+    /// Order of submission among all jobs (slots of finished jobs are reused, so the slot
+    /// index is not unique over a run; this is).
+    pub serial: u32,
     pub workload: WorkloadId,
     pub tenant: TenantId,
     pub gang: u32,

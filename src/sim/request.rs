@@ -31,6 +31,8 @@ pub struct Request {
     /// Tokens the job still has to do (0 for an inference replica, which runs until scaled
     /// down).
     pub tokens_left: f64,
+    /// The job's submission order ([`super::job::Job::serial`]); 0 for a replica.
+    pub serial: u32,
 }
 
 impl Request {
@@ -70,7 +72,7 @@ impl Request {
     /// jobs of one workload share a model), the job itself for training.
     pub fn workflow(&self, sc: &Scenario) -> u32 {
         match (self.kind, self.target) {
-            (Kind::Training, Target::Job(j)) => sc.workloads.len() as u32 + j,
+            (Kind::Training, Target::Job(_)) => sc.workloads.len() as u32 + self.serial,
             _ => self.workload as u32,
         }
     }
