@@ -2,7 +2,8 @@
 //! let placement find candidates without scanning the fleet (idle nodes by type and by last
 //! tenant, partly used nodes by tenant, preemptible nodes, NVLink domains by idle nodes).
 
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
 
 use super::bitset::BitSet;
 use super::{GpuType, Pool, TypeId};
@@ -197,7 +198,9 @@ struct TypeIndex {
     /// The same nodes by tenant, and their GPUs per tenant.
     evictable_by_tenant: Vec<BitSet>,
     evictable_gpus_of: Vec<u64>,
-    exempt: BTreeSet<(crate::units::Time, NodeId)>,
+    /// The others by when their exemption ends. Entries are not removed when a node changes
+    /// (that would be a search); [`Cluster::promote`] skips those that no longer match.
+    exempt: BinaryHeap<Reverse<(crate::units::Time, NodeId)>>,
     domains: Vec<DomainId>,
     domain_tree: MaxTree,
     /// Idle plus evictable nodes per domain (what a victim search could free there).
@@ -219,6 +222,9 @@ pub struct Cluster {
     pub gpu_alloc: Vec<u32>,
     /// Node of each GPU.
     gpu_node: Vec<NodeId>,
+    /// First GPU of each pool and its type, in GPU order (a handful: cheaper to scan than a
+    /// per-GPU lookup that misses the cache).
+    pool_starts: Vec<(GpuId, TypeId)>,
     /// GPUs per type per state.
     pub state_count: Vec<[u64; N_STATES]>,
     idx: Vec<TypeIndex>,
@@ -242,6 +248,7 @@ impl Cluster {
             gpu_workflow: Vec::new(),
             gpu_alloc: Vec::new(),
             gpu_node: Vec::new(),
+            pool_starts: Vec::new(),
             state_count: vec![[0; N_STATES]; types.len()],
             idx: vec![TypeIndex::default(); types.len()],
             type_gpus: vec![0; types.len()],
@@ -251,6 +258,7 @@ impl Cluster {
         };
         let mut gpu: GpuId = 0;
         for pool in pools {
+            c.pool_starts.push((gpu, pool.gpu_type));
             let ty = &types[pool.gpu_type];
             let dn = ty.domain_nodes();
             for _ in 0..pool.gpus / ty.nvlink_domain_gpus {
@@ -322,7 +330,7 @@ impl Cluster {
                 evictable_gpus: 0,
                 evictable_by_tenant: vec![BitSet::new(nodes); slots],
                 evictable_gpus_of: vec![0; slots],
-                exempt: BTreeSet::new(),
+                exempt: BinaryHeap::new(),
                 domains: std::mem::take(&mut ix.domains),
                 domain_tree: MaxTree::new(local),
                 reclaim_tree: MaxTree::new(local),
@@ -383,7 +391,7 @@ impl Cluster {
                 ix.evictable_gpus_of[slot] += n.gpus as u64;
                 d.evictable_nodes += 1;
             } else {
-                ix.exempt.insert((n.evictable_at, id));
+                ix.exempt.push(Reverse((n.evictable_at, id)));
                 self.next_promotion = self.next_promotion.min(n.evictable_at);
             }
         }
@@ -427,8 +435,6 @@ impl Cluster {
                 ix.evictable_by_tenant[slot].remove(id);
                 ix.evictable_gpus_of[slot] -= n.gpus as u64;
                 d.evictable_nodes -= 1;
-            } else {
-                ix.exempt.remove(&(n.evictable_at, id));
             }
         }
         ix.reclaim_tree
@@ -462,7 +468,14 @@ impl Cluster {
     }
 
     pub fn gpu_type_of(&self, gpu: GpuId) -> TypeId {
-        self.nodes[self.node_of(gpu) as usize].gpu_type
+        let mut t = self.pool_starts[0].1;
+        for &(start, ty) in &self.pool_starts {
+            if start > gpu {
+                break;
+            }
+            t = ty;
+        }
+        t
     }
 
     // ----- read-only queries for policies -----
@@ -540,12 +553,15 @@ impl Cluster {
             return;
         }
         for ix in &mut self.idx {
-            while let Some(&(at, id)) = ix.exempt.first() {
+            while let Some(&Reverse((at, id))) = ix.exempt.peek() {
                 if at > now {
                     break;
                 }
-                ix.exempt.pop_first();
+                ix.exempt.pop();
                 let n = &self.nodes[id as usize];
+                if !Self::exempt_until(ix, n, id, at) {
+                    continue; // the node changed since: a stale entry
+                }
                 let slot = slot_of(n.tenant, ix.evictable_gpus_of.len());
                 ix.evictable.insert(id);
                 ix.evictable_gpus += n.gpus as u64;
@@ -558,9 +574,22 @@ impl Cluster {
             }
         }
         self.next_promotion = (self.idx.iter())
-            .filter_map(|ix| ix.exempt.first().map(|&(at, _)| at))
+            .filter_map(|ix| ix.exempt.peek().map(|&Reverse((at, _))| at))
             .min()
             .unwrap_or(crate::units::Time::MAX);
+    }
+
+    /// Whether node `id` (`n`) waits in `ix.exempt` for its exemption to end at `at`.
+    fn exempt_until(ix: &TypeIndex, n: &Node, id: NodeId, at: crate::units::Time) -> bool {
+        ix.preemptible.contains(id) && !ix.evictable.contains(id) && n.evictable_at == at
+    }
+
+    /// The current entries of `ix.exempt`, in order.
+    fn live_exempt(&self, ix: &TypeIndex) -> BTreeSet<(crate::units::Time, NodeId)> {
+        (ix.exempt.iter())
+            .map(|r| r.0)
+            .filter(|&(at, id)| Self::exempt_until(ix, &self.nodes[id as usize], id, at))
+            .collect()
     }
 
     /// Preemptible nodes of type `t` whose work has run its exemption, in fleet order.
@@ -656,7 +685,7 @@ impl Cluster {
                 || a.evictable_gpus != b.evictable_gpus
                 || a.evictable_by_tenant != b.evictable_by_tenant
                 || a.evictable_gpus_of != b.evictable_gpus_of
-                || a.exempt != b.exempt
+                || self.live_exempt(a) != fresh.live_exempt(b)
                 || a.free_gpus != b.free_gpus
                 || a.domain_tree.t != b.domain_tree.t
                 || a.reclaim_tree.t != b.reclaim_tree.t

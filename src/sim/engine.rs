@@ -2,7 +2,7 @@
 //! completions, autoscaling, preemption, failures and repairs, and the horizon.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use priority_queue::PriorityQueue;
 use rand::RngExt;
@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use super::alloc::{Alloc, AllocId, Allocs, Phase};
 use super::events::EventQueue;
 use super::job::{Job, JobState};
+use super::queue::Queue;
 use super::request::{JobId, QueueKey, Request, ServiceId, Target};
 use super::service::{Service, efficiency_key};
 use crate::config::Scenario;
@@ -231,10 +232,7 @@ pub struct Engine {
     free_jobs: Vec<JobId>,
     job_history: bool,
     pub(crate) services: Vec<Service>,
-    pub(crate) queue: BTreeMap<QueueKey, Request>,
-    /// Queued requests grouped by class (workload, gang size): members of a class are
-    /// identical but for arrival order, so a pass asks only about each class's head.
-    classes: BTreeMap<(usize, u32), BTreeSet<QueueKey>>,
+    pub(crate) queue: Queue,
     /// Queued requests per tenant.
     pub(crate) queued_by_tenant: Vec<u64>,
     /// Keys enqueued since the current placement pass started (requeued victims, replacement
@@ -279,8 +277,7 @@ impl Engine {
             free_jobs: Vec::new(),
             job_history: false,
             services: Vec::new(),
-            queue: BTreeMap::new(),
-            classes: BTreeMap::new(),
+            queue: Queue::default(),
             entered: Vec::new(),
             heads: PriorityQueue::new(),
             scratch: Vec::new(),
@@ -527,14 +524,12 @@ impl Engine {
                 self.q_seq += 1;
                 self.q_seq - 1
             }),
+            workload: req.workload as u32,
+            gang: req.gang,
         };
         if let Target::Replica(s) = req.target {
             self.services[s as usize].queued.push(key);
         }
-        self.classes
-            .entry((req.workload, req.gang))
-            .or_default()
-            .insert(key);
         self.queued_by_tenant[req.tenant] += 1;
         if matches!(req.target, Target::Job(_)) {
             self.stats.queued_jobs += 1;
@@ -552,13 +547,6 @@ impl Engine {
         self.queued_by_tenant[req.tenant] -= 1;
         if matches!(req.target, Target::Job(_)) {
             self.stats.queued_jobs -= 1;
-        }
-        let class = (req.workload, req.gang);
-        if let Some(set) = self.classes.get_mut(&class) {
-            set.remove(key);
-            if set.is_empty() {
-                self.classes.remove(&class);
-            }
         }
         if let Target::Replica(s) = req.target {
             self.services[s as usize].queued.retain(|k| k != key);
@@ -654,7 +642,7 @@ impl Engine {
             let Some(h) = self.held[w].as_ref() else {
                 return;
             };
-            let head = self.classes.get(&(w, 0)).and_then(|s| s.first()).copied();
+            let head = self.queue.head_of((w, 0));
             let next_due = self.streams[w].as_ref().and_then(|s| s.peek_time());
             // Held work sorts before the head if it arrived earlier (stream jobs get a fresh,
             // larger sequence number, so on equal arrival they sort after).
@@ -938,10 +926,8 @@ impl Engine {
             // moves up when earlier work of the class enters during the pass.
             let mut heads = std::mem::take(&mut self.heads);
             heads.clear();
-            for (c, set) in &self.classes {
-                if let Some(k) = set.first() {
-                    heads.push(*c, Reverse(*k));
-                }
+            for (c, k) in self.queue.heads() {
+                heads.push(c, Reverse(k));
             }
             self.entered.clear();
             loop {
@@ -949,10 +935,9 @@ impl Engine {
                 // queue order before the next offer, so lower-priority classes do not take the
                 // GPUs a preemption freed ahead of the higher-priority work it evicted.
                 for k in std::mem::take(&mut self.entered) {
-                    let Some(r) = self.queue.get(&k) else {
-                        continue;
-                    };
-                    heads.push_increase((r.workload, r.gang), Reverse(k));
+                    if self.queue.get(&k).is_some() {
+                        heads.push_increase(k.class(), Reverse(k));
+                    }
                 }
                 let Some((class, Reverse(key))) = heads.pop() else {
                     break;
@@ -973,11 +958,7 @@ impl Engine {
                 }
                 if self.offer(key, &req)? {
                     placed_any = true;
-                    let next = self
-                        .classes
-                        .get(&class)
-                        .and_then(|set| set.range(key..).next().copied());
-                    if let Some(next) = next {
+                    if let Some(next) = self.queue.next_in_class(&key) {
                         heads.push_increase(class, Reverse(next));
                     }
                 }

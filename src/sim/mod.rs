@@ -6,6 +6,7 @@ pub mod audit;
 pub mod engine;
 pub mod events;
 pub mod job;
+pub mod queue;
 pub mod request;
 pub mod service;
 

@@ -93,11 +93,21 @@ impl Request {
 }
 
 /// Queue order: higher priority first, then inference before training before batch, then
-/// earlier arrival, then submission order.
+/// earlier arrival, then submission order. The class fields come last and never decide the
+/// order (submission order is unique); they let the queue find the request's class.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct QueueKey {
     pub neg_priority: i64,
     pub kind: Kind,
     pub arrival: Time,
     pub seq: u64,
+    pub workload: u32,
+    pub gang: u32,
+}
+
+impl QueueKey {
+    /// The request's class: (workload, gang size).
+    pub fn class(&self) -> (usize, u32) {
+        (self.workload as usize, self.gang)
+    }
 }
