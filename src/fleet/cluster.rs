@@ -70,6 +70,9 @@ pub struct Node {
     pub pinned: u32,
     /// Allocations holding GPUs here, in order of placement.
     pub allocs: Vec<u32>,
+    /// For each of `allocs`, when it has run its `preempt_exempt` time if it is running, else
+    /// 0 (kept by the engine, so the node's `evictable_at` needs no allocation lookups).
+    pub exempt_end: Vec<crate::units::Time>,
     /// When the running preemptible work here has all run its `preempt_exempt` time (kept by
     /// the engine; meaningful while the node is preemptible).
     pub evictable_at: crate::units::Time,
@@ -229,6 +232,8 @@ pub struct Cluster {
     pub state_count: Vec<[u64; N_STATES]>,
     idx: Vec<TypeIndex>,
     pub type_gpus: Vec<u32>,
+    /// `0..types.len()`, for callers that want the types as a slice.
+    type_ids: Vec<TypeId>,
     /// GPUs of the nodes each tenant occupies (holds work on, or is re-provisioning): a partly
     /// used node counts whole, since no other tenant can use it. Quotas are measured in this.
     occupied: Vec<u64>,
@@ -252,6 +257,7 @@ impl Cluster {
             state_count: vec![[0; N_STATES]; types.len()],
             idx: vec![TypeIndex::default(); types.len()],
             type_gpus: vec![0; types.len()],
+            type_ids: (0..types.len()).collect(),
             occupied: vec![0; tenants],
             promoted_at: 0,
             next_promotion: crate::units::Time::MAX,
@@ -287,6 +293,7 @@ impl Cluster {
                         down: false,
                         pinned: 0,
                         allocs: Vec::new(),
+                        exempt_end: Vec::new(),
                         evictable_at: 0,
                     });
                     gpu += ty.node_gpus;
@@ -347,6 +354,11 @@ impl Cluster {
         }
         self.occupied.iter_mut().for_each(|x| *x = 0);
         self.next_promotion = crate::units::Time::MAX;
+    }
+
+    /// The GPU types, in config order.
+    pub fn type_ids(&self) -> &[TypeId] {
+        &self.type_ids
     }
 
     pub fn gpus(&self) -> u64 {

@@ -84,9 +84,9 @@ impl Policy for BestFit {
 
     fn place(&mut self, view: &View, req: &Request) -> Decision {
         let order = config_order(view);
-        if let Some(p) = place_by_types(view, req, &order, fullest_domain, packed) {
+        if let Some(p) = place_by_types(view, req, order, fullest_domain, packed) {
             return Decision::Place(p);
         }
-        evict_by_types(view, req, &order).map_or(Decision::Wait, Decision::Preempt)
+        evict_by_types(view, req, order).map_or(Decision::Wait, Decision::Preempt)
     }
 }

@@ -213,6 +213,6 @@ pub fn evict_by_types(view: &View, req: &Request, order: &[TypeId]) -> Option<Ve
 }
 
 /// GPU types in config order.
-pub fn config_order(view: &View) -> Vec<TypeId> {
-    (0..view.scenario.gpu_types.len()).collect()
+pub fn config_order<'a>(view: &View<'a>) -> &'a [TypeId] {
+    view.cluster.type_ids()
 }

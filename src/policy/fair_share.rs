@@ -165,10 +165,10 @@ impl Policy for FairShare {
                 fill_from(c, nodes, tenant, g).map(|nodes| Placement { gpu_type: t, nodes })
             };
             let narrow_only = |_: &Cluster, _: TypeId, _: u32| None;
-            return place_by_types(view, req, &order, narrow_only, own)
+            return place_by_types(view, req, order, narrow_only, own)
                 .map_or(Decision::Wait, Decision::Place);
         }
-        if let Some(p) = place_by_types(view, req, &order, fullest_domain, packed) {
+        if let Some(p) = place_by_types(view, req, order, fullest_domain, packed) {
             return Decision::Place(p);
         }
         // A tenant clearly below its quota reclaims borrowed GPUs; any tenant may evict its own
@@ -176,7 +176,7 @@ impl Policy for FairShare {
         // (Kueue's rule: only work within nominal quota reclaims).
         let under_quota = within_quota(sc, c, req)
             && view.occupied[req.tenant] as f64 <= RECLAIM_BELOW * quota(req.tenant);
-        for &t in &order {
+        for &t in order {
             let Some(g) = req.gpus_on(sc, t) else {
                 continue;
             };

@@ -28,9 +28,9 @@ impl Policy for FirstFit {
             let nodes = merge_ascending(c.partial_nodes_of(t, tenant), c.idle_nodes(t));
             fill_from(c, nodes, tenant, g).map(|nodes| Placement { gpu_type: t, nodes })
         };
-        if let Some(p) = place_by_types(view, req, &order, first_domain, first) {
+        if let Some(p) = place_by_types(view, req, order, first_domain, first) {
             return Decision::Place(p);
         }
-        evict_by_types(view, req, &order).map_or(Decision::Wait, Decision::Preempt)
+        evict_by_types(view, req, order).map_or(Decision::Wait, Decision::Preempt)
     }
 }

@@ -72,7 +72,10 @@ impl Alloc {
 
 #[derive(Clone, Debug, Default)]
 pub struct Allocs {
-    slots: Vec<(u32, Option<Alloc>)>,
+    slots: Vec<Option<Alloc>>,
+    /// Generation of each slot, bumped when its allocation is removed. Kept apart from the
+    /// slots so the staleness check on every event reads a small, cache-resident array.
+    gens: Vec<u32>,
     free: Vec<AllocId>,
     live: usize,
 }
@@ -81,34 +84,41 @@ impl Allocs {
     pub fn insert(&mut self, a: Alloc) -> (AllocId, u32) {
         self.live += 1;
         if let Some(id) = self.free.pop() {
-            let slot = &mut self.slots[id as usize];
-            slot.1 = Some(a);
-            (id, slot.0)
+            self.slots[id as usize] = Some(a);
+            (id, self.gens[id as usize])
         } else {
-            self.slots.push((0, Some(a)));
+            self.slots.push(Some(a));
+            self.gens.push(0);
             ((self.slots.len() - 1) as AllocId, 0)
         }
     }
 
     pub fn remove(&mut self, id: AllocId) -> Option<Alloc> {
-        let slot = self.slots.get_mut(id as usize)?;
-        let a = slot.1.take()?;
-        slot.0 = slot.0.wrapping_add(1);
+        let a = self.slots.get_mut(id as usize)?.take()?;
+        self.gens[id as usize] = self.gens[id as usize].wrapping_add(1);
         self.free.push(id);
         self.live -= 1;
         Some(a)
     }
 
     pub fn get(&self, id: AllocId) -> Option<&Alloc> {
-        self.slots.get(id as usize)?.1.as_ref()
+        self.slots.get(id as usize)?.as_ref()
     }
 
     pub fn get_mut(&mut self, id: AllocId) -> Option<&mut Alloc> {
-        self.slots.get_mut(id as usize)?.1.as_mut()
+        self.slots.get_mut(id as usize)?.as_mut()
     }
 
     pub fn generation(&self, id: AllocId) -> u32 {
-        self.slots.get(id as usize).map_or(0, |s| s.0)
+        self.gens.get(id as usize).copied().unwrap_or(0)
+    }
+
+    /// Whether allocation `id` of generation `generation` is still live: removing an
+    /// allocation bumps its slot's generation, and events are only made for live ones.
+    pub fn is_current(&self, id: AllocId, generation: u32) -> bool {
+        let current = self.gens.get(id as usize) == Some(&generation);
+        debug_assert!(!current || self.get(id).is_some());
+        current
     }
 
     pub fn len(&self) -> usize {
@@ -124,6 +134,6 @@ impl Allocs {
         self.slots
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| s.1.as_ref().map(|a| (i as AllocId, a)))
+            .filter_map(|(i, s)| s.as_ref().map(|a| (i as AllocId, a)))
     }
 }

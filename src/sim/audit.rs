@@ -127,11 +127,26 @@ pub fn check(e: &Engine) -> Result<(), String> {
                 node.free, node.used, node.locked, node.gpus
             ));
         }
-        for &id in &node.allocs {
+        if node.exempt_end.len() != node.allocs.len() {
+            return Err(format!(
+                "node {i}: exemption ends do not match its allocations"
+            ));
+        }
+        for (&id, &end) in node.allocs.iter().zip(&node.exempt_end) {
             let a = e
                 .allocs
                 .get(id)
                 .ok_or_else(|| format!("node {i} lists a dead allocation {id}"))?;
+            let want = if a.phase == Phase::Running {
+                a.phase_start.saturating_add(e.sc.preempt_exempt)
+            } else {
+                0
+            };
+            if end != want {
+                return Err(format!(
+                    "node {i}: allocation {id} ends its exemption at {end}, not {want}"
+                ));
+            }
             if Some(a.tenant) != node.tenant {
                 return Err(format!(
                     "node {i} serves tenants {:?} and {} at once",

@@ -145,9 +145,7 @@ macro_rules! view {
 /// released (its slot's generation moved on).
 fn is_live(allocs: &Allocs, e: &Ev) -> bool {
     match *e {
-        Ev::Alloc(id, generation) => {
-            allocs.generation(id) == generation && allocs.get(id).is_some()
-        }
+        Ev::Alloc(id, generation) => allocs.is_current(id, generation),
         _ => true,
     }
 }
@@ -482,7 +480,7 @@ impl Engine {
                     break;
                 }
                 Ev::Alloc(id, generation) => {
-                    if self.allocs.generation(id) == generation && self.allocs.get(id).is_some() {
+                    if self.allocs.is_current(id, generation) {
                         self.next_phase(id);
                     }
                 }
@@ -1224,6 +1222,7 @@ impl Engine {
                 }
                 node.pinned += k;
                 node.allocs.push(id);
+                node.exempt_end.push(0);
             });
             if sw.is_some() {
                 let node = &self.cluster.nodes[n as usize];
@@ -1357,10 +1356,14 @@ impl Engine {
             self.cluster.set_gpu_state(g, GpuState::Busy);
             self.cluster.gpu_workflow[g as usize] = wf;
         }
-        if preemptible {
-            for i in 0..a.nodes.len() {
-                let (n, k) = self.allocs.get(id).expect("live").nodes[i];
-                let at = self.evictable_at(n, NONE);
+        // This allocation started running last, so its exemption ends last on its nodes.
+        let at = now.saturating_add(self.sc.preempt_exempt);
+        for i in 0..a.nodes.len() {
+            let (n, k) = self.allocs.get(id).expect("live").nodes[i];
+            let node = &mut self.cluster.nodes[n as usize];
+            let pos = node.allocs.iter().position(|&x| x == id).expect("listed");
+            node.exempt_end[pos] = at;
+            if preemptible {
                 self.cluster.update_node(n, |node| {
                     node.pinned -= k;
                     node.evictable_at = at;
@@ -1479,31 +1482,20 @@ impl Engine {
             self.cluster.set_gpu_state(g, GpuState::Idle);
         }
         for &(node, k) in &a.nodes {
-            let at = self.evictable_at(node, id);
             self.cluster.update_node(node, |nd| {
                 nd.used -= k;
                 nd.free += k;
                 if pinned {
                     nd.pinned -= k;
                 }
-                nd.allocs.retain(|&x| x != id);
-                nd.evictable_at = at;
+                let pos = nd.allocs.iter().position(|&x| x == id).expect("listed");
+                nd.allocs.remove(pos);
+                nd.exempt_end.remove(pos);
+                // When all running work left here has run its preemption exemption.
+                nd.evictable_at = nd.exempt_end.iter().copied().max().unwrap_or(0);
             });
         }
         self.dirty = true;
-    }
-
-    /// When all running work on node `n` but `except` has run its preemption exemption.
-    fn evictable_at(&self, n: NodeId, except: AllocId) -> Time {
-        self.cluster.nodes[n as usize]
-            .allocs
-            .iter()
-            .filter(|&&x| x != except)
-            .filter_map(|&x| self.allocs.get(x))
-            .filter(|a| a.phase == Phase::Running)
-            .map(|a| a.phase_start.saturating_add(self.sc.preempt_exempt))
-            .max()
-            .unwrap_or(0)
     }
 
     /// Closes the books at the horizon: open phases are charged up to now, running jobs keep
