@@ -73,6 +73,9 @@ pub struct Node {
     /// For each of `allocs`, when it has run its `preempt_exempt` time if it is running, else
     /// 0 (kept by the engine, so the node's `evictable_at` needs no allocation lookups).
     pub exempt_end: Vec<crate::units::Time>,
+    /// GPUs of the allocations in `allocs`, all of them (a gang spanning nodes counts whole):
+    /// what evicting everything here costs.
+    pub alloc_gpus: u32,
     /// When the running preemptible work here has all run its `preempt_exempt` time (kept by
     /// the engine; meaningful while the node is preemptible).
     pub evictable_at: crate::units::Time,
@@ -179,6 +182,10 @@ impl MaxTree {
     }
 }
 
+/// The cost of evicting everything on a node, then the node: (allocation GPUs, allocations,
+/// node).
+pub type CostKey = (u32, u32, NodeId);
+
 /// Per-GPU-type indexes.
 #[derive(Clone, Debug, Default)]
 struct TypeIndex {
@@ -204,6 +211,10 @@ struct TypeIndex {
     /// The others by when their exemption ends. Entries are not removed when a node changes
     /// (that would be a search); [`Cluster::promote`] skips those that no longer match.
     exempt: BinaryHeap<Reverse<(crate::units::Time, NodeId)>>,
+    /// Nodes that evicting all their work would free (held, up, no tenant switch in
+    /// progress), per tenant, keyed by what that costs: (allocation GPUs, allocations, node).
+    /// Slot 0 holds nodes of only running preemptible work, slot 1 the others.
+    by_cost: Vec<[BTreeSet<CostKey>; 2]>,
     domains: Vec<DomainId>,
     domain_tree: MaxTree,
     /// Idle plus evictable nodes per domain (what a victim search could free there).
@@ -294,6 +305,7 @@ impl Cluster {
                         pinned: 0,
                         allocs: Vec::new(),
                         exempt_end: Vec::new(),
+                        alloc_gpus: 0,
                         evictable_at: 0,
                     });
                     gpu += ty.node_gpus;
@@ -338,6 +350,7 @@ impl Cluster {
                 evictable_by_tenant: vec![BitSet::new(nodes); slots],
                 evictable_gpus_of: vec![0; slots],
                 exempt: BinaryHeap::new(),
+                by_cost: vec![Default::default(); slots],
                 domains: std::mem::take(&mut ix.domains),
                 domain_tree: MaxTree::new(local),
                 reclaim_tree: MaxTree::new(local),
@@ -409,6 +422,9 @@ impl Cluster {
         }
         ix.reclaim_tree
             .set(d.local as usize, d.idle_nodes + d.evictable_nodes);
+        if let Some(k) = Self::cost_key(n, id) {
+            ix.by_cost[slot][(n.pinned > 0) as usize].insert(k);
+        }
         if !n.down {
             ix.free_gpus += (n.free + n.locked) as u64;
         }
@@ -451,9 +467,21 @@ impl Cluster {
         }
         ix.reclaim_tree
             .set(d.local as usize, d.idle_nodes + d.evictable_nodes);
+        if let Some(k) = Self::cost_key(n, id) {
+            ix.by_cost[slot][(n.pinned > 0) as usize].remove(&k);
+        }
         if !n.down {
             ix.free_gpus -= (n.free + n.locked) as u64;
         }
+    }
+
+    /// A node's key in `by_cost`, if it belongs there.
+    fn cost_key(n: &Node, id: NodeId) -> Option<CostKey> {
+        (n.used > 0 && !n.down && n.locked == 0).then_some((
+            n.alloc_gpus,
+            n.allocs.len() as u32,
+            id,
+        ))
     }
 
     /// Changes a node through `f`, keeping every index consistent.
@@ -591,6 +619,21 @@ impl Cluster {
             .unwrap_or(crate::units::Time::MAX);
     }
 
+    /// Nodes of type `t` held by `tenant` that evicting all their work would free (up, no
+    /// tenant switch in progress), cheapest first: by the GPUs of the allocations there (a gang
+    /// counts whole), then their number, then fleet order. With `preemptible_only`, only nodes
+    /// of running preemptible work. Whether the holders may be evicted now is for the caller.
+    pub fn nodes_by_eviction_cost(
+        &self,
+        t: TypeId,
+        tenant: TenantId,
+        preemptible_only: bool,
+    ) -> impl Iterator<Item = CostKey> + '_ {
+        let [pre, other] = &self.idx[t].by_cost[tenant];
+        let other = if preemptible_only { None } else { Some(other) };
+        merge_sorted(pre.iter().copied(), other.into_iter().flatten().copied())
+    }
+
     /// Whether node `id` (`n`) waits in `ix.exempt` for its exemption to end at `at`.
     fn exempt_until(ix: &TypeIndex, n: &Node, id: NodeId, at: crate::units::Time) -> bool {
         ix.preemptible.contains(id) && !ix.evictable.contains(id) && n.evictable_at == at
@@ -698,6 +741,7 @@ impl Cluster {
                 || a.evictable_by_tenant != b.evictable_by_tenant
                 || a.evictable_gpus_of != b.evictable_gpus_of
                 || self.live_exempt(a) != fresh.live_exempt(b)
+                || a.by_cost != b.by_cost
                 || a.free_gpus != b.free_gpus
                 || a.domain_tree.t != b.domain_tree.t
                 || a.reclaim_tree.t != b.reclaim_tree.t
@@ -731,6 +775,21 @@ impl Cluster {
         }
         Ok(())
     }
+}
+
+/// Merges two ascending iterators into one ascending iterator.
+pub fn merge_sorted<T: Ord + Copy>(
+    a: impl Iterator<Item = T>,
+    b: impl Iterator<Item = T>,
+) -> impl Iterator<Item = T> {
+    let mut a = a.peekable();
+    let mut b = b.peekable();
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(x), Some(y)) if x <= y => a.next(),
+        (Some(_), Some(_)) => b.next(),
+        (Some(_), None) => a.next(),
+        (None, _) => b.next(),
+    })
 }
 
 /// Slot of a tenant (or of "none", the last slot) in a per-tenant vector of `len` slots.

@@ -34,19 +34,7 @@ pub fn fill_from(
 }
 
 /// Merges two ascending node iterators into one ascending iterator.
-pub fn merge_ascending<'a>(
-    a: impl Iterator<Item = NodeId> + 'a,
-    b: impl Iterator<Item = NodeId> + 'a,
-) -> impl Iterator<Item = NodeId> + 'a {
-    let mut a = a.peekable();
-    let mut b = b.peekable();
-    std::iter::from_fn(move || match (a.peek(), b.peek()) {
-        (Some(&x), Some(&y)) if x <= y => a.next(),
-        (Some(_), Some(_)) => b.next(),
-        (Some(_), None) => a.next(),
-        (None, _) => b.next(),
-    })
-}
+pub use crate::fleet::cluster::merge_sorted as merge_ascending;
 
 /// Nodes needed for `g` GPUs on a type with `node_gpus` per node.
 pub fn nodes_for(g: u32, node_gpus: u32) -> u32 {

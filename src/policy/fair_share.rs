@@ -24,11 +24,10 @@ use super::common::{
     config_order, eviction_gain, fill_from, merge_ascending, nodes_for, place_by_types, victims_for,
 };
 use super::{Decision, Placement, Policy, View};
-use crate::fleet::cluster::NodeClass;
 use crate::fleet::{Cluster, NodeId, TypeId};
 use crate::sim::alloc::AllocId;
 use crate::sim::request::Request;
-use crate::sim::{preemption_allowed, victims_allowed, within_quota};
+use crate::sim::{preemption_allowed, within_quota};
 use crate::workload::TenantId;
 use std::collections::BTreeSet;
 
@@ -61,22 +60,78 @@ fn reclaim_cost(view: &View, req: &Request, n: NodeId) -> Option<(u32, usize)> {
     Some((gpus, node.allocs.len()))
 }
 
-/// Adds the victims on `nodes` to `picked` if the grown set is still allowed.
-fn try_add(view: &View, req: &Request, picked: &mut BTreeSet<AllocId>, nodes: &[NodeId]) -> bool {
-    let mut grown = picked.clone();
-    for &n in nodes {
-        grown.extend(view.cluster.nodes[n as usize].allocs.iter().copied());
+/// Victims picked so far and what `victims_allowed` needs to judge the set, kept as it
+/// grows one node at a time (re-judging the whole set at each step would be quadratic); see
+/// [`crate::sim::victims_allowed`].
+#[derive(Clone, Debug, Default)]
+struct Picked {
+    ids: BTreeSet<AllocId>,
+    /// Nodes every holder of which is picked.
+    vacated: BTreeSet<NodeId>,
+    /// GPUs of the vacated nodes, by their tenant.
+    vacated_gpus: Vec<u64>,
+    /// Tenants with a picked victim that does not yield (reclaimed, not preempted).
+    reclaimed_from: BTreeSet<TenantId>,
+}
+
+impl Picked {
+    fn new(tenants: usize) -> Self {
+        Picked {
+            vacated_gpus: vec![0; tenants],
+            ..Default::default()
+        }
     }
-    let set: Vec<(AllocId, &crate::sim::alloc::Alloc)> = grown
-        .iter()
-        .filter_map(|&id| view.allocs.get(id).map(|a| (id, a)))
+}
+
+/// Adds the victims on node `n` to `picked` if the grown set is still allowed: the same
+/// judgement as `victims_allowed` on the grown set, given that every victim already passed
+/// [`preemption_allowed`] (nothing changes while a policy decides).
+fn try_add(view: &View, req: &Request, picked: &mut Picked, n: NodeId) -> bool {
+    let (c, sc) = (view.cluster, view.scenario);
+    let new: Vec<AllocId> = (c.nodes[n as usize].allocs.iter())
+        .copied()
+        .filter(|id| !picked.ids.contains(id))
         .collect();
-    if victims_allowed(view.scenario, view.cluster, req, &set, view.now) {
-        *picked = grown;
-        true
-    } else {
-        false
+    let is_picked = |id: &AllocId| picked.ids.contains(id) || new.contains(id);
+    let mut reclaimed = Vec::new();
+    let mut vacated = Vec::new();
+    for &id in &new {
+        let Some(a) = view.allocs.get(id) else {
+            return false;
+        };
+        let yields = a.preemptible && !req.preemptible;
+        if !yields && !picked.reclaimed_from.contains(&a.tenant) {
+            reclaimed.push(a.tenant);
+        }
+        for &(m, _) in &a.nodes {
+            if !picked.vacated.contains(&m)
+                && !vacated.contains(&m)
+                && c.nodes[m as usize].allocs.iter().all(is_picked)
+            {
+                vacated.push(m);
+            }
+        }
     }
+    let mut gpus = picked.vacated_gpus.clone();
+    for &m in &vacated {
+        if let Some(t) = c.nodes[m as usize].tenant {
+            gpus[t] += c.nodes[m as usize].gpus as u64;
+        }
+    }
+    let reclaimed_ok = |t: TenantId| {
+        gpus[t] == 0 || view.occupied[t] >= sc.tenants[t].reserved_total() as u64 + gpus[t]
+    };
+    if !(picked.reclaimed_from.iter().copied())
+        .chain(reclaimed.iter().copied())
+        .all(reclaimed_ok)
+    {
+        return false;
+    }
+    picked.ids.extend(new);
+    picked.vacated.extend(vacated);
+    picked.vacated_gpus = gpus;
+    picked.reclaimed_from.extend(reclaimed);
+    true
 }
 
 /// Minimal reclaim on type `t`: the cheapest nodes (or, for a wide gang, the cheapest domain)
@@ -92,23 +147,30 @@ fn reclaim(view: &View, req: &Request, t: TypeId, g: u32) -> Option<Vec<AllocId>
     };
     if req.needs_one_domain(view.scenario, t) {
         let need = nodes_for(g, c.types[t].node_gpus) as usize;
-        let mut best: Option<(u32, BTreeSet<AllocId>)> = None;
+        let mut best: Option<(u32, Picked)> = None;
         for &d in c.domains_of(t) {
-            let idle = c
-                .domain_nodes(d)
-                .filter(|&n| c.nodes[n as usize].class() == NodeClass::Idle)
-                .count();
+            let idle = c.domains[d as usize].idle_nodes as usize;
             if idle >= need {
                 continue; // placement would have found it
             }
-            let mut picked = BTreeSet::new();
+            let found = candidates(&mut c.domain_nodes(d));
+            // Skip domains that cannot be freed, or not more cheaply than the best so far:
+            // whatever is picked costs at least the cheapest candidates that would do.
+            if idle + found.len() < need {
+                continue;
+            }
+            let floor: u32 = found[..need - idle].iter().map(|f| f.0).sum();
+            if best.as_ref().is_some_and(|b| floor >= b.0) {
+                continue;
+            }
+            let mut picked = Picked::new(view.scenario.tenants.len());
             let mut freed = idle;
             let mut cost = 0;
-            for (gp, _, n) in candidates(&mut c.domain_nodes(d)) {
+            for (gp, _, n) in found {
                 if freed >= need {
                     break;
                 }
-                if try_add(view, req, &mut picked, &[n]) {
+                if try_add(view, req, &mut picked, n) {
                     freed += 1;
                     cost += gp;
                 }
@@ -117,19 +179,45 @@ fn reclaim(view: &View, req: &Request, t: TypeId, g: u32) -> Option<Vec<AllocId>
                 best = Some((cost, picked));
             }
         }
-        return best.map(|(_, v)| v.into_iter().collect());
+        return best.map(|(_, v)| v.ids.into_iter().collect());
     }
     let have = c.available(t, req.tenant);
-    let mut picked = BTreeSet::new();
+    let mut picked = Picked::new(view.scenario.tenants.len());
     let mut gained = 0u64;
-    let mut nodes = (0..c.nodes.len() as NodeId).filter(|&n| c.nodes[n as usize].gpu_type == t);
-    for (_, _, n) in candidates(&mut nodes) {
-        if !try_add(view, req, &mut picked, &[n]) {
+    // Only nodes whose every holder could pass `preemption_allowed` are candidates: all the
+    // nodes of a tenant the request may reclaim from (another tenant above its reservation,
+    // the requester within its own), and nodes of only preemptible work if the request is not
+    // preemptible. The cost index yields each tenant's nodes cheapest first; merged, they come
+    // in the order of ranking every node of the type, without visiting the others.
+    let sc = view.scenario;
+    let reclaims = within_quota(sc, c, req);
+    let mut sources: Vec<_> = (0..sc.tenants.len())
+        .filter_map(|u| {
+            let borrowing = u != req.tenant
+                && reclaims
+                && view.occupied[u] > sc.tenants[u].reserved_total() as u64;
+            (borrowing || !req.preemptible)
+                .then(|| c.nodes_by_eviction_cost(t, u, !borrowing).peekable())
+        })
+        .collect();
+    let next = |sources: &mut Vec<std::iter::Peekable<_>>| {
+        let i = (0..sources.len())
+            .filter_map(|i| sources[i].peek().map(|k| (*k, i)))
+            .min()?
+            .1;
+        sources[i].next()
+    };
+    while let Some((gp, k, n)) = next(&mut sources) {
+        match reclaim_cost(view, req, n) {
+            None => continue,
+            Some(cost) => debug_assert_eq!(cost, (gp, k as usize), "cost index of node {n}"),
+        }
+        if !try_add(view, req, &mut picked, n) {
             continue;
         }
         gained += eviction_gain(&c.nodes[n as usize], req.tenant);
         if have + gained >= g as u64 {
-            return Some(picked.into_iter().collect());
+            return Some(picked.ids.into_iter().collect());
         }
     }
     None

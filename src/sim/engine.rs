@@ -1202,6 +1202,7 @@ impl Engine {
             self.cluster.gpu_alloc[g as usize] = id;
             self.cluster.set_gpu_state(g, state);
         }
+        let size = self.allocs.get(id).expect("live").gpus.len() as u32;
         for i in 0..self.allocs.get(id).expect("live").nodes.len() {
             let (n, k) = self.allocs.get(id).expect("live").nodes[i];
             let sw = switched.iter().find(|s| s.0 == n).map(|s| s.1);
@@ -1223,6 +1224,7 @@ impl Engine {
                 node.pinned += k;
                 node.allocs.push(id);
                 node.exempt_end.push(0);
+                node.alloc_gpus += size;
             });
             if sw.is_some() {
                 let node = &self.cluster.nodes[n as usize];
@@ -1491,6 +1493,7 @@ impl Engine {
                 let pos = nd.allocs.iter().position(|&x| x == id).expect("listed");
                 nd.allocs.remove(pos);
                 nd.exempt_end.remove(pos);
+                nd.alloc_gpus -= a.gpus.len() as u32;
                 // When all running work left here has run its preemption exemption.
                 nd.evictable_at = nd.exempt_end.iter().copied().max().unwrap_or(0);
             });
