@@ -252,6 +252,8 @@ pub struct Cluster {
     promoted_at: crate::units::Time,
     /// No exemption ends before this (a lower bound: it may be earlier than the first one).
     next_promotion: crate::units::Time,
+    /// Whether `by_cost` is kept (see [`Cluster::keep_eviction_cost_index`]).
+    cost_index: bool,
 }
 
 impl Cluster {
@@ -272,6 +274,7 @@ impl Cluster {
             occupied: vec![0; tenants],
             promoted_at: 0,
             next_promotion: crate::units::Time::MAX,
+            cost_index: false,
         };
         let mut gpu: GpuId = 0;
         for pool in pools {
@@ -369,6 +372,16 @@ impl Cluster {
         self.next_promotion = crate::units::Time::MAX;
     }
 
+    /// Keeps (or drops) the index behind [`Self::nodes_by_eviction_cost`], rebuilding every
+    /// index from the nodes.
+    pub fn keep_eviction_cost_index(&mut self, on: bool) {
+        self.cost_index = on;
+        self.reset_indexes();
+        for n in 0..self.nodes.len() as NodeId {
+            self.index(n);
+        }
+    }
+
     /// The GPU types, in config order.
     pub fn type_ids(&self) -> &[TypeId] {
         &self.type_ids
@@ -422,7 +435,7 @@ impl Cluster {
         }
         ix.reclaim_tree
             .set(d.local as usize, d.idle_nodes + d.evictable_nodes);
-        if let Some(k) = Self::cost_key(n, id) {
+        if let Some(k) = Self::cost_key(n, id).filter(|_| self.cost_index) {
             ix.by_cost[slot][(n.pinned > 0) as usize].insert(k);
         }
         if !n.down {
@@ -467,7 +480,7 @@ impl Cluster {
         }
         ix.reclaim_tree
             .set(d.local as usize, d.idle_nodes + d.evictable_nodes);
-        if let Some(k) = Self::cost_key(n, id) {
+        if let Some(k) = Self::cost_key(n, id).filter(|_| self.cost_index) {
             ix.by_cost[slot][(n.pinned > 0) as usize].remove(&k);
         }
         if !n.down {
@@ -623,6 +636,7 @@ impl Cluster {
     /// tenant switch in progress), cheapest first: by the GPUs of the allocations there (a gang
     /// counts whole), then their number, then fleet order. With `preemptible_only`, only nodes
     /// of running preemptible work. Whether the holders may be evicted now is for the caller.
+    /// Empty unless the cluster keeps this index ([`Self::keep_eviction_cost_index`]).
     pub fn nodes_by_eviction_cost(
         &self,
         t: TypeId,

@@ -228,6 +228,10 @@ impl Policy for FairShare {
         "fair_share"
     }
 
+    fn wants_eviction_cost_index(&self) -> bool {
+        true
+    }
+
     fn place(&mut self, view: &View, req: &Request) -> Decision {
         let c = view.cluster;
         let sc = view.scenario;

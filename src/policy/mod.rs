@@ -53,6 +53,12 @@ pub trait Policy: Send {
         None
     }
 
+    /// Whether this policy reads [`crate::fleet::Cluster::nodes_by_eviction_cost`]: that index
+    /// costs every node change an ordered-set update, so the cluster keeps it only on demand.
+    fn wants_eviction_cost_index(&self) -> bool {
+        false
+    }
+
     /// Decides for one request, taken from the queue in priority order.
     fn place(&mut self, view: &View, req: &Request) -> Decision;
 }

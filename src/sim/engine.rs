@@ -259,7 +259,8 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(sc: Scenario, policy: Box<dyn Policy>) -> Self {
-        let cluster = Cluster::new(&sc.gpu_types, &sc.pools, sc.tenants.len());
+        let mut cluster = Cluster::new(&sc.gpu_types, &sc.pools, sc.tenants.len());
+        cluster.keep_eviction_cost_index(policy.wants_eviction_cost_index());
         let mut type_nodes = vec![Vec::new(); sc.gpu_types.len()];
         for (i, n) in cluster.nodes.iter().enumerate() {
             type_nodes[n.gpu_type].push(i as NodeId);
