@@ -1,6 +1,8 @@
 //! Cluster state: every node and GPU with its state and last context, plus the indexes that
-//! let placement find candidates without scanning the fleet (idle nodes by type and by last
-//! tenant, partly used nodes by tenant, preemptible nodes, NVLink domains by idle nodes).
+//! let placement find candidates without scanning the fleet: bitsets of idle nodes by type and
+//! by last tenant, partly used nodes by tenant, preemptible and evictable nodes (with a heap
+//! of exemption ends), max trees and bitsets of NVLink domains by idle and reclaimable nodes,
+//! and, for the policy that asks, nodes ordered by what evicting their work would cost.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
@@ -202,18 +204,20 @@ struct TypeIndex {
     /// GPUs on the nodes in `preemptible`.
     preemptible_gpus: u64,
     /// Preemptible nodes whose exemption had ended at the last [`Cluster::promote`], in fleet
-    /// order, and the others keyed by when it ends: victim searches walk only the former.
+    /// order (victim searches walk only these).
     evictable: BitSet,
     evictable_gpus: u64,
     /// The same nodes by tenant, and their GPUs per tenant.
     evictable_by_tenant: Vec<BitSet>,
     evictable_gpus_of: Vec<u64>,
-    /// The others by when their exemption ends. Entries are not removed when a node changes
-    /// (that would be a search); [`Cluster::promote`] skips those that no longer match.
+    /// The other preemptible nodes by when their exemption ends. Entries are not removed when
+    /// a node changes (that would be a search); [`Cluster::promote`] skips those that no
+    /// longer match.
     exempt: BinaryHeap<Reverse<(crate::units::Time, NodeId)>>,
     /// Nodes that evicting all their work would free (held, up, no tenant switch in
     /// progress), per tenant, keyed by what that costs: (allocation GPUs, allocations, node).
-    /// Slot 0 holds nodes of only running preemptible work, slot 1 the others.
+    /// Slot 0 holds nodes of only running preemptible work, slot 1 the others. Kept only
+    /// when asked for ([`Cluster::keep_eviction_cost_index`]).
     by_cost: Vec<[BTreeSet<CostKey>; 2]>,
     domains: Vec<DomainId>,
     domain_tree: MaxTree,
