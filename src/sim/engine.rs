@@ -527,7 +527,7 @@ impl Engine {
             gang: req.gang,
         };
         if let Target::Replica(s) = req.target {
-            self.services[s as usize].queued.push(key);
+            self.services[s as usize].queued.insert(key);
         }
         self.queued_by_tenant[req.tenant] += 1;
         if matches!(req.target, Target::Job(_)) {
@@ -548,7 +548,7 @@ impl Engine {
             self.stats.queued_jobs -= 1;
         }
         if let Target::Replica(s) = req.target {
-            self.services[s as usize].queued.retain(|k| k != key);
+            self.services[s as usize].queued.remove(key);
         }
         if matches!(req.target, Target::Job(_)) {
             self.refill(req.workload);

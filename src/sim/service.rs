@@ -25,8 +25,8 @@ pub struct Service {
     /// Replicas placed and still switching in, with their future tokens/s.
     pub starting: BTreeSet<AllocId>,
     pub starting_cap: f64,
-    /// Replica requests waiting in the queue (latest last).
-    pub queued: Vec<QueueKey>,
+    /// Replica requests waiting in the queue, in queue order (the latest last).
+    pub queued: BTreeSet<QueueKey>,
     pub last: Time,
     /// Start of the current demand step.
     pub demand_since: Time,
@@ -50,7 +50,7 @@ impl Service {
             running: BTreeSet::new(),
             starting: BTreeSet::new(),
             starting_cap: 0.0,
-            queued: Vec::new(),
+            queued: BTreeSet::new(),
             last: 0,
             demand_since: 0,
             served: 0.0,
