@@ -240,9 +240,6 @@ pub struct Cluster {
     pub gpu_alloc: Vec<u32>,
     /// Node of each GPU.
     gpu_node: Vec<NodeId>,
-    /// First GPU of each pool and its type, in GPU order (a handful: cheaper to scan than a
-    /// per-GPU lookup that misses the cache).
-    pool_starts: Vec<(GpuId, TypeId)>,
     /// GPUs per type per state.
     pub state_count: Vec<[u64; N_STATES]>,
     idx: Vec<TypeIndex>,
@@ -254,8 +251,6 @@ pub struct Cluster {
     occupied: Vec<u64>,
     /// Time of the last [`Cluster::promote`].
     promoted_at: crate::units::Time,
-    /// No exemption ends before this (a lower bound: it may be earlier than the first one).
-    next_promotion: crate::units::Time,
     /// Whether `by_cost` is kept (see [`Cluster::keep_eviction_cost_index`]).
     cost_index: bool,
 }
@@ -270,19 +265,16 @@ impl Cluster {
             gpu_workflow: Vec::new(),
             gpu_alloc: Vec::new(),
             gpu_node: Vec::new(),
-            pool_starts: Vec::new(),
             state_count: vec![[0; N_STATES]; types.len()],
             idx: vec![TypeIndex::default(); types.len()],
             type_gpus: vec![0; types.len()],
             type_ids: (0..types.len()).collect(),
             occupied: vec![0; tenants],
             promoted_at: 0,
-            next_promotion: crate::units::Time::MAX,
             cost_index: false,
         };
         let mut gpu: GpuId = 0;
         for pool in pools {
-            c.pool_starts.push((gpu, pool.gpu_type));
             let ty = &types[pool.gpu_type];
             let dn = ty.domain_nodes();
             for _ in 0..pool.gpus / ty.nvlink_domain_gpus {
@@ -373,7 +365,6 @@ impl Cluster {
             d.evictable_nodes = 0;
         }
         self.occupied.iter_mut().for_each(|x| *x = 0);
-        self.next_promotion = crate::units::Time::MAX;
     }
 
     /// Keeps (or drops) the index behind [`Self::nodes_by_eviction_cost`], rebuilding every
@@ -434,7 +425,6 @@ impl Cluster {
                 d.evictable_nodes += 1;
             } else {
                 ix.exempt.push(Reverse((n.evictable_at, id)));
-                self.next_promotion = self.next_promotion.min(n.evictable_at);
             }
         }
         ix.reclaim_tree
@@ -525,14 +515,7 @@ impl Cluster {
     }
 
     pub fn gpu_type_of(&self, gpu: GpuId) -> TypeId {
-        let mut t = self.pool_starts[0].1;
-        for &(start, ty) in &self.pool_starts {
-            if start > gpu {
-                break;
-            }
-            t = ty;
-        }
-        t
+        self.nodes[self.node_of(gpu) as usize].gpu_type
     }
 
     // ----- read-only queries for policies -----
@@ -606,9 +589,6 @@ impl Cluster {
     /// engine calls it before every placement pass; times never go back.
     pub fn promote(&mut self, now: crate::units::Time) {
         self.promoted_at = now;
-        if now < self.next_promotion {
-            return;
-        }
         for ix in &mut self.idx {
             while let Some(&Reverse((at, id))) = ix.exempt.peek() {
                 if at > now {
@@ -630,10 +610,6 @@ impl Cluster {
                     .set(d.local as usize, d.idle_nodes + d.evictable_nodes);
             }
         }
-        self.next_promotion = (self.idx.iter())
-            .filter_map(|ix| ix.exempt.peek().map(|&Reverse((at, _))| at))
-            .min()
-            .unwrap_or(crate::units::Time::MAX);
     }
 
     /// Nodes of type `t` held by `tenant` that evicting all their work would free (up, no

@@ -27,9 +27,8 @@ use super::{Decision, Placement, Policy, View};
 use crate::fleet::{Cluster, NodeId, TypeId};
 use crate::sim::alloc::AllocId;
 use crate::sim::request::Request;
-use crate::sim::{preemption_allowed, within_quota};
+use crate::sim::{VictimSet, preemption_allowed, within_quota};
 use crate::workload::TenantId;
-use std::collections::BTreeSet;
 
 pub struct FairShare;
 
@@ -60,78 +59,15 @@ fn reclaim_cost(view: &View, req: &Request, n: NodeId) -> Option<(u32, usize)> {
     Some((gpus, node.allocs.len()))
 }
 
-/// Victims picked so far and what `victims_allowed` needs to judge the set, kept as it
-/// grows one node at a time (re-judging the whole set at each step would be quadratic); see
-/// [`crate::sim::victims_allowed`].
-#[derive(Clone, Debug, Default)]
-struct Picked {
-    ids: BTreeSet<AllocId>,
-    /// Nodes every holder of which is picked.
-    vacated: BTreeSet<NodeId>,
-    /// GPUs of the vacated nodes, by their tenant.
-    vacated_gpus: Vec<u64>,
-    /// Tenants with a picked victim that does not yield (reclaimed, not preempted).
-    reclaimed_from: BTreeSet<TenantId>,
-}
-
-impl Picked {
-    fn new(tenants: usize) -> Self {
-        Picked {
-            vacated_gpus: vec![0; tenants],
-            ..Default::default()
-        }
-    }
-}
-
-/// Adds the victims on node `n` to `picked` if the grown set is still allowed: the same
-/// judgement as `victims_allowed` on the grown set, given that every victim already passed
-/// [`preemption_allowed`] (nothing changes while a policy decides).
-fn try_add(view: &View, req: &Request, picked: &mut Picked, n: NodeId) -> bool {
-    let (c, sc) = (view.cluster, view.scenario);
-    let new: Vec<AllocId> = (c.nodes[n as usize].allocs.iter())
-        .copied()
-        .filter(|id| !picked.ids.contains(id))
-        .collect();
-    let is_picked = |id: &AllocId| picked.ids.contains(id) || new.contains(id);
-    let mut reclaimed = Vec::new();
-    let mut vacated = Vec::new();
-    for &id in &new {
-        let Some(a) = view.allocs.get(id) else {
-            return false;
-        };
-        let yields = a.preemptible && !req.preemptible;
-        if !yields && !picked.reclaimed_from.contains(&a.tenant) {
-            reclaimed.push(a.tenant);
-        }
-        for &(m, _) in &a.nodes {
-            if !picked.vacated.contains(&m)
-                && !vacated.contains(&m)
-                && c.nodes[m as usize].allocs.iter().all(is_picked)
-            {
-                vacated.push(m);
-            }
-        }
-    }
-    let mut gpus = picked.vacated_gpus.clone();
-    for &m in &vacated {
-        if let Some(t) = c.nodes[m as usize].tenant {
-            gpus[t] += c.nodes[m as usize].gpus as u64;
-        }
-    }
-    let reclaimed_ok = |t: TenantId| {
-        gpus[t] == 0 || view.occupied[t] >= sc.tenants[t].reserved_total() as u64 + gpus[t]
-    };
-    if !(picked.reclaimed_from.iter().copied())
-        .chain(reclaimed.iter().copied())
-        .all(reclaimed_ok)
-    {
-        return false;
-    }
-    picked.ids.extend(new);
-    picked.vacated.extend(vacated);
-    picked.vacated_gpus = gpus;
-    picked.reclaimed_from.extend(reclaimed);
-    true
+/// Adds the victims on node `n` to `picked` if the grown set is still allowed (each of them
+/// already passed [`preemption_allowed`] in [`reclaim_cost`]; nothing changes while a policy
+/// decides).
+fn try_add(view: &View, req: &Request, picked: &mut VictimSet, n: NodeId) -> bool {
+    let victims: Option<Vec<(AllocId, &crate::sim::alloc::Alloc)>> =
+        (view.cluster.nodes[n as usize].allocs.iter())
+            .map(|&id| view.allocs.get(id).map(|a| (id, a)))
+            .collect();
+    victims.is_some_and(|v| picked.add(view.scenario, view.cluster, req, &v))
 }
 
 /// Minimal reclaim on type `t`: the cheapest nodes (or, for a wide gang, the cheapest domain)
@@ -147,7 +83,7 @@ fn reclaim(view: &View, req: &Request, t: TypeId, g: u32) -> Option<Vec<AllocId>
     };
     if req.needs_one_domain(view.scenario, t) {
         let need = nodes_for(g, c.types[t].node_gpus) as usize;
-        let mut best: Option<(u32, Picked)> = None;
+        let mut best: Option<(u32, VictimSet)> = None;
         for &d in c.domains_of(t) {
             let idle = c.domains[d as usize].idle_nodes as usize;
             if idle >= need {
@@ -163,7 +99,7 @@ fn reclaim(view: &View, req: &Request, t: TypeId, g: u32) -> Option<Vec<AllocId>
             if best.as_ref().is_some_and(|b| floor >= b.0) {
                 continue;
             }
-            let mut picked = Picked::new(view.scenario.tenants.len());
+            let mut picked = VictimSet::new(view.scenario.tenants.len());
             let mut freed = idle;
             let mut cost = 0;
             for (gp, _, n) in found {
@@ -182,7 +118,7 @@ fn reclaim(view: &View, req: &Request, t: TypeId, g: u32) -> Option<Vec<AllocId>
         return best.map(|(_, v)| v.ids.into_iter().collect());
     }
     let have = c.available(t, req.tenant);
-    let mut picked = Picked::new(view.scenario.tenants.len());
+    let mut picked = VictimSet::new(view.scenario.tenants.len());
     let mut gained = 0u64;
     // Only nodes whose every holder could pass `preemption_allowed` are candidates: all the
     // nodes of a tenant the request may reclaim from (another tenant above its reservation,

@@ -22,7 +22,7 @@ use crate::policy::{Decision, Placement, Policy, View};
 use crate::units::{Time, US_PER_HOUR, from_secs_f64, secs};
 use crate::workload::arrivals::{ArrivalStream, STREAM_FAILURES, rng_for};
 use crate::workload::demand;
-use crate::workload::{Kind, Spec};
+use crate::workload::{Kind, Spec, TenantId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -72,35 +72,83 @@ pub fn victims_allowed(
     victims: &[(AllocId, &Alloc)],
     now: Time,
 ) -> bool {
-    let mut reclaimed_from = BTreeSet::new();
-    for &(_, a) in victims {
-        if !preemption_allowed(sc, c, req, a, now) {
+    victims
+        .iter()
+        .all(|&(_, a)| preemption_allowed(sc, c, req, a, now))
+        && VictimSet::new(sc.tenants.len()).add(sc, c, req, victims)
+}
+
+/// A set of victims grown a few at a time, with what the quota rule of [`victims_allowed`]
+/// needs to judge it, so that a policy adding victims one node at a time need not re-judge
+/// the whole set at each step.
+#[derive(Clone, Debug, Default)]
+pub struct VictimSet {
+    pub ids: BTreeSet<AllocId>,
+    /// Nodes every holder of which is in the set.
+    vacated: BTreeSet<NodeId>,
+    /// GPUs of the vacated nodes, by their tenant.
+    vacated_gpus: Vec<u64>,
+    /// Tenants with a victim that does not yield (reclaimed, not preempted).
+    reclaimed_from: BTreeSet<TenantId>,
+}
+
+impl VictimSet {
+    pub fn new(tenants: usize) -> Self {
+        VictimSet {
+            vacated_gpus: vec![0; tenants],
+            ..Default::default()
+        }
+    }
+
+    /// Adds `victims` if the grown set keeps the quota rule of [`victims_allowed`], and
+    /// returns whether it did (checking each victim against [`preemption_allowed`] is the
+    /// caller's).
+    pub fn add(
+        &mut self,
+        sc: &Scenario,
+        c: &Cluster,
+        req: &Request,
+        victims: &[(AllocId, &Alloc)],
+    ) -> bool {
+        let new: BTreeSet<AllocId> = (victims.iter())
+            .map(|v| v.0)
+            .filter(|id| !self.ids.contains(id))
+            .collect();
+        let is_in = |id: &AllocId| self.ids.contains(id) || new.contains(id);
+        let mut reclaimed = BTreeSet::new();
+        let mut vacated = BTreeSet::new();
+        for &(id, a) in victims {
+            if !new.contains(&id) {
+                continue;
+            }
+            if !yields(req, a) && !self.reclaimed_from.contains(&a.tenant) {
+                reclaimed.insert(a.tenant);
+            }
+            for &(m, _) in &a.nodes {
+                if !self.vacated.contains(&m)
+                    && !vacated.contains(&m)
+                    && c.nodes[m as usize].allocs.iter().all(is_in)
+                {
+                    vacated.insert(m);
+                }
+            }
+        }
+        let mut gpus = self.vacated_gpus.clone();
+        for &m in &vacated {
+            if let Some(t) = c.nodes[m as usize].tenant {
+                gpus[t] += c.nodes[m as usize].gpus as u64;
+            }
+        }
+        let within = |t: TenantId| gpus[t] == 0 || c.occupied()[t] >= reserved(sc, t) + gpus[t];
+        if !(self.reclaimed_from.iter().chain(&reclaimed)).all(|&t| within(t)) {
             return false;
         }
-        if !yields(req, a) {
-            reclaimed_from.insert(a.tenant);
-        }
+        self.ids.extend(new);
+        self.vacated.extend(vacated);
+        self.vacated_gpus = gpus;
+        self.reclaimed_from.extend(reclaimed);
+        true
     }
-    if reclaimed_from.is_empty() {
-        return true; // every victim yields: no quota is touched
-    }
-    let ids: BTreeSet<AllocId> = victims.iter().map(|v| v.0).collect();
-    let mut taken = vec![0u64; sc.tenants.len()];
-    let vacated: BTreeSet<NodeId> = victims
-        .iter()
-        .flat_map(|(_, a)| a.nodes.iter().map(|&(n, _)| n))
-        .filter(|&n| c.nodes[n as usize].allocs.iter().all(|x| ids.contains(x)))
-        .collect();
-    for n in vacated {
-        let node = &c.nodes[n as usize];
-        if let Some(t) = node.tenant.filter(|t| reclaimed_from.contains(t)) {
-            taken[t] += node.gpus as u64;
-        }
-    }
-    taken
-        .iter()
-        .enumerate()
-        .all(|(t, &k)| k == 0 || c.occupied()[t] >= reserved(sc, t) + k)
 }
 
 fn reserved(sc: &Scenario, t: usize) -> u64 {
@@ -328,7 +376,6 @@ impl Engine {
         self.stats.events
     }
 
-    /// Every job submitted so far, in submission order.
     /// Per workload: the number of arrivals taken from its stream and a fingerprint of their
     /// times, sizes and tokens (held batch jobs included, counted at the horizon).
     pub fn arrivals(&self) -> &[(u64, u64)] {
@@ -544,14 +591,14 @@ impl Engine {
     fn dequeue(&mut self, key: &QueueKey) -> Option<Request> {
         let req = self.queue.remove(key)?;
         self.queued_by_tenant[req.tenant] -= 1;
-        if matches!(req.target, Target::Job(_)) {
-            self.stats.queued_jobs -= 1;
-        }
-        if let Target::Replica(s) = req.target {
-            self.services[s as usize].queued.remove(key);
-        }
-        if matches!(req.target, Target::Job(_)) {
-            self.refill(req.workload);
+        match req.target {
+            Target::Job(_) => {
+                self.stats.queued_jobs -= 1;
+                self.refill(req.workload);
+            }
+            Target::Replica(s) => {
+                self.services[s as usize].queued.remove(key);
+            }
         }
         Some(req)
     }

@@ -10,4 +10,4 @@ pub mod queue;
 pub mod request;
 pub mod service;
 
-pub use engine::{Engine, SimError, preemption_allowed, victims_allowed, within_quota};
+pub use engine::{Engine, SimError, VictimSet, preemption_allowed, victims_allowed, within_quota};
