@@ -11,7 +11,7 @@ use super::common::{
     config_order, evict_by_types, fill_from, merge_ascending, nodes_for, place_by_types,
     take_idle_in_domain,
 };
-use super::{Decision, Placement, Policy, View};
+use super::{Decision, NodeList, Placement, Policy, View};
 use crate::fleet::cluster::NodeClass;
 use crate::fleet::{Cluster, NodeId, TypeId};
 use crate::sim::request::Request;
@@ -32,13 +32,13 @@ pub fn tightest_partial(c: &Cluster, t: TypeId, tenant: TenantId, g: u32) -> Opt
 /// the tightest partial node of the tenant.
 pub fn packed(c: &Cluster, t: TypeId, tenant: TenantId, g: u32) -> Option<Placement> {
     let ng = c.types[t].node_gpus;
-    let mut nodes: Vec<(NodeId, u32)> = Vec::new();
+    let mut nodes = NodeList::new();
     let mut left = g;
     if left < ng {
         if let Some(n) = tightest_partial(c, t, tenant, left) {
             return Some(Placement {
                 gpu_type: t,
-                nodes: vec![(n, left)],
+                nodes: smallvec::smallvec![(n, left)],
             });
         }
     }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Placement, View};
+use super::{NodeList, Placement, View};
 use crate::fleet::cluster::{Node, NodeClass};
 use crate::fleet::{Cluster, NodeId, TypeId};
 use crate::sim::alloc::AllocId;
@@ -17,9 +17,9 @@ pub fn fill_from(
     nodes: impl Iterator<Item = NodeId>,
     tenant: TenantId,
     g: u32,
-) -> Option<Vec<(NodeId, u32)>> {
+) -> Option<NodeList> {
     let mut left = g;
-    let mut out = Vec::new();
+    let mut out = NodeList::new();
     for n in nodes {
         let take = cluster.nodes[n as usize].usable_by(tenant).min(left);
         if take > 0 {
@@ -58,7 +58,7 @@ pub fn take_idle_in_domain(
     allowed: impl Fn(&Node) -> bool,
 ) -> Option<Placement> {
     let mut left = g;
-    let mut nodes = Vec::new();
+    let mut nodes = NodeList::new();
     for n in cluster.domain_nodes(d) {
         let node = &cluster.nodes[n as usize];
         if node.class() == NodeClass::Idle && allowed(node) {

@@ -15,7 +15,7 @@
 use super::best_fit::packed;
 use super::common::{fill_from, merge_ascending, nodes_for, take_idle_in_domain, victims_for};
 use super::rank::comparative_advantage;
-use super::{Decision, Placement, Policy, View};
+use super::{Decision, NodeList, Placement, Policy, View};
 use crate::fleet::cluster::NodeClass;
 use crate::fleet::{Cluster, NodeId, TypeId};
 use crate::sim::request::Request;
@@ -92,7 +92,7 @@ fn wide(view: &View, req: &Request, t: TypeId, g: u32) -> Option<Placement> {
     })
     .unwrap_or(Placement {
         gpu_type: t,
-        nodes: vec![],
+        nodes: NodeList::new(),
     });
     let have: u32 = p.nodes.iter().map(|x| x.1).sum();
     if have < g {

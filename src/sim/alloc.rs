@@ -1,14 +1,19 @@
 //! Allocations: a request placed on GPUs, moving through tenant switch, workflow switch and
 //! running. Slots are reused; a generation counter makes events of a freed slot stale.
 
+use crate::fleet::TypeId;
 use crate::fleet::cluster::{GpuId, GpuState};
-use crate::fleet::{NodeId, TypeId};
 use crate::units::Time;
 use crate::workload::{Kind, TenantId, WorkloadId};
 
 use super::request::Target;
+use crate::policy::NodeList;
 
 pub type AllocId = u32;
+
+/// An allocation's GPUs, inline up to one node's worth (most allocations are one replica or
+/// one small job), so placing and releasing need no heap allocation.
+pub type GpuList = smallvec::SmallVec<[GpuId; 8]>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
@@ -37,11 +42,11 @@ pub struct Alloc {
     /// Workflow identity loaded on the GPUs once running.
     pub workflow: u32,
     pub gpu_type: TypeId,
-    pub gpus: Vec<GpuId>,
+    pub gpus: GpuList,
     /// Nodes and the GPUs held on each, as placed.
-    pub nodes: Vec<(NodeId, u32)>,
+    pub nodes: NodeList,
     /// Nodes this allocation re-provisions, with the unallocated GPUs its switch holds there.
-    pub switched: Vec<(NodeId, u32)>,
+    pub switched: NodeList,
     pub phase: Phase,
     pub phase_start: Time,
     /// End of the current phase (completion time for a running job; `Time::MAX` for a replica).

@@ -173,8 +173,8 @@ pub fn check(e: &Engine) -> Result<(), String> {
     }
 
     let mut queued = vec![0u64; e.sc.tenants.len()];
-    for r in e.queue.values() {
-        queued[r.tenant] += 1;
+    for (key, _) in e.queue.iter() {
+        queued[e.sc.workloads[key.workload as usize].tenant] += 1;
     }
     if queued != e.queued_by_tenant {
         return Err(format!(
@@ -186,8 +186,8 @@ pub fn check(e: &Engine) -> Result<(), String> {
     // No job is lost: every job is in exactly one state, and queued ones are in the queue.
     let queued_jobs = e
         .queue
-        .values()
-        .filter(|r| matches!(r.target, Target::Job(_)))
+        .iter()
+        .filter(|(_, target)| matches!(target, Target::Job(_)))
         .count();
     let mut counts = [0usize; 4];
     for job in &e.jobs {

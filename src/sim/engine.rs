@@ -4,21 +4,20 @@
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
 
-use priority_queue::PriorityQueue;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
-use super::alloc::{Alloc, AllocId, Allocs, Phase};
+use super::alloc::{Alloc, AllocId, Allocs, GpuList, Phase};
 use super::events::EventQueue;
 use super::job::{Job, JobState};
-use super::queue::Queue;
+use super::queue::{ClassHeads, Queue};
 use super::request::{JobId, QueueKey, Request, ServiceId, Target};
 use super::service::{Service, efficiency_key};
 use crate::config::Scenario;
 use crate::fleet::cluster::{GpuState, NONE};
 use crate::fleet::{Cluster, NodeId, TypeId};
 use crate::metrics::Ledger;
-use crate::policy::{Decision, Placement, Policy, View};
+use crate::policy::{Decision, NodeList, Placement, Policy, View};
 use crate::units::{Time, US_PER_HOUR, from_secs_f64, secs};
 use crate::workload::arrivals::{ArrivalStream, STREAM_FAILURES, rng_for};
 use crate::workload::demand;
@@ -72,10 +71,15 @@ pub fn victims_allowed(
     victims: &[(AllocId, &Alloc)],
     now: Time,
 ) -> bool {
-    victims
-        .iter()
-        .all(|&(_, a)| preemption_allowed(sc, c, req, a, now))
-        && VictimSet::new(sc.tenants.len()).add(sc, c, req, victims)
+    let mut reclaims = false;
+    for &(_, a) in victims {
+        if !preemption_allowed(sc, c, req, a, now) {
+            return false;
+        }
+        reclaims |= !yields(req, a);
+    }
+    // The quota rule only bounds reclaims: a set of victims that all yield keeps it.
+    !reclaims || VictimSet::new(sc.tenants.len()).add(sc, c, req, victims)
 }
 
 /// A set of victims grown a few at a time, with what the quota rule of [`victims_allowed`]
@@ -285,7 +289,7 @@ pub struct Engine {
     /// replicas), so the pass can offer them in priority order.
     entered: Vec<QueueKey>,
     /// Class heads of the placement pass in progress (kept to reuse its memory).
-    heads: PriorityQueue<(usize, u32), Reverse<QueueKey>>,
+    heads: ClassHeads,
     /// A node's free GPUs while a placement picks among them (kept to reuse its memory).
     scratch: Vec<u32>,
     /// Pending events by (time, push order). Each allocation has at most one pending event and
@@ -326,7 +330,7 @@ impl Engine {
             services: Vec::new(),
             queue: Queue::default(),
             entered: Vec::new(),
-            heads: PriorityQueue::new(),
+            heads: ClassHeads::default(),
             scratch: Vec::new(),
             queued_by_tenant: vec![0; sc.tenants.len()],
             events: EventQueue::default(),
@@ -580,7 +584,7 @@ impl Engine {
         if matches!(req.target, Target::Job(_)) {
             self.stats.queued_jobs += 1;
         }
-        self.queue.insert(key, req);
+        self.queue.insert(key, req.target);
         self.entered.push(key);
         self.stats.peak_queue = self.stats.peak_queue.max(self.queue.len());
         self.dirty = true;
@@ -588,19 +592,32 @@ impl Engine {
     }
 
     /// Takes a request out of the queue and its class.
-    fn dequeue(&mut self, key: &QueueKey) -> Option<Request> {
-        let req = self.queue.remove(key)?;
-        self.queued_by_tenant[req.tenant] -= 1;
-        match req.target {
+    fn dequeue(&mut self, key: &QueueKey) -> Option<Target> {
+        let target = self.queue.remove(key)?;
+        let w = key.workload as usize;
+        self.queued_by_tenant[self.sc.workloads[w].tenant] -= 1;
+        match target {
             Target::Job(_) => {
                 self.stats.queued_jobs -= 1;
-                self.refill(req.workload);
+                self.refill(w);
             }
             Target::Replica(s) => {
                 self.services[s as usize].queued.remove(key);
             }
         }
-        Some(req)
+        Some(target)
+    }
+
+    /// The request a queue entry stands for, rebuilt from its job or service (nothing it is
+    /// made of changes while it waits).
+    fn queued_request(&self, key: &QueueKey, target: Target) -> Request {
+        match target {
+            Target::Job(j) => self.job_request(j),
+            Target::Replica(s) => Request {
+                arrival: key.arrival,
+                ..self.replica_request(s)
+            },
+        }
     }
 
     fn job_request(&self, j: JobId) -> Request {
@@ -980,8 +997,13 @@ impl Engine {
                 // Work enqueued during the pass (evicted victims above all) takes its place in
                 // queue order before the next offer, so lower-priority classes do not take the
                 // GPUs a preemption freed ahead of the higher-priority work it evicted.
-                for k in std::mem::take(&mut self.entered) {
-                    if self.queue.get(&k).is_some() {
+                // Only the earliest of each class matters (a preemption requeues its victims,
+                // hundreds of one class at a time).
+                self.entered.sort_unstable_by_key(|k| (k.class(), *k));
+                let mut done = None;
+                for k in self.entered.drain(..) {
+                    if done != Some(k.class()) && self.queue.get(&k).is_some() {
+                        done = Some(k.class());
                         heads.push_increase(k.class(), Reverse(k));
                     }
                 }
@@ -992,9 +1014,10 @@ impl Engine {
                 if no_free && !self.cluster.has_preemptible() && !self.anyone_borrowing() {
                     break;
                 }
-                let Some(req) = self.queue.get(&key).cloned() else {
+                let Some(target) = self.queue.get(&key) else {
                     continue;
                 };
+                let req = self.queued_request(&key, target);
                 let fits = (0..self.sc.gpu_types.len()).any(|t| {
                     req.gpus_on(&self.sc, t)
                         .is_some_and(|g| self.cluster.available(t, req.tenant) >= g as u64)
@@ -1102,13 +1125,15 @@ impl Engine {
         if total != g {
             return Err(self.invalid(&format!("placed {total} GPUs for a request of {g}")));
         }
-        let mut seen = std::collections::BTreeSet::new();
+        let mut listed: smallvec::SmallVec<[NodeId; 8]> = p.nodes.iter().map(|x| x.0).collect();
+        listed.sort_unstable();
+        let twice = listed.windows(2).find(|w| w[0] == w[1]).map(|w| w[0]);
         let mut domain = None;
         for &(n, k) in &p.nodes {
             let Some(node) = self.cluster.nodes.get(n as usize) else {
                 return Err(self.invalid(&format!("node {n} does not exist")));
             };
-            if !seen.insert(n) || k == 0 {
+            if twice == Some(n) || k == 0 {
                 return Err(self.invalid(&format!("node {n} listed twice or with 0 GPUs")));
             }
             if node.gpu_type != t {
@@ -1151,11 +1176,11 @@ impl Engine {
         let wf = req.workflow(&self.sc);
         let ty = &self.sc.gpu_types[t];
         let ts_time = ty.tenant_switch;
-        let mut gpus = Vec::new();
-        let mut switched = Vec::new();
+        let mut gpus = GpuList::new();
+        let mut switched = NodeList::new();
         // Nodes being re-provisioned for this tenant that the request joins, with the GPUs it
         // takes there: it starts when their switch ends.
-        let mut joined: Vec<(NodeId, u32)> = Vec::new();
+        let mut joined = NodeList::new();
         let mut switch_end = self.now;
         let mut any_wf = false;
         for &(n, k) in &p.nodes {
@@ -1211,7 +1236,11 @@ impl Engine {
             gpu_type: t,
             gpus,
             nodes: p.nodes,
-            switched: if ts > 0 { switched.clone() } else { Vec::new() },
+            switched: if ts > 0 {
+                switched.clone()
+            } else {
+                NodeList::new()
+            },
             phase,
             phase_start: self.now,
             phase_end: if phase == Phase::TenantSwitch {
@@ -1257,6 +1286,9 @@ impl Engine {
             let lock = if ts > 0 { sw.unwrap_or(0) } else { 0 };
             let joins = joined.iter().any(|j| j.0 == n);
             let until = self.now + ts;
+            // Work that runs at once is entered as running here, in the same node update.
+            let exempt_end = self.now.saturating_add(self.sc.preempt_exempt);
+            let preemptible = req.preemptible;
             self.cluster.update_node(n, |node| {
                 node.tenant = Some(tenant);
                 if joins {
@@ -1269,10 +1301,19 @@ impl Engine {
                 if lock > 0 {
                     node.switch_until = until;
                 }
-                node.pinned += k;
                 node.allocs.push(id);
-                node.exempt_end.push(0);
                 node.alloc_gpus += size;
+                if phase == Phase::Running {
+                    node.exempt_end.push(exempt_end);
+                    if preemptible {
+                        node.evictable_at = exempt_end;
+                    } else {
+                        node.pinned += k;
+                    }
+                } else {
+                    node.exempt_end.push(0);
+                    node.pinned += k;
+                }
             });
             if sw.is_some() {
                 let node = &self.cluster.nodes[n as usize];
@@ -1309,7 +1350,7 @@ impl Engine {
             }
         }
         if phase == Phase::Running {
-            self.enter_running(id);
+            self.enter_running(id, false);
         } else {
             let end = self.allocs.get(id).expect("live").phase_end;
             self.push(Ev::Alloc(id, generation), end);
@@ -1350,7 +1391,7 @@ impl Engine {
         }
         book_phase(&mut self.ledger, a, self.now);
         if phase == Phase::WorkflowSwitch {
-            return self.enter_running(id);
+            return self.enter_running(id, true);
         }
         let switched = std::mem::take(&mut self.allocs.get_mut(id).expect("live").switched);
         self.unlock(&switched);
@@ -1366,7 +1407,7 @@ impl Engine {
             let generation = self.allocs.generation(id);
             self.push(Ev::Alloc(id, generation), end);
         } else {
-            self.enter_running(id);
+            self.enter_running(id, true);
         }
     }
 
@@ -1394,7 +1435,9 @@ impl Engine {
         }
     }
 
-    fn enter_running(&mut self, id: AllocId) {
+    /// Starts an allocation's running phase; `switched` when it comes out of a switch phase
+    /// (placed straight into running, its nodes already count it as running).
+    fn enter_running(&mut self, id: AllocId, switched: bool) {
         let now = self.now;
         let a = self.allocs.get_mut(id).expect("live");
         a.phase = Phase::Running;
@@ -1408,7 +1451,8 @@ impl Engine {
         }
         // This allocation started running last, so its exemption ends last on its nodes.
         let at = now.saturating_add(self.sc.preempt_exempt);
-        for i in 0..a.nodes.len() {
+        let nodes = if switched { a.nodes.len() } else { 0 };
+        for i in 0..nodes {
             let (n, k) = self.allocs.get(id).expect("live").nodes[i];
             let node = &mut self.cluster.nodes[n as usize];
             let pos = node.allocs.iter().position(|&x| x == id).expect("listed");
