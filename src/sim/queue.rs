@@ -21,7 +21,8 @@ pub type ClassHeads = PriorityQueue<Class, Reverse<QueueKey>, BuildHasherDefault
 
 /// Hashes a class (two small integers) by multiply and rotate, as rustc's FxHasher does. The
 /// heads are rebuilt on every placement pass, millions of times in a large run, and the
-/// default SipHash was a tenth of their cost; the order they come out in never depends on it.
+/// default SipHash cost 4 % of a gigawatt run's instructions; the order the heads come out
+/// in never depends on the hash.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ClassHasher(u64);
 
@@ -105,7 +106,7 @@ impl Queue {
         let members = self.classes.get_mut(&key.class())?;
         let target = members.order.remove(&(key.arrival, key.seq))?;
         // An emptied class keeps its map: a batch class holds one request at a time, and
-        // dropping and rebuilding its map on every placement was a tenth of the queue's cost.
+        // dropping and rebuilding its map cost a free and an allocation on every placement.
         self.len -= 1;
         Some(target)
     }
