@@ -3,11 +3,11 @@
 
 use crate::fleet::TypeId;
 use crate::fleet::cluster::{GpuId, GpuState};
+use crate::policy::NodeList;
 use crate::units::Time;
 use crate::workload::{Kind, TenantId, WorkloadId};
 
 use super::request::Target;
-use crate::policy::NodeList;
 
 pub type AllocId = u32;
 

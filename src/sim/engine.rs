@@ -1280,15 +1280,15 @@ impl Engine {
             self.cluster.set_gpu_state(g, state);
         }
         let size = self.allocs.get(id).expect("live").gpus.len() as u32;
+        let until = self.now + ts;
+        // Work that runs at once is entered as running here, in the same node update.
+        let exempt_end = self.now.saturating_add(self.sc.preempt_exempt);
+        let preemptible = req.preemptible;
         for i in 0..self.allocs.get(id).expect("live").nodes.len() {
             let (n, k) = self.allocs.get(id).expect("live").nodes[i];
             let sw = switched.iter().find(|s| s.0 == n).map(|s| s.1);
             let lock = if ts > 0 { sw.unwrap_or(0) } else { 0 };
             let joins = joined.iter().any(|j| j.0 == n);
-            let until = self.now + ts;
-            // Work that runs at once is entered as running here, in the same node update.
-            let exempt_end = self.now.saturating_add(self.sc.preempt_exempt);
-            let preemptible = req.preemptible;
             self.cluster.update_node(n, |node| {
                 node.tenant = Some(tenant);
                 if joins {
