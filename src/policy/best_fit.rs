@@ -82,6 +82,11 @@ impl Policy for BestFit {
         "best_fit"
     }
 
+    /// It preempts only preemptible work, and only for work that is not.
+    fn preempts_for_preemptible(&self) -> bool {
+        false
+    }
+
     fn place(&mut self, view: &View, req: &Request) -> Decision {
         let order = config_order(view);
         if let Some(p) = place_by_types(view, req, order, fullest_domain, packed) {

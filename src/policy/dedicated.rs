@@ -92,6 +92,11 @@ impl Policy for Dedicated {
         "dedicated"
     }
 
+    /// It preempts only preemptible work, and only for work that is not.
+    fn preempts_for_preemptible(&self) -> bool {
+        false
+    }
+
     fn initial_tenants(&mut self, view: &View) -> Option<Vec<Option<TenantId>>> {
         let c = view.cluster;
         let mut owner = vec![None; c.nodes.len()];

@@ -22,6 +22,11 @@ impl Policy for FirstFit {
         "first_fit"
     }
 
+    /// It preempts only preemptible work, and only for work that is not.
+    fn preempts_for_preemptible(&self) -> bool {
+        false
+    }
+
     fn place(&mut self, view: &View, req: &Request) -> Decision {
         let order = config_order(view);
         let first = |c: &Cluster, t: TypeId, tenant: TenantId, g: u32| {

@@ -25,6 +25,11 @@ impl Policy for HeterogeneityAware {
         "heterogeneity_aware"
     }
 
+    /// It preempts only preemptible work, and only for work that is not.
+    fn preempts_for_preemptible(&self) -> bool {
+        false
+    }
+
     fn place(&mut self, view: &View, req: &Request) -> Decision {
         let ranks = self
             .ranks

@@ -64,6 +64,14 @@ pub trait Policy: Send {
         false
     }
 
+    /// Whether this policy may answer preemptible work with [`Decision::Preempt`] (it can
+    /// only reclaim borrowed GPUs for it: preemptible work never makes other work yield). A
+    /// policy that never does is not offered preemptible work that does not fit, which spares
+    /// a large run millions of offers that could only be declined.
+    fn preempts_for_preemptible(&self) -> bool {
+        true
+    }
+
     /// Decides for one request, taken from the queue in priority order.
     fn place(&mut self, view: &View, req: &Request) -> Decision;
 }

@@ -109,6 +109,11 @@ impl Policy for SwitchAware {
         "switch_aware"
     }
 
+    /// It preempts only preemptible work, and only for work that is not.
+    fn preempts_for_preemptible(&self) -> bool {
+        false
+    }
+
     fn place(&mut self, view: &View, req: &Request) -> Decision {
         let c = view.cluster;
         let sc = view.scenario;

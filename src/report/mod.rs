@@ -170,14 +170,45 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
-fn summary(xs: &[f64]) -> Percentiles {
-    let mut v = xs.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
+/// Mean (summed in ascending order) and percentiles of sorted values.
+fn summary(sorted: &[f64]) -> Percentiles {
     Percentiles {
-        mean: ratio(v.iter().sum(), v.len() as f64),
-        p50: percentile(&v, 0.5),
-        p99: percentile(&v, 0.99),
+        mean: ratio(sorted.iter().sum(), sorted.len() as f64),
+        p50: percentile(sorted, 0.5),
+        p99: percentile(sorted, 0.99),
     }
+}
+
+/// Each kind's values sorted, and all of them sorted together. A month of a gigawatt fleet has
+/// tens of millions of waits and completions: each group is sorted once (values equal under
+/// `total_cmp` are bit-identical, so an unstable sort gives the same sequence as a stable one)
+/// and the whole is merged from the sorted groups rather than sorted again.
+fn sorted_by_kind(groups: &[Vec<f64>; 3]) -> ([Vec<f64>; 3], Vec<f64>) {
+    let sorted = groups.clone().map(|mut v| {
+        v.sort_unstable_by(|a, b| a.total_cmp(b));
+        v
+    });
+    let all = sorted
+        .iter()
+        .fold(Vec::new(), |acc, v| merge_sorted_f64(&acc, v));
+    (sorted, all)
+}
+
+fn merge_sorted_f64(a: &[f64], b: &[f64]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if b[j].total_cmp(&a[i]).is_lt() {
+            out.push(b[j]);
+            j += 1;
+        } else {
+            out.push(a[i]);
+            i += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
 }
 
 /// Revenue of one account at a tenant's billing.
@@ -244,6 +275,8 @@ pub fn build(e: &Engine) -> Report {
         );
     }
 
+    let (waits, all_waits) = sorted_by_kind(&e.stats.waits_h);
+    let (completions, all_completions) = sorted_by_kind(&e.stats.completions_h);
     let by_kind = Kind::ALL
         .iter()
         .map(|&k| {
@@ -254,8 +287,8 @@ pub fn build(e: &Engine) -> Report {
                     gpu_hours: h(a.productive_us),
                     switch_gpu_hours: h(a.switch_us),
                     tokens: a.tokens,
-                    wait_hours: summary(&e.stats.waits_h[k as usize]),
-                    completion_hours: summary(&e.stats.completions_h[k as usize]),
+                    wait_hours: summary(&waits[k as usize]),
+                    completion_hours: summary(&completions[k as usize]),
                 },
             )
         })
@@ -325,8 +358,8 @@ pub fn build(e: &Engine) -> Report {
             rejected: e.stats.rejected_jobs,
             preemptions: e.stats.preemptions,
             interrupted_by_failures: e.stats.jobs_interrupted,
-            wait_hours: summary(&e.stats.waits_h.concat()),
-            completion_hours: summary(&e.stats.completions_h.concat()),
+            wait_hours: summary(&all_waits),
+            completion_hours: summary(&all_completions),
             mean_queued: ratio(e.stats.queued_jobs_area as f64, e.now() as f64),
             mean_running: ratio(e.stats.running_jobs_area as f64, e.now() as f64),
         },

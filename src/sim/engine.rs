@@ -1,7 +1,6 @@
 //! The event loop and the state changes it makes: arrivals, placement, switch phases,
 //! completions, autoscaling, preemption, failures and repairs, and the horizon.
 
-use std::cmp::Reverse;
 use std::collections::BTreeSet;
 
 use rand::RngExt;
@@ -988,10 +987,7 @@ impl Engine {
             // Each class's head, popped in queue order; a keyed priority queue, so a class's head
             // moves up when earlier work of the class enters during the pass.
             let mut heads = std::mem::take(&mut self.heads);
-            heads.clear();
-            for (c, k) in self.queue.heads() {
-                heads.push(c, Reverse(k));
-            }
+            heads.reset(self.queue.heads().map(|(_, k)| k));
             self.entered.clear();
             loop {
                 // Work enqueued during the pass (evicted victims above all) takes its place in
@@ -1004,10 +1000,10 @@ impl Engine {
                 for k in self.entered.drain(..) {
                     if done != Some(k.class()) && self.queue.get(&k).is_some() {
                         done = Some(k.class());
-                        heads.push_increase(k.class(), Reverse(k));
+                        heads.push_increase(k);
                     }
                 }
-                let Some((class, Reverse(key))) = heads.pop() else {
+                let Some(key) = heads.pop() else {
                     break;
                 };
                 let no_free = (0..self.sc.gpu_types.len()).all(|t| self.cluster.free_gpus(t) == 0);
@@ -1028,7 +1024,7 @@ impl Engine {
                 if self.offer(key, &req)? {
                     placed_any = true;
                     if let Some(next) = self.queue.next_in_class(&key) {
-                        heads.push_increase(class, Reverse(next));
+                        heads.push_increase(next);
                     }
                 }
             }
@@ -1091,7 +1087,8 @@ impl Engine {
     /// necessary condition, so requests that can neither fit nor preempt are not offered.
     fn could_preempt_for(&self, req: &Request) -> bool {
         let yields = !req.preemptible && self.cluster.has_preemptible();
-        let reclaim = within_quota(&self.sc, &self.cluster, req)
+        let reclaim = (!req.preemptible || self.policy.preempts_for_preemptible())
+            && within_quota(&self.sc, &self.cluster, req)
             && (0..self.sc.tenants.len())
                 .any(|t| t != req.tenant && self.cluster.occupied()[t] > reserved(&self.sc, t));
         yields || reclaim

@@ -3,11 +3,7 @@
 //! Each key names its class, so finding, taking and adding a request touch one small ordered
 //! map of its class instead of one map of every waiting request.
 
-use std::cmp::Reverse;
 use std::collections::BTreeMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
-use priority_queue::PriorityQueue;
 
 use super::request::{QueueKey, Target};
 use crate::units::Time;
@@ -15,38 +11,39 @@ use crate::units::Time;
 /// A class of requests: (workload, gang size).
 pub type Class = (usize, u32);
 
-/// The heads of the classes during a placement pass, earliest first; a keyed priority queue,
-/// so a class's head can move up when earlier work of the class enters during the pass.
-pub type ClassHeads = PriorityQueue<Class, Reverse<QueueKey>, BuildHasherDefault<ClassHasher>>;
+/// The heads of the classes during a placement pass, earliest first, at most one key per
+/// class, so a class's head can move up when earlier work of the class enters during the pass.
+/// A list kept sorted (latest first, so the earliest pops off the end): a fleet has tens of
+/// classes, and a pass rebuilds the list and takes from it millions of times in a large run,
+/// where a keyed heap with its hash map cost 10 % of the instructions.
+#[derive(Clone, Debug, Default)]
+pub struct ClassHeads {
+    keys: Vec<QueueKey>,
+}
 
-/// Hashes a class (two small integers) by multiply and rotate, as rustc's FxHasher does. The
-/// heads are rebuilt on every placement pass, millions of times in a large run, and the
-/// default SipHash cost 4 % of a gigawatt run's instructions; the order the heads come out
-/// in never depends on the hash.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ClassHasher(u64);
-
-impl Hasher for ClassHasher {
-    fn finish(&self) -> u64 {
-        self.0
+impl ClassHeads {
+    /// Replaces the contents with `heads`, one key per class.
+    pub fn reset(&mut self, heads: impl Iterator<Item = QueueKey>) {
+        self.keys.clear();
+        self.keys.extend(heads);
+        self.keys.sort_unstable_by(|a, b| b.cmp(a));
     }
 
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(b as u64);
+    /// Makes `key` its class's head unless the class has an earlier one.
+    pub fn push_increase(&mut self, key: QueueKey) {
+        if let Some(i) = self.keys.iter().position(|k| k.class() == key.class()) {
+            if self.keys[i] <= key {
+                return;
+            }
+            self.keys.remove(i);
         }
+        let at = self.keys.partition_point(|k| *k > key);
+        self.keys.insert(at, key);
     }
 
-    fn write_u32(&mut self, i: u32) {
-        self.write_u64(i as u64);
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64);
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x517c_c1b7_2722_0a95);
+    /// Takes the earliest head.
+    pub fn pop(&mut self) -> Option<QueueKey> {
+        self.keys.pop()
     }
 }
 
