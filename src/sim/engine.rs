@@ -987,7 +987,7 @@ impl Engine {
             // Each class's head, popped in queue order; a keyed priority queue, so a class's head
             // moves up when earlier work of the class enters during the pass.
             let mut heads = std::mem::take(&mut self.heads);
-            heads.reset(self.queue.heads().map(|(_, k)| k));
+            heads.reset(self.queue.heads());
             self.entered.clear();
             loop {
                 // Work enqueued during the pass (evicted victims above all) takes its place in
