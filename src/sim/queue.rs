@@ -69,29 +69,43 @@ impl Members {
 /// offered. Up to a million requests wait in a gigawatt run (evicted batch jobs), and small
 /// entries keep the ordered maps shallow and cache-friendly.
 ///
-/// Classes sit in a list in the order they first appeared, found through an ordered index:
-/// every placement pass walks all of them for their heads, and walking a list costs a few
-/// instructions per class where walking the index cost tens.
+/// Classes sit in a list in the order they first appeared, found through a table by workload
+/// of (gang size, place in the list): every placement pass walks all classes for their heads
+/// and looks several up, and a list and a short scan cost a few instructions where an ordered
+/// map cost tens (a workload has a handful of gang sizes).
 #[derive(Clone, Debug, Default)]
 pub struct Queue {
-    index: BTreeMap<Class, usize>,
+    index: Vec<Vec<(u32, usize)>>,
     classes: Vec<Members>,
     len: usize,
 }
 
 impl Queue {
+    fn position(&self, (w, gang): Class) -> Option<usize> {
+        let gangs = self.index.get(w)?;
+        gangs.iter().find(|g| g.0 == gang).map(|g| g.1)
+    }
+
     fn members(&self, c: Class) -> Option<&Members> {
-        self.index.get(&c).map(|&i| &self.classes[i])
+        self.position(c).map(|i| &self.classes[i])
     }
 
     pub fn insert(&mut self, key: QueueKey, target: Target) {
-        let i = *self.index.entry(key.class()).or_insert_with(|| {
-            self.classes.push(Members {
-                shared: key,
-                order: BTreeMap::new(),
-            });
-            self.classes.len() - 1
-        });
+        let i = match self.position(key.class()) {
+            Some(i) => i,
+            None => {
+                let (w, gang) = key.class();
+                if self.index.len() <= w {
+                    self.index.resize_with(w + 1, Vec::new);
+                }
+                self.index[w].push((gang, self.classes.len()));
+                self.classes.push(Members {
+                    shared: key,
+                    order: BTreeMap::new(),
+                });
+                self.classes.len() - 1
+            }
+        };
         let members = &mut self.classes[i];
         debug_assert_eq!(
             (members.shared.neg_priority, members.shared.kind),
@@ -119,7 +133,8 @@ impl Queue {
     }
 
     pub fn remove(&mut self, key: &QueueKey) -> Option<Target> {
-        let members = &mut self.classes[*self.index.get(&key.class())?];
+        let i = self.position(key.class())?;
+        let members = &mut self.classes[i];
         let at = (key.arrival, key.seq);
         let target = if members
             .order
@@ -168,8 +183,10 @@ impl Queue {
 
     /// Every waiting request's key and target (by class, then queue order).
     pub fn iter(&self) -> impl Iterator<Item = (QueueKey, Target)> + '_ {
-        (self.index.values())
-            .map(|&i| &self.classes[i])
+        let mut by_class: Vec<&Members> = self.classes.iter().collect();
+        by_class.sort_unstable_by_key(|m| m.shared.class());
+        by_class
+            .into_iter()
             .flat_map(|m| m.order.iter().map(|(k, &t)| (m.key(k), t)))
     }
 }
