@@ -190,3 +190,80 @@ impl Queue {
             .flat_map(|m| m.order.iter().map(|(k, &t)| (m.key(k), t)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::Kind;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    /// A key of workload `w` (its priority and kind follow from it, as a class shares them).
+    fn key(w: u32, gang: u32, arrival: Time, seq: u64) -> QueueKey {
+        QueueKey {
+            neg_priority: -((w % 2) as i64),
+            kind: [Kind::Inference, Kind::Training, Kind::Batch][(w % 3) as usize],
+            arrival,
+            seq,
+            workload: w,
+            gang,
+        }
+    }
+
+    proptest! {
+        /// The queue and the pass's class heads against plain ordered sets: same members,
+        /// same heads, same order of offers.
+        #[test]
+        fn queue_and_class_heads_match_a_reference(
+            ops in prop::collection::vec((0u32..4, 0u32..3, 0u64..50, any::<bool>()), 1..200)
+        ) {
+            let mut q = Queue::default();
+            let mut reference: BTreeSet<QueueKey> = BTreeSet::new();
+            for (seq, &(w, gang, arrival, add)) in ops.iter().enumerate() {
+                let k = key(w, gang, arrival, seq as u64);
+                if add || reference.is_empty() {
+                    q.insert(k, Target::Job(seq as u32));
+                    reference.insert(k);
+                } else {
+                    // Take the reference's n-th key, a head or not.
+                    let victim = *reference.iter().nth(arrival as usize % reference.len()).unwrap();
+                    prop_assert!(q.remove(&victim).is_some());
+                    prop_assert!(q.get(&victim).is_none());
+                    reference.remove(&victim);
+                }
+                prop_assert_eq!(q.len(), reference.len());
+            }
+            for &k in &reference {
+                prop_assert!(q.get(&k).is_some());
+                let next = reference.range(k..).find(|x| x.class() == k.class()).copied();
+                prop_assert_eq!(q.next_in_class(&k), next);
+            }
+            let listed: Vec<QueueKey> = q.iter().map(|(k, _)| k).collect();
+            let mut by_class: Vec<QueueKey> = reference.iter().copied().collect();
+            by_class.sort_by_key(|k| (k.class(), k.arrival, k.seq));
+            prop_assert_eq!(listed, by_class);
+
+            // The heads come out in queue order, one per class; a pushed earlier key of a
+            // class replaces its head, a later one does not.
+            let mut heads = ClassHeads::default();
+            heads.reset(q.heads());
+            let mut want: BTreeMap<Class, QueueKey> = BTreeMap::new();
+            for &k in &reference {
+                want.entry(k.class()).or_insert(k);
+            }
+            for (w, gang) in [(0, 0), (1, 2), (3, 1)] {
+                let k = key(w, gang, 0, u64::MAX);
+                heads.push_increase(k);
+                let e = want.entry(k.class()).or_insert(k);
+                *e = (*e).min(k);
+            }
+            let mut popped = Vec::new();
+            while let Some(k) = heads.pop() {
+                popped.push(k);
+            }
+            let mut expected: Vec<QueueKey> = want.into_values().collect();
+            expected.sort();
+            prop_assert_eq!(popped, expected);
+        }
+    }
+}
