@@ -776,10 +776,20 @@ pub fn merge_sorted<T: Ord + Copy>(
     a: impl Iterator<Item = T>,
     b: impl Iterator<Item = T>,
 ) -> impl Iterator<Item = T> {
+    merge_sorted_by(a, b, |x, y| x <= y)
+}
+
+/// Merges two iterators ascending by `le` (whether the first goes no later than the second)
+/// into one; on ties the first iterator's item comes first.
+pub fn merge_sorted_by<T: Copy>(
+    a: impl Iterator<Item = T>,
+    b: impl Iterator<Item = T>,
+    le: impl Fn(&T, &T) -> bool,
+) -> impl Iterator<Item = T> {
     let mut a = a.peekable();
     let mut b = b.peekable();
     std::iter::from_fn(move || match (a.peek(), b.peek()) {
-        (Some(x), Some(y)) if x <= y => a.next(),
+        (Some(x), Some(y)) if le(x, y) => a.next(),
         (Some(_), Some(_)) => b.next(),
         (Some(_), None) => a.next(),
         (None, _) => b.next(),

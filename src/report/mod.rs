@@ -10,7 +10,7 @@ pub use render::render;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-use crate::fleet::cluster::GpuState;
+use crate::fleet::cluster::{GpuState, merge_sorted_by};
 use crate::metrics::Account;
 use crate::sim::Engine;
 use crate::units::US_PER_HOUR;
@@ -188,27 +188,13 @@ fn sorted_by_kind(groups: &[Vec<f64>; 3]) -> ([Vec<f64>; 3], Vec<f64>) {
         v.sort_unstable_by(|a, b| a.total_cmp(b));
         v
     });
-    let all = sorted
-        .iter()
-        .fold(Vec::new(), |acc, v| merge_sorted_f64(&acc, v));
+    let all = sorted.iter().fold(Vec::new(), |acc, v| {
+        merge_sorted_by(acc.into_iter(), v.iter().copied(), |x, y| {
+            x.total_cmp(y).is_le()
+        })
+        .collect()
+    });
     (sorted, all)
-}
-
-fn merge_sorted_f64(a: &[f64], b: &[f64]) -> Vec<f64> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        if b[j].total_cmp(&a[i]).is_lt() {
-            out.push(b[j]);
-            j += 1;
-        } else {
-            out.push(a[i]);
-            i += 1;
-        }
-    }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
 }
 
 /// Revenue of one account at a tenant's billing.

@@ -984,8 +984,8 @@ impl Engine {
         for _ in 0..MAX_PASSES_PER_INSTANT {
             self.dirty = false;
             let mut placed_any = false;
-            // Each class's head, popped in queue order; a keyed priority queue, so a class's head
-            // moves up when earlier work of the class enters during the pass.
+            // Each class's head, popped in queue order; a class's head moves up when earlier
+            // work of the class enters during the pass.
             let mut heads = std::mem::take(&mut self.heads);
             heads.reset(self.queue.heads());
             self.entered.clear();
