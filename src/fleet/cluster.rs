@@ -70,7 +70,8 @@ pub struct Node {
     pub down: bool,
     /// GPUs held by allocations that may not be preempted (guaranteed, or still switching).
     pub pinned: u32,
-    /// Allocations holding GPUs here, in order of placement.
+    /// Allocations holding GPUs here, in order of placement (inline up to four, so reaching
+    /// them costs no second cache miss).
     pub allocs: Vec<u32>,
     /// For each of `allocs`, when it has run its `preempt_exempt` time if it is running, else
     /// 0 (kept by the engine, so the node's `evictable_at` needs no allocation lookups).
@@ -508,6 +509,28 @@ impl Cluster {
             self.state_count[t][s as usize] += 1;
             self.gpu_state[gpu as usize] = s;
         }
+    }
+
+    /// Puts GPUs, all of type `t`, in state `s`: what [`Self::set_gpu_state`] does for each,
+    /// without looking up each GPU's node for its type (a dependent load per GPU).
+    pub fn set_gpus_state(
+        &mut self,
+        t: TypeId,
+        gpus: impl IntoIterator<Item = GpuId>,
+        s: GpuState,
+    ) {
+        let mut left = [0u64; N_STATES];
+        for g in gpus {
+            debug_assert_eq!(self.gpu_type_of(g), t);
+            let old = std::mem::replace(&mut self.gpu_state[g as usize], s);
+            left[old as usize] += 1;
+        }
+        let counts = &mut self.state_count[t];
+        let moved: u64 = left.iter().sum();
+        for (c, l) in counts.iter_mut().zip(left) {
+            *c -= l;
+        }
+        counts[s as usize] += moved;
     }
 
     pub fn node_of(&self, gpu: GpuId) -> NodeId {

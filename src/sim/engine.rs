@@ -1271,11 +1271,12 @@ impl Engine {
         }
         // The allocation's GPUs first, so that the free GPUs left on a node it re-provisions
         // are those still without an allocation.
-        let state = phase.gpu_state();
-        for &g in &self.allocs.get(id).expect("live").gpus {
+        let placed = &self.allocs.get(id).expect("live").gpus;
+        for &g in placed {
             self.cluster.gpu_alloc[g as usize] = id;
-            self.cluster.set_gpu_state(g, state);
         }
+        self.cluster
+            .set_gpus_state(t, placed.iter().copied(), phase.gpu_state());
         let size = self.allocs.get(id).expect("live").gpus.len() as u32;
         let until = self.now + ts;
         // Work that runs at once is entered as running here, in the same node update.
@@ -1398,9 +1399,11 @@ impl Engine {
             a.phase = Phase::WorkflowSwitch;
             a.phase_end = self.now + a.workflow_switch;
             let end = a.phase_end;
-            for &g in &a.gpus {
-                self.cluster.set_gpu_state(g, GpuState::WorkflowSwitch);
-            }
+            self.cluster.set_gpus_state(
+                a.gpu_type,
+                a.gpus.iter().copied(),
+                GpuState::WorkflowSwitch,
+            );
             let generation = self.allocs.generation(id);
             self.push(Ev::Alloc(id, generation), end);
         } else {
@@ -1443,9 +1446,10 @@ impl Engine {
         let wf = a.workflow;
         let n_gpus = a.gpus.len();
         for &g in &a.gpus {
-            self.cluster.set_gpu_state(g, GpuState::Busy);
             self.cluster.gpu_workflow[g as usize] = wf;
         }
+        self.cluster
+            .set_gpus_state(t, a.gpus.iter().copied(), GpuState::Busy);
         // This allocation started running last, so its exemption ends last on its nodes.
         let at = now.saturating_add(self.sc.preempt_exempt);
         let nodes = if switched { a.nodes.len() } else { 0 };
@@ -1510,7 +1514,8 @@ impl Engine {
         }
         match a.target {
             Target::Job(j) => {
-                let (produced, saved) = if a.phase == Phase::Running {
+                // A completed job keeps what it had left, whatever it produced.
+                let (produced, saved) = if a.phase == Phase::Running && why != End::Completed {
                     self.job_progress(&a, j)
                 } else {
                     (0.0, 0.0)
@@ -1570,8 +1575,9 @@ impl Engine {
         let pinned = !a.preemptible || a.phase != Phase::Running;
         for &g in &a.gpus {
             self.cluster.gpu_alloc[g as usize] = NONE;
-            self.cluster.set_gpu_state(g, GpuState::Idle);
         }
+        self.cluster
+            .set_gpus_state(a.gpu_type, a.gpus.iter().copied(), GpuState::Idle);
         for &(node, k) in &a.nodes {
             self.cluster.update_node(node, |nd| {
                 nd.used -= k;
