@@ -22,6 +22,54 @@ pub struct KindAccount {
     pub tokens: f64,
 }
 
+/// Values recorded one at a time (a wait or a completion time per job: tens of millions at
+/// fleet scale), kept in fixed-size chunks. A doubling vector would copy everything stored at
+/// each growth and touch twice the memory; here growing copies nothing.
+#[derive(Clone, Debug, Default)]
+pub struct Samples {
+    chunks: Vec<Vec<f64>>,
+    len: usize,
+}
+
+impl Samples {
+    /// Values per chunk (512 KiB).
+    const CHUNK: usize = 1 << 16;
+
+    pub fn push(&mut self, x: f64) {
+        match self.chunks.last_mut() {
+            Some(c) if c.len() < Self::CHUNK => c.push(x),
+            _ => {
+                let mut c = Vec::with_capacity(Self::CHUNK);
+                c.push(x);
+                self.chunks.push(c);
+            }
+        }
+        self.len += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The values in the order they were recorded.
+    pub fn iter(&self) -> impl Iterator<Item = f64> + '_ {
+        self.chunks.iter().flatten().copied()
+    }
+
+    /// The values in one vector, in the order they were recorded.
+    pub fn to_vec(&self) -> Vec<f64> {
+        let mut v = Vec::with_capacity(self.len);
+        for c in &self.chunks {
+            v.extend_from_slice(c);
+        }
+        v
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Ledger {
     pub last: Time,

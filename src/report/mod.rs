@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 use crate::fleet::cluster::{GpuState, merge_sorted_by};
-use crate::metrics::Account;
+use crate::metrics::{Account, Samples};
 use crate::sim::Engine;
 use crate::units::US_PER_HOUR;
 use crate::workload::{Billing, Kind};
@@ -183,8 +183,9 @@ fn summary(sorted: &[f64]) -> Percentiles {
 /// tens of millions of waits and completions: each group is sorted once (values equal under
 /// `total_cmp` are bit-identical, so an unstable sort gives the same sequence as a stable one)
 /// and the whole is merged from the sorted groups rather than sorted again.
-fn sorted_by_kind(groups: &[Vec<f64>; 3]) -> ([Vec<f64>; 3], Vec<f64>) {
-    let sorted = groups.clone().map(|mut v| {
+fn sorted_by_kind(groups: &[Samples; 3]) -> ([Vec<f64>; 3], Vec<f64>) {
+    let sorted = groups.each_ref().map(|s| {
+        let mut v = s.to_vec();
         v.sort_unstable_by(|a, b| a.total_cmp(b));
         v
     });

@@ -15,7 +15,7 @@ use super::service::{Service, efficiency_key};
 use crate::config::Scenario;
 use crate::fleet::cluster::{GpuState, NONE};
 use crate::fleet::{Cluster, NodeId, TypeId};
-use crate::metrics::Ledger;
+use crate::metrics::{Ledger, Samples};
 use crate::policy::{Decision, NodeList, Placement, Policy, View};
 use crate::units::{Time, US_PER_HOUR, from_secs_f64, secs};
 use crate::workload::arrivals::{ArrivalStream, STREAM_FAILURES, rng_for};
@@ -227,9 +227,9 @@ enum End {
 pub struct Stats {
     pub events: u64,
     /// Hours from arrival to first start, per started job, by `Kind as usize`.
-    pub waits_h: [Vec<f64>; 3],
+    pub waits_h: [Samples; 3],
     /// Hours from arrival to completion, per completed job, by `Kind as usize`.
-    pub completions_h: [Vec<f64>; 3],
+    pub completions_h: [Samples; 3],
     pub preemptions: u64,
     pub failures: u64,
     pub submitted_jobs: u64,
