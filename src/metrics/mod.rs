@@ -139,6 +139,13 @@ impl Ledger {
         }
     }
 
+    /// Moves `gpu_us` GPU-microseconds of type `t` from state `from` to `to` in the state
+    /// integrals: time integrated in one state that, it turned out, was spent in the other.
+    pub fn move_state_time(&mut self, t: usize, from: GpuState, to: GpuState, gpu_us: u128) {
+        self.state_us[t][from as usize] -= gpu_us;
+        self.state_us[t][to as usize] += gpu_us;
+    }
+
     pub fn book_tokens(&mut self, tenant: usize, t: usize, kind: Kind, tokens: f64) {
         self.accounts[tenant][t].tokens += tokens;
         self.kinds[kind as usize].tokens += tokens;

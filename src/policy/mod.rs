@@ -11,6 +11,7 @@ pub mod rank;
 pub mod switch_aware;
 
 use crate::config::Scenario;
+use crate::fleet::cluster::{GpuId, NONE};
 use crate::fleet::{Cluster, NodeId, TypeId};
 use crate::sim::alloc::{AllocId, Allocs};
 use crate::sim::request::Request;
@@ -27,6 +28,19 @@ pub struct View<'a> {
     pub occupied: &'a [u64],
     /// Requests waiting in the queue, by tenant.
     pub queued: &'a [u64],
+}
+
+impl View<'_> {
+    /// The workflow GPU `g` holds now: what it last loaded, or, under a job whose model load
+    /// has ended, that job's (the engine writes it to the GPU when the job is released; see
+    /// `Alloc::loading`).
+    pub fn gpu_workflow(&self, g: GpuId) -> u32 {
+        let id = self.cluster.gpu_alloc[g as usize];
+        match self.allocs.get(id) {
+            Some(a) if id != NONE && a.loading && self.now >= a.phase_start => a.workflow,
+            _ => self.cluster.gpu_workflow[g as usize],
+        }
+    }
 }
 
 /// Nodes and the GPUs taken on each. Inline up to two nodes, since most placements are one

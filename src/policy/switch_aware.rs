@@ -17,7 +17,7 @@ use super::common::{fill_from, merge_ascending, nodes_for, take_idle_in_domain, 
 use super::rank::comparative_advantage;
 use super::{Decision, NodeList, Placement, Policy, View};
 use crate::fleet::cluster::NodeClass;
-use crate::fleet::{Cluster, NodeId, TypeId};
+use crate::fleet::{NodeId, TypeId};
 use crate::sim::request::Request;
 use crate::units::secs;
 
@@ -31,9 +31,9 @@ pub struct SwitchAware {
     ranks: Option<Vec<Vec<TypeId>>>,
 }
 
-fn holds(c: &Cluster, n: NodeId, wf: u32) -> bool {
-    let node = &c.nodes[n as usize];
-    (node.first_gpu..node.first_gpu + node.gpus).any(|g| c.gpu_workflow[g as usize] == wf)
+fn holds(view: &View, n: NodeId, wf: u32) -> bool {
+    let node = &view.cluster.nodes[n as usize];
+    (node.first_gpu..node.first_gpu + node.gpus).any(|g| view.gpu_workflow(g) == wf)
 }
 
 /// Whether re-provisioning a node of type `t` for `req` pays for itself.
@@ -50,12 +50,13 @@ fn worth_switching(view: &View, req: &Request, t: TypeId) -> bool {
 }
 
 /// GPUs for `req` on nodes that need no tenant switch, workflow holders first.
-fn without_switch(c: &Cluster, req: &Request, wf: u32, t: TypeId, g: u32) -> Option<Placement> {
+fn without_switch(view: &View, req: &Request, wf: u32, t: TypeId, g: u32) -> Option<Placement> {
+    let c = view.cluster;
     let me = req.tenant;
     let own = || merge_ascending(c.partial_nodes_of(t, me), c.idle_nodes_of(t, Some(me)));
     let holders: Vec<NodeId> = own()
         .take(WORKFLOW_SCAN)
-        .filter(|&n| holds(c, n, wf))
+        .filter(|&n| holds(view, n, wf))
         .collect();
     let order = holders
         .iter()
@@ -132,7 +133,7 @@ impl Policy for SwitchAware {
                 + c.idle_count_of(t, None) * c.types[t].node_gpus as u64
                 >= g as u64
             {
-                without_switch(c, req, wf, t, g)
+                without_switch(view, req, wf, t, g)
             } else if worth_switching(view, req, t) {
                 packed(c, t, req.tenant, g)
             } else {

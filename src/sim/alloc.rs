@@ -53,6 +53,11 @@ pub struct Alloc {
     pub phase_end: Time,
     /// Workflow-switch time that follows the tenant switch.
     pub workflow_switch: Time,
+    /// A job's run whose workflow switch (model load) is not an event: the allocation is
+    /// `Running` from `phase_start` on, and loads for the `workflow_switch` before it. Its GPUs
+    /// stay in the workflow-switch state until it is released, which books the switch and the
+    /// run from these times and moves the run's GPU time to busy in the state integrals.
+    pub loading: bool,
     pub preemptible: bool,
     /// Tokens/s of the whole allocation when running.
     pub rate: f64,
@@ -60,6 +65,15 @@ pub struct Alloc {
 }
 
 impl Alloc {
+    /// The state its GPUs are in (a loading job's stay in the workflow switch throughout).
+    pub fn gpu_state(&self) -> GpuState {
+        if self.loading {
+            GpuState::WorkflowSwitch
+        } else {
+            self.phase.gpu_state()
+        }
+    }
+
     pub fn locked_gpus(&self) -> u32 {
         self.switched.iter().map(|&(_, n)| n).sum()
     }

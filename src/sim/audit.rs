@@ -36,7 +36,7 @@ pub fn check(e: &Engine) -> Result<(), String> {
                 "allocation {id} holds switch locks outside its tenant switch"
             ));
         }
-        let want = a.phase.gpu_state();
+        let want = a.gpu_state();
         let mut domain = None;
         let mut one_domain = true;
         for &g in &a.gpus {

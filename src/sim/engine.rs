@@ -172,8 +172,24 @@ pub fn within_quota(sc: &Scenario, c: &Cluster, req: &Request) -> bool {
 }
 
 /// Books an allocation's current phase, from its start up to `now`, in the state it implies.
+/// A loading job's phase is its workflow switch and then, if it has started by `now`, its run;
+/// the state integrals counted its GPUs as switching throughout, so the run's part moves to
+/// busy there.
 fn book_phase(ledger: &mut Ledger, a: &Alloc, now: Time) {
-    let gpu_us = a.phase_gpus() as u128 * (now - a.phase_start) as u128;
+    let gpus = a.phase_gpus() as u128;
+    if a.loading {
+        let loaded = a.phase_start.min(now);
+        let switch_us = gpus * (loaded - (a.phase_start - a.workflow_switch)) as u128;
+        let ws = GpuState::WorkflowSwitch;
+        ledger.book_time(a.tenant, a.gpu_type, a.kind, ws, switch_us);
+        let run_us = gpus * (now - loaded) as u128;
+        if run_us > 0 {
+            ledger.book_time(a.tenant, a.gpu_type, a.kind, GpuState::Busy, run_us);
+            ledger.move_state_time(a.gpu_type, ws, GpuState::Busy, run_us);
+        }
+        return;
+    }
+    let gpu_us = gpus * (now - a.phase_start) as u128;
     ledger.book_time(a.tenant, a.gpu_type, a.kind, a.phase.gpu_state(), gpu_us);
 }
 
@@ -1216,12 +1232,20 @@ impl Engine {
         } else {
             0
         };
+        // A job's model load needs no event of its own: it runs from the load's end (see
+        // `Alloc::loading`). A replica's does, since its capacity counts from then.
+        let job = matches!(req.target, Target::Job(_));
         let phase = if switch_end > self.now {
             Phase::TenantSwitch
-        } else if wf_time > 0 {
+        } else if wf_time > 0 && !job {
             Phase::WorkflowSwitch
         } else {
             Phase::Running
+        };
+        let run_start = if phase == Phase::Running {
+            self.now + wf_time
+        } else {
+            Time::MAX
         };
         let rate = req.rate_on(&self.sc, t);
         let alloc = Alloc {
@@ -1246,6 +1270,7 @@ impl Engine {
                 self.now + wf_time
             },
             workflow_switch: wf_time,
+            loading: false,
             preemptible: req.preemptible,
             rate,
             placed_at: self.now,
@@ -1275,12 +1300,18 @@ impl Engine {
         for &g in placed {
             self.cluster.gpu_alloc[g as usize] = id;
         }
+        let state = if phase == Phase::Running && wf_time > 0 {
+            GpuState::WorkflowSwitch
+        } else {
+            phase.gpu_state()
+        };
         self.cluster
-            .set_gpus_state(t, placed.iter().copied(), phase.gpu_state());
+            .set_gpus_state(t, placed.iter().copied(), state);
         let size = self.allocs.get(id).expect("live").gpus.len() as u32;
         let until = self.now + ts;
-        // Work that runs at once is entered as running here, in the same node update.
-        let exempt_end = self.now.saturating_add(self.sc.preempt_exempt);
+        // Work that runs at once (or once loaded) is entered as running here, in the same node
+        // update.
+        let exempt_end = run_start.saturating_add(self.sc.preempt_exempt);
         let preemptible = req.preemptible;
         for i in 0..self.allocs.get(id).expect("live").nodes.len() {
             let (n, k) = self.allocs.get(id).expect("live").nodes[i];
@@ -1304,7 +1335,7 @@ impl Engine {
                 if phase == Phase::Running {
                     node.exempt_end.push(exempt_end);
                     if preemptible {
-                        node.evictable_at = exempt_end;
+                        node.evictable_at = node.evictable_at.max(exempt_end);
                     } else {
                         node.pinned += k;
                     }
@@ -1348,7 +1379,7 @@ impl Engine {
             }
         }
         if phase == Phase::Running {
-            self.enter_running(id, false);
+            self.enter_running(id, false, run_start);
         } else {
             let end = self.allocs.get(id).expect("live").phase_end;
             self.push(Ev::Alloc(id, generation), end);
@@ -1389,13 +1420,16 @@ impl Engine {
         }
         book_phase(&mut self.ledger, a, self.now);
         if phase == Phase::WorkflowSwitch {
-            return self.enter_running(id, true);
+            return self.enter_running(id, true, self.now);
         }
         let switched = std::mem::take(&mut self.allocs.get_mut(id).expect("live").switched);
         self.unlock(&switched);
         let a = self.allocs.get_mut(id).expect("live");
         a.phase_start = self.now;
-        if a.workflow_switch > 0 {
+        if a.workflow_switch > 0 && matches!(a.target, Target::Job(_)) {
+            let run_start = self.now + a.workflow_switch;
+            self.enter_running(id, true, run_start);
+        } else if a.workflow_switch > 0 {
             a.phase = Phase::WorkflowSwitch;
             a.phase_end = self.now + a.workflow_switch;
             let end = a.phase_end;
@@ -1407,7 +1441,7 @@ impl Engine {
             let generation = self.allocs.generation(id);
             self.push(Ev::Alloc(id, generation), end);
         } else {
-            self.enter_running(id, true);
+            self.enter_running(id, true, self.now);
         }
     }
 
@@ -1437,21 +1471,32 @@ impl Engine {
 
     /// Starts an allocation's running phase; `switched` when it comes out of a switch phase
     /// (placed straight into running, its nodes already count it as running).
-    fn enter_running(&mut self, id: AllocId, switched: bool) {
+    /// A job may start running at `run_start` after now, once its model is loaded: it is
+    /// `loading` until then, with no event for the load's end.
+    fn enter_running(&mut self, id: AllocId, switched: bool, run_start: Time) {
         let now = self.now;
         let a = self.allocs.get_mut(id).expect("live");
         a.phase = Phase::Running;
-        a.phase_start = now;
+        a.phase_start = run_start;
+        a.loading = run_start > now;
         let (preemptible, target, rate, t) = (a.preemptible, a.target, a.rate, a.gpu_type);
         let wf = a.workflow;
         let n_gpus = a.gpus.len();
-        for &g in &a.gpus {
-            self.cluster.gpu_workflow[g as usize] = wf;
+        if a.loading {
+            // Its GPUs hold the new workflow from its release on (nothing reads a held GPU's).
+            if switched {
+                let gpus = a.gpus.iter().copied();
+                self.cluster
+                    .set_gpus_state(t, gpus, GpuState::WorkflowSwitch);
+            }
+        } else {
+            for &g in &a.gpus {
+                self.cluster.gpu_workflow[g as usize] = wf;
+            }
+            self.cluster
+                .set_gpus_state(t, a.gpus.iter().copied(), GpuState::Busy);
         }
-        self.cluster
-            .set_gpus_state(t, a.gpus.iter().copied(), GpuState::Busy);
-        // This allocation started running last, so its exemption ends last on its nodes.
-        let at = now.saturating_add(self.sc.preempt_exempt);
+        let at = run_start.saturating_add(self.sc.preempt_exempt);
         let nodes = if switched { a.nodes.len() } else { 0 };
         for i in 0..nodes {
             let (n, k) = self.allocs.get(id).expect("live").nodes[i];
@@ -1461,7 +1506,7 @@ impl Engine {
             if preemptible {
                 self.cluster.update_node(n, |node| {
                     node.pinned -= k;
-                    node.evictable_at = at;
+                    node.evictable_at = node.evictable_at.max(at);
                 });
             }
         }
@@ -1471,7 +1516,7 @@ impl Engine {
                 let left = (job.tokens_total - job.tokens_done).max(0.0);
                 let dur = ((left / rate) * 1e6).ceil().max(1.0) as Time;
                 let a = self.allocs.get_mut(id).expect("live");
-                a.phase_end = now.saturating_add(dur);
+                a.phase_end = run_start.saturating_add(dur);
                 let end = a.phase_end;
                 let generation = self.allocs.generation(id);
                 self.push(Ev::Alloc(id, generation), end);
@@ -1492,7 +1537,8 @@ impl Engine {
     /// an interruption (up to the last checkpoint for training; all of it for batch).
     fn job_progress(&self, a: &Alloc, j: JobId) -> (f64, f64) {
         let job = &self.jobs[j as usize];
-        let elapsed = self.now - a.phase_start;
+        // Nothing before a loading job's run starts.
+        let elapsed = self.now.saturating_sub(a.phase_start);
         let produced = (a.rate * secs(elapsed))
             .min(job.tokens_total - job.tokens_done)
             .max(0.0);
@@ -1573,8 +1619,13 @@ impl Engine {
             }
         }
         let pinned = !a.preemptible || a.phase != Phase::Running;
+        // A loading job that got to run leaves its workflow loaded.
+        let loaded = a.loading && self.now >= a.phase_start;
         for &g in &a.gpus {
             self.cluster.gpu_alloc[g as usize] = NONE;
+            if loaded {
+                self.cluster.gpu_workflow[g as usize] = a.workflow;
+            }
         }
         self.cluster
             .set_gpus_state(a.gpu_type, a.gpus.iter().copied(), GpuState::Idle);
