@@ -135,6 +135,38 @@ backlog_jobs = 2
 }
 
 #[test]
+fn a_jobs_model_load_is_booked_up_to_the_horizon_and_its_run_from_the_loads_end() {
+    // A job's load is not an event: the books still split its GPU time at the load's end.
+    // The model takes 100 s to load; the job needs 1 h of running.
+    let batch = "
+[[batch]]
+name = \"b\"
+tenant = \"a\"
+model_gb = 40
+tokens_per_s_per_gpu = { X1 = 1000 }
+job_tokens = 3_600_000
+backlog_jobs = 1
+";
+    // The horizon falls inside the load: 60 s of switching, nothing run.
+    let sc = scenario(&format!("{}{batch}", TINY.replace("\"10h\"", "\"1m\"")));
+    let r = run(&sc, "first_fit");
+    assert_close(r.gpu_hours.workflow_switch, 60.0 / 3600.0);
+    assert_close(r.gpu_hours.productive, 0.0);
+    assert_close(r.tokens, 0.0);
+    // The horizon falls 10 min into the run: the whole load, then 10 min of tokens.
+    let sc = scenario(&format!("{}{batch}", TINY.replace("\"10h\"", "\"700s\"")));
+    let r = run(&sc, "first_fit");
+    assert_close(r.gpu_hours.workflow_switch, 100.0 / 3600.0);
+    assert_close(r.gpu_hours.productive, 600.0 / 3600.0);
+    assert_close(r.tokens, 600.0 * 1000.0);
+    assert_eq!(r.jobs.completed, 0);
+    // Long enough: it completes exactly 1 h after its load ended.
+    let r = run(&scenario(&format!("{TINY}{batch}")), "first_fit");
+    assert_eq!(r.jobs.completed, 1);
+    assert_close(r.jobs.completion_hours.p50, (100.0 + 3600.0) / 3600.0);
+}
+
+#[test]
 fn inference_serves_demand_once_its_model_is_loaded() {
     // 1,000 tokens/s demanded; one replica of 2,000 tokens/s after a 100 s load.
     let sc = scenario(&format!(
