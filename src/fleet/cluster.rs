@@ -70,8 +70,7 @@ pub struct Node {
     pub down: bool,
     /// GPUs held by allocations that may not be preempted (guaranteed, or still switching).
     pub pinned: u32,
-    /// Allocations holding GPUs here, in order of placement (inline up to four, so reaching
-    /// them costs no second cache miss).
+    /// Allocations holding GPUs here, in order of placement.
     pub allocs: Vec<u32>,
     /// For each of `allocs`, when it has run its `preempt_exempt` time if it is running, else
     /// 0 (kept by the engine, so the node's `evictable_at` needs no allocation lookups).

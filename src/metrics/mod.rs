@@ -55,11 +55,6 @@ impl Samples {
         self.len == 0
     }
 
-    /// The values in the order they were recorded.
-    pub fn iter(&self) -> impl Iterator<Item = f64> + '_ {
-        self.chunks.iter().flatten().copied()
-    }
-
     /// The values in one vector, in the order they were recorded.
     pub fn to_vec(&self) -> Vec<f64> {
         let mut v = Vec::with_capacity(self.len);

@@ -1496,6 +1496,8 @@ impl Engine {
             self.cluster
                 .set_gpus_state(t, a.gpus.iter().copied(), GpuState::Busy);
         }
+        // A node's exemption ends with its last: a job still loading there may end its own
+        // after this allocation's.
         let at = run_start.saturating_add(self.sc.preempt_exempt);
         let nodes = if switched { a.nodes.len() } else { 0 };
         for i in 0..nodes {
