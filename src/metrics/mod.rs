@@ -47,14 +47,6 @@ impl Samples {
         self.len += 1;
     }
 
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// The values in one vector, in the order they were recorded.
     pub fn to_vec(&self) -> Vec<f64> {
         let mut v = Vec::with_capacity(self.len);

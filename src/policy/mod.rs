@@ -11,7 +11,7 @@ pub mod rank;
 pub mod switch_aware;
 
 use crate::config::Scenario;
-use crate::fleet::cluster::{GpuId, NONE};
+use crate::fleet::cluster::GpuId;
 use crate::fleet::{Cluster, NodeId, TypeId};
 use crate::sim::alloc::{AllocId, Allocs};
 use crate::sim::request::Request;
@@ -35,9 +35,8 @@ impl View<'_> {
     /// has ended, that job's (the engine writes it to the GPU when the job is released; see
     /// `Alloc::loading`).
     pub fn gpu_workflow(&self, g: GpuId) -> u32 {
-        let id = self.cluster.gpu_alloc[g as usize];
-        match self.allocs.get(id) {
-            Some(a) if id != NONE && a.loading && self.now >= a.phase_start => a.workflow,
+        match self.allocs.get(self.cluster.gpu_alloc[g as usize]) {
+            Some(a) if a.loaded_by(self.now) => a.workflow,
             _ => self.cluster.gpu_workflow[g as usize],
         }
     }

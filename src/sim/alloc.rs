@@ -65,6 +65,11 @@ pub struct Alloc {
 }
 
 impl Alloc {
+    /// Whether a loading job's model load has ended by `now` (it is running).
+    pub fn loaded_by(&self, now: Time) -> bool {
+        self.loading && now >= self.phase_start
+    }
+
     /// The state its GPUs are in (a loading job's stay in the workflow switch throughout).
     pub fn gpu_state(&self) -> GpuState {
         if self.loading {

@@ -1270,7 +1270,7 @@ impl Engine {
                 self.now + wf_time
             },
             workflow_switch: wf_time,
-            loading: false,
+            loading: phase == Phase::Running && wf_time > 0,
             preemptible: req.preemptible,
             rate,
             placed_at: self.now,
@@ -1300,11 +1300,7 @@ impl Engine {
         for &g in placed {
             self.cluster.gpu_alloc[g as usize] = id;
         }
-        let state = if phase == Phase::Running && wf_time > 0 {
-            GpuState::WorkflowSwitch
-        } else {
-            phase.gpu_state()
-        };
+        let state = self.allocs.get(id).expect("live").gpu_state();
         self.cluster
             .set_gpus_state(t, placed.iter().copied(), state);
         let size = self.allocs.get(id).expect("live").gpus.len() as u32;
@@ -1426,10 +1422,10 @@ impl Engine {
         self.unlock(&switched);
         let a = self.allocs.get_mut(id).expect("live");
         a.phase_start = self.now;
-        if a.workflow_switch > 0 && matches!(a.target, Target::Job(_)) {
+        if a.workflow_switch == 0 || matches!(a.target, Target::Job(_)) {
             let run_start = self.now + a.workflow_switch;
             self.enter_running(id, true, run_start);
-        } else if a.workflow_switch > 0 {
+        } else {
             a.phase = Phase::WorkflowSwitch;
             a.phase_end = self.now + a.workflow_switch;
             let end = a.phase_end;
@@ -1440,8 +1436,6 @@ impl Engine {
             );
             let generation = self.allocs.generation(id);
             self.push(Ev::Alloc(id, generation), end);
-        } else {
-            self.enter_running(id, true, self.now);
         }
     }
 
@@ -1483,7 +1477,8 @@ impl Engine {
         let wf = a.workflow;
         let n_gpus = a.gpus.len();
         if a.loading {
-            // Its GPUs hold the new workflow from its release on (nothing reads a held GPU's).
+            // Its GPUs get the new workflow when it is released; until then the policies' view
+            // derives it (`View::gpu_workflow`).
             if switched {
                 let gpus = a.gpus.iter().copied();
                 self.cluster
@@ -1622,7 +1617,7 @@ impl Engine {
         }
         let pinned = !a.preemptible || a.phase != Phase::Running;
         // A loading job that got to run leaves its workflow loaded.
-        let loaded = a.loading && self.now >= a.phase_start;
+        let loaded = a.loaded_by(self.now);
         for &g in &a.gpus {
             self.cluster.gpu_alloc[g as usize] = NONE;
             if loaded {
