@@ -184,6 +184,22 @@ impl MaxTree {
     }
 }
 
+/// What a node contributes to the indexes (see [`Cluster::reindex`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    /// The tenant whose quota counts the node.
+    occupant: Option<TenantId>,
+    /// Its last tenant's slot in the per-tenant indexes.
+    slot: usize,
+    class: NodeClass,
+    /// GPUs that count as free: free and locked ones, none while down.
+    free: u32,
+    preemptible: bool,
+    evictable_at: crate::units::Time,
+    /// Its key in `by_cost` and whether it holds pinned work, if it is there.
+    cost: Option<(CostKey, bool)>,
+}
+
 /// The cost of evicting everything on a node, then the node: (allocation GPUs, allocations,
 /// node).
 pub type CostKey = (u32, u32, NodeId);
@@ -390,96 +406,158 @@ impl Cluster {
         n.tenant.filter(|_| !n.down && (n.used > 0 || n.locked > 0))
     }
 
-    fn index(&mut self, id: NodeId) {
+    /// What node `id` contributes to the indexes now.
+    fn entry(&self, id: NodeId) -> Entry {
         let n = &self.nodes[id as usize];
-        if let Some(t) = Self::occupant(n) {
-            self.occupied[t] += n.gpus as u64;
-        }
-        let ix = &mut self.idx[n.gpu_type];
-        let slot = slot_of(n.tenant, ix.idle_count.len());
-        let d = &mut self.domains[n.domain as usize];
-        match n.class() {
-            NodeClass::Idle => {
-                ix.idle.insert(id);
-                ix.idle_by_tenant[slot].insert(id);
-                ix.idle_count[slot] += 1;
-                ix.domains_by_idle[d.idle_nodes as usize].remove(n.domain);
-                d.idle_nodes += 1;
-                ix.domains_by_idle[d.idle_nodes as usize].insert(n.domain);
-                ix.domain_tree.set(d.local as usize, d.idle_nodes);
-            }
-            NodeClass::Partial => {
-                ix.partial[slot].insert(id);
-                ix.partial_free[slot] += n.free + n.locked;
-            }
-            _ => {}
-        }
-        if n.preemptible() {
-            ix.preemptible.insert(id);
-            ix.preemptible_gpus += n.gpus as u64;
-            if n.evictable_at <= self.promoted_at {
-                ix.evictable.insert(id);
-                ix.evictable_gpus += n.gpus as u64;
-                ix.evictable_by_tenant[slot].insert(id);
-                ix.evictable_gpus_of[slot] += n.gpus as u64;
-                d.evictable_nodes += 1;
-            } else {
-                ix.exempt.push(Reverse((n.evictable_at, id)));
-            }
-        }
-        ix.reclaim_tree
-            .set(d.local as usize, d.idle_nodes + d.evictable_nodes);
-        if let Some(k) = Self::cost_key(n, id).filter(|_| self.cost_index) {
-            ix.by_cost[slot][(n.pinned > 0) as usize].insert(k);
-        }
-        if !n.down {
-            ix.free_gpus += (n.free + n.locked) as u64;
+        Entry {
+            occupant: Self::occupant(n),
+            slot: slot_of(n.tenant, self.occupied.len() + 1),
+            class: n.class(),
+            free: if n.down { 0 } else { n.free + n.locked },
+            preemptible: n.preemptible(),
+            evictable_at: n.evictable_at,
+            cost: Self::cost_key(n, id)
+                .filter(|_| self.cost_index)
+                .map(|k| (k, n.pinned > 0)),
         }
     }
 
-    fn unindex(&mut self, id: NodeId) {
-        let n = &self.nodes[id as usize];
-        if let Some(t) = Self::occupant(n) {
-            self.occupied[t] -= n.gpus as u64;
+    fn index(&mut self, id: NodeId) {
+        let new = self.entry(id);
+        self.reindex(id, None, &new);
+    }
+
+    /// Moves node `id` in every index from what it contributed (`old`; `None` if it was not
+    /// indexed) to `new`, touching only the indexes whose part changed: most changes move a
+    /// node between few of them, and each touch of a domain or a tree is a likely cache miss
+    /// in a large fleet.
+    fn reindex(&mut self, id: NodeId, old: Option<&Entry>, new: &Entry) {
+        let gpus = self.nodes[id as usize].gpus;
+        let old_occupant = old.and_then(|o| o.occupant);
+        if old_occupant != new.occupant {
+            if let Some(t) = old_occupant {
+                self.occupied[t] -= gpus as u64;
+            }
+            if let Some(t) = new.occupant {
+                self.occupied[t] += gpus as u64;
+            }
         }
-        let ix = &mut self.idx[n.gpu_type];
-        let slot = slot_of(n.tenant, ix.idle_count.len());
-        let d = &mut self.domains[n.domain as usize];
-        match n.class() {
-            NodeClass::Idle => {
-                ix.idle.remove(id);
-                ix.idle_by_tenant[slot].remove(id);
-                ix.idle_count[slot] -= 1;
-                ix.domains_by_idle[d.idle_nodes as usize].remove(n.domain);
-                d.idle_nodes -= 1;
+        let ix = &mut self.idx[self.nodes[id as usize].gpu_type];
+        let is = |e: Option<&Entry>, c: NodeClass| e.is_some_and(|e| e.class == c);
+        let in_slot = |e: Option<&Entry>, c: NodeClass| is(e, c).then(|| e.expect("some").slot);
+
+        let (was_idle, idle) = (is(old, NodeClass::Idle), new.class == NodeClass::Idle);
+        let (old_slot, slot) = (in_slot(old, NodeClass::Idle), idle.then_some(new.slot));
+        if old_slot != slot {
+            if let Some(s) = old_slot {
+                ix.idle_by_tenant[s].remove(id);
+                ix.idle_count[s] -= 1;
+            }
+            if let Some(s) = slot {
+                ix.idle_by_tenant[s].insert(id);
+                ix.idle_count[s] += 1;
+            }
+        }
+        if let Some(s) = in_slot(old, NodeClass::Partial) {
+            ix.partial_free[s] -= old.expect("some").free;
+        }
+        if new.class == NodeClass::Partial {
+            ix.partial_free[new.slot] += new.free;
+        }
+        let partial = (new.class == NodeClass::Partial).then_some(new.slot);
+        if in_slot(old, NodeClass::Partial) != partial {
+            if let Some(s) = in_slot(old, NodeClass::Partial) {
+                ix.partial[s].remove(id);
+            }
+            if let Some(s) = partial {
+                ix.partial[s].insert(id);
+            }
+        }
+
+        let was_pre = old.is_some_and(|o| o.preemptible);
+        let was_ev = was_pre && ix.evictable.contains(id);
+        let ev = new.preemptible && new.evictable_at <= self.promoted_at;
+        if was_pre != new.preemptible {
+            if new.preemptible {
+                ix.preemptible.insert(id);
+                ix.preemptible_gpus += gpus as u64;
+            } else {
+                ix.preemptible.remove(id);
+                ix.preemptible_gpus -= gpus as u64;
+            }
+        }
+        let (old_ev_slot, ev_slot) = (
+            was_ev.then(|| old.expect("some").slot),
+            ev.then_some(new.slot),
+        );
+        if old_ev_slot != ev_slot {
+            if let Some(s) = old_ev_slot {
+                ix.evictable_by_tenant[s].remove(id);
+                ix.evictable_gpus_of[s] -= gpus as u64;
+            }
+            if let Some(s) = ev_slot {
+                ix.evictable_by_tenant[s].insert(id);
+                ix.evictable_gpus_of[s] += gpus as u64;
+            }
+        }
+        if was_ev != ev {
+            if ev {
+                ix.evictable.insert(id);
+                ix.evictable_gpus += gpus as u64;
+            } else {
+                ix.evictable.remove(id);
+                ix.evictable_gpus -= gpus as u64;
+            }
+        }
+        // A node waiting out its exemption has one live entry in the heap, at its
+        // `evictable_at`: a new one only when it starts waiting or that time moves.
+        let waited = was_pre && !was_ev;
+        if new.preemptible
+            && !ev
+            && !(waited && old.expect("some").evictable_at == new.evictable_at)
+        {
+            ix.exempt.push(Reverse((new.evictable_at, id)));
+        }
+
+        if was_idle != idle || was_ev != ev {
+            let domain = self.nodes[id as usize].domain;
+            let d = &mut self.domains[domain as usize];
+            if was_idle != idle {
+                ix.domains_by_idle[d.idle_nodes as usize].remove(domain);
+                if idle {
+                    ix.idle.insert(id);
+                    d.idle_nodes += 1;
+                } else {
+                    ix.idle.remove(id);
+                    d.idle_nodes -= 1;
+                }
                 if d.idle_nodes > 0 {
-                    ix.domains_by_idle[d.idle_nodes as usize].insert(n.domain);
+                    ix.domains_by_idle[d.idle_nodes as usize].insert(domain);
                 }
                 ix.domain_tree.set(d.local as usize, d.idle_nodes);
             }
-            NodeClass::Partial => {
-                ix.partial[slot].remove(id);
-                ix.partial_free[slot] -= n.free + n.locked;
+            if was_ev != ev {
+                if ev {
+                    d.evictable_nodes += 1;
+                } else {
+                    d.evictable_nodes -= 1;
+                }
             }
-            _ => {}
+            ix.reclaim_tree
+                .set(d.local as usize, d.idle_nodes + d.evictable_nodes);
         }
-        if ix.preemptible.remove(id) {
-            ix.preemptible_gpus -= n.gpus as u64;
-            if ix.evictable.remove(id) {
-                ix.evictable_gpus -= n.gpus as u64;
-                ix.evictable_by_tenant[slot].remove(id);
-                ix.evictable_gpus_of[slot] -= n.gpus as u64;
-                d.evictable_nodes -= 1;
+        let old_cost = old.and_then(|o| o.cost.map(|c| (o.slot, c)));
+        let cost = new.cost.map(|c| (new.slot, c));
+        if old_cost != cost {
+            if let Some((s, (k, pinned))) = old_cost {
+                ix.by_cost[s][pinned as usize].remove(&k);
+            }
+            if let Some((s, (k, pinned))) = cost {
+                ix.by_cost[s][pinned as usize].insert(k);
             }
         }
-        ix.reclaim_tree
-            .set(d.local as usize, d.idle_nodes + d.evictable_nodes);
-        if let Some(k) = Self::cost_key(n, id).filter(|_| self.cost_index) {
-            ix.by_cost[slot][(n.pinned > 0) as usize].remove(&k);
-        }
-        if !n.down {
-            ix.free_gpus -= (n.free + n.locked) as u64;
-        }
+        ix.free_gpus -= old.map_or(0, |o| o.free) as u64;
+        ix.free_gpus += new.free as u64;
     }
 
     /// A node's key in `by_cost`, if it belongs there.
@@ -493,9 +571,10 @@ impl Cluster {
 
     /// Changes a node through `f`, keeping every index consistent.
     pub fn update_node<R>(&mut self, id: NodeId, f: impl FnOnce(&mut Node) -> R) -> R {
-        self.unindex(id);
+        let old = self.entry(id);
         let r = f(&mut self.nodes[id as usize]);
-        self.index(id);
+        let new = self.entry(id);
+        self.reindex(id, Some(&old), &new);
         r
     }
 
@@ -737,8 +816,48 @@ impl Cluster {
         dm.first_node..dm.first_node + dm.nodes
     }
 
-    /// Checks every index against a recomputation from the nodes (for tests and audits).
+    /// Checks every index against a recomputation from the nodes (for tests and audits): the
+    /// main sets and counts straight from the node predicates, then everything against an
+    /// index built afresh.
     pub fn check_indexes(&self) -> Result<(), String> {
+        for (t, ix) in self.idx.iter().enumerate() {
+            let of_type = || {
+                (0..self.nodes.len() as NodeId).filter(|&n| self.nodes[n as usize].gpu_type == t)
+            };
+            let set = |p: &dyn Fn(&Node) -> bool| -> Vec<NodeId> {
+                of_type().filter(|&n| p(&self.nodes[n as usize])).collect()
+            };
+            let idle = set(&|n| n.class() == NodeClass::Idle);
+            let partial = set(&|n| n.class() == NodeClass::Partial);
+            let preemptible = set(&|n| n.preemptible());
+            let evictable = set(&|n| n.preemptible() && n.evictable_at <= self.promoted_at);
+            let free: u64 = (of_type().map(|n| &self.nodes[n as usize]))
+                .filter(|n| !n.down)
+                .map(|n| (n.free + n.locked) as u64)
+                .sum();
+            let partial_listed: Vec<NodeId> = (ix.partial.iter()).flat_map(|s| s.iter()).collect();
+            let mut partial_sorted = partial_listed.clone();
+            partial_sorted.sort_unstable();
+            if ix.idle.iter().ne(idle.iter().copied())
+                || partial_sorted != partial
+                || ix.preemptible.iter().ne(preemptible.iter().copied())
+                || ix.evictable.iter().ne(evictable.iter().copied())
+                || ix.free_gpus != free
+            {
+                return Err(format!(
+                    "idle, partial, preemptible or evictable nodes, or free GPUs, of GPU type {t} disagree with the node states"
+                ));
+            }
+        }
+        if (self.domains.iter()).any(|d| {
+            let nodes = d.first_node..d.first_node + d.nodes;
+            d.idle_nodes as usize
+                != nodes
+                    .filter(|&n| self.nodes[n as usize].class() == NodeClass::Idle)
+                    .count()
+        }) {
+            return Err("idle nodes per domain disagree with the node states".into());
+        }
         let mut fresh = self.clone();
         fresh.reset_indexes();
         for n in 0..fresh.nodes.len() as NodeId {

@@ -10,7 +10,7 @@ pub use render::render;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-use crate::fleet::cluster::{GpuState, merge_sorted_by};
+use crate::fleet::cluster::GpuState;
 use crate::metrics::{Account, Samples};
 use crate::sim::Engine;
 use crate::units::US_PER_HOUR;
@@ -170,32 +170,14 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
-/// Mean (summed in ascending order) and percentiles of sorted values.
-fn summary(sorted: &[f64]) -> Percentiles {
+/// Mean and percentiles, in hours, of the durations of all `groups` together.
+fn summary(groups: &[&Samples]) -> Percentiles {
+    let s = Samples::summary(groups);
     Percentiles {
-        mean: ratio(sorted.iter().sum(), sorted.len() as f64),
-        p50: percentile(sorted, 0.5),
-        p99: percentile(sorted, 0.99),
+        mean: s.mean_h,
+        p50: s.p50_h,
+        p99: s.p99_h,
     }
-}
-
-/// Each kind's values sorted, and all of them sorted together. A month of a gigawatt fleet has
-/// tens of millions of waits and completions: each group is sorted once (values equal under
-/// `total_cmp` are bit-identical, so an unstable sort gives the same sequence as a stable one)
-/// and the whole is merged from the sorted groups rather than sorted again.
-fn sorted_by_kind(groups: &[Samples; 3]) -> ([Vec<f64>; 3], Vec<f64>) {
-    let sorted = groups.each_ref().map(|s| {
-        let mut v = s.to_vec();
-        v.sort_unstable_by(|a, b| a.total_cmp(b));
-        v
-    });
-    let all = sorted.iter().fold(Vec::new(), |acc, v| {
-        merge_sorted_by(acc.into_iter(), v.iter().copied(), |x, y| {
-            x.total_cmp(y).is_le()
-        })
-        .collect()
-    });
-    (sorted, all)
 }
 
 /// Revenue of one account at a tenant's billing.
@@ -262,8 +244,7 @@ pub fn build(e: &Engine) -> Report {
         );
     }
 
-    let (waits, all_waits) = sorted_by_kind(&e.stats.waits_h);
-    let (completions, all_completions) = sorted_by_kind(&e.stats.completions_h);
+    let (waits, completions) = (&e.stats.waits, &e.stats.completions);
     let by_kind = Kind::ALL
         .iter()
         .map(|&k| {
@@ -274,8 +255,8 @@ pub fn build(e: &Engine) -> Report {
                     gpu_hours: h(a.productive_us),
                     switch_gpu_hours: h(a.switch_us),
                     tokens: a.tokens,
-                    wait_hours: summary(&waits[k as usize]),
-                    completion_hours: summary(&completions[k as usize]),
+                    wait_hours: summary(&[&waits[k as usize]]),
+                    completion_hours: summary(&[&completions[k as usize]]),
                 },
             )
         })
@@ -345,8 +326,8 @@ pub fn build(e: &Engine) -> Report {
             rejected: e.stats.rejected_jobs,
             preemptions: e.stats.preemptions,
             interrupted_by_failures: e.stats.jobs_interrupted,
-            wait_hours: summary(&all_waits),
-            completion_hours: summary(&all_completions),
+            wait_hours: summary(&waits.each_ref()),
+            completion_hours: summary(&completions.each_ref()),
             mean_queued: ratio(e.stats.queued_jobs_area as f64, e.now() as f64),
             mean_running: ratio(e.stats.running_jobs_area as f64, e.now() as f64),
         },

@@ -242,10 +242,10 @@ enum End {
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
     pub events: u64,
-    /// Hours from arrival to first start, per started job, by `Kind as usize`.
-    pub waits_h: [Samples; 3],
-    /// Hours from arrival to completion, per completed job, by `Kind as usize`.
-    pub completions_h: [Samples; 3],
+    /// Time from arrival to first start, per started job, by `Kind as usize`.
+    pub waits: [Samples; 3],
+    /// Time from arrival to completion, per completed job, by `Kind as usize`.
+    pub completions: [Samples; 3],
     pub preemptions: u64,
     pub failures: u64,
     pub submitted_jobs: u64,
@@ -1363,8 +1363,7 @@ impl Engine {
                 job.alloc = Some(id);
                 if job.first_start.is_none() {
                     job.first_start = Some(self.now);
-                    self.stats.waits_h[req.kind as usize]
-                        .push(crate::units::hours(self.now - job.arrival));
+                    self.stats.waits[req.kind as usize].push(self.now - job.arrival);
                 }
             }
             Target::Replica(s) => {
@@ -1580,8 +1579,7 @@ impl Engine {
                 if why == End::Completed {
                     job.state = JobState::Completed;
                     job.finished = Some(self.now);
-                    self.stats.completions_h[a.kind as usize]
-                        .push(crate::units::hours(self.now - job.arrival));
+                    self.stats.completions[a.kind as usize].push(self.now - job.arrival);
                     self.stats.completed_jobs += 1;
                     self.retire_job(j);
                 } else {
