@@ -118,9 +118,12 @@ pub struct Domain {
     pub gpu_type: TypeId,
     pub first_node: NodeId,
     pub nodes: u32,
-    pub idle_nodes: u32,
-    /// Preemptible nodes past their exemption (see [`Cluster::promote`]).
-    pub evictable_nodes: u32,
+    /// Idle nodes (counted only where domains have several nodes: read
+    /// [`Cluster::idle_nodes_in`]).
+    idle_nodes: u32,
+    /// Preemptible nodes past their exemption (see [`Cluster::promote`]; counted only where
+    /// domains have several nodes).
+    evictable_nodes: u32,
     /// Position among the domains of its type (index into that type's tree).
     pub local: u32,
 }
@@ -236,6 +239,10 @@ struct TypeIndex {
     /// when asked for ([`Cluster::keep_eviction_cost_index`]).
     by_cost: Vec<[BTreeSet<CostKey>; 2]>,
     domains: Vec<DomainId>,
+    /// Whether the per-domain counts, trees and sets below are kept: only where a domain has
+    /// several nodes. Where it is one node (HGX) they would repeat the node sets, and keeping
+    /// them cost a cache miss or two on every change of a node in a large fleet.
+    per_domain: bool,
     domain_tree: MaxTree,
     /// Idle plus evictable nodes per domain (what a victim search could free there).
     reclaim_tree: MaxTree,
@@ -351,7 +358,8 @@ impl Cluster {
         let (nodes, domains) = (self.nodes.len(), self.domains.len());
         let slots = self.occupied.len() + 1;
         for (t, ix) in self.idx.iter_mut().enumerate() {
-            let local = ix.domains.len();
+            let per_domain = self.types[t].domain_nodes() > 1;
+            let local = if per_domain { ix.domains.len() } else { 0 };
             *ix = TypeIndex {
                 idle: BitSet::new(nodes),
                 idle_by_tenant: vec![BitSet::new(nodes); slots],
@@ -367,12 +375,14 @@ impl Cluster {
                 exempt: BinaryHeap::new(),
                 by_cost: vec![Default::default(); slots],
                 domains: std::mem::take(&mut ix.domains),
+                per_domain,
                 domain_tree: MaxTree::new(local),
                 reclaim_tree: MaxTree::new(local),
-                domains_by_idle: vec![
-                    BitSet::new(domains);
-                    self.types[t].domain_nodes() as usize + 1
-                ],
+                domains_by_idle: if per_domain {
+                    vec![BitSet::new(domains); self.types[t].domain_nodes() as usize + 1]
+                } else {
+                    Vec::new()
+                },
                 free_gpus: 0,
             };
         }
@@ -447,6 +457,13 @@ impl Cluster {
         let in_slot = |e: Option<&Entry>, c: NodeClass| is(e, c).then(|| e.expect("some").slot);
 
         let (was_idle, idle) = (is(old, NodeClass::Idle), new.class == NodeClass::Idle);
+        if was_idle != idle {
+            if idle {
+                ix.idle.insert(id);
+            } else {
+                ix.idle.remove(id);
+            }
+        }
         let (old_slot, slot) = (in_slot(old, NodeClass::Idle), idle.then_some(new.slot));
         if old_slot != slot {
             if let Some(s) = old_slot {
@@ -519,16 +536,14 @@ impl Cluster {
             ix.exempt.push(Reverse((new.evictable_at, id)));
         }
 
-        if was_idle != idle || was_ev != ev {
+        if ix.per_domain && (was_idle != idle || was_ev != ev) {
             let domain = self.nodes[id as usize].domain;
             let d = &mut self.domains[domain as usize];
             if was_idle != idle {
                 ix.domains_by_idle[d.idle_nodes as usize].remove(domain);
                 if idle {
-                    ix.idle.insert(id);
                     d.idle_nodes += 1;
                 } else {
-                    ix.idle.remove(id);
                     d.idle_nodes -= 1;
                 }
                 if d.idle_nodes > 0 {
@@ -705,10 +720,12 @@ impl Cluster {
                 ix.evictable_gpus += n.gpus as u64;
                 ix.evictable_by_tenant[slot].insert(id);
                 ix.evictable_gpus_of[slot] += n.gpus as u64;
-                let d = &mut self.domains[n.domain as usize];
-                d.evictable_nodes += 1;
-                ix.reclaim_tree
-                    .set(d.local as usize, d.idle_nodes + d.evictable_nodes);
+                if ix.per_domain {
+                    let d = &mut self.domains[n.domain as usize];
+                    d.evictable_nodes += 1;
+                    ix.reclaim_tree
+                        .set(d.local as usize, d.idle_nodes + d.evictable_nodes);
+                }
             }
         }
     }
@@ -773,9 +790,36 @@ impl Cluster {
     /// The first NVLink domain of type `t` (in fleet order) with at least `k` idle nodes.
     pub fn first_domain_with_idle(&self, t: TypeId, k: u32) -> Option<DomainId> {
         let ix = &self.idx[t];
+        if !ix.per_domain {
+            return self.one_node_domains(k, ix.idle.iter()).next();
+        }
         ix.domain_tree
             .first_at_least(k)
             .map(|local| ix.domains[local])
+    }
+
+    /// Where domains are single nodes: the domains of `nodes` if `k` (nodes wanted in one
+    /// domain) is at most one, else none.
+    fn one_node_domains(
+        &self,
+        k: u32,
+        nodes: impl Iterator<Item = NodeId>,
+    ) -> impl Iterator<Item = DomainId> {
+        nodes
+            .take_while(move |_| k <= 1)
+            .map(|n| self.nodes[n as usize].domain)
+    }
+
+    /// Idle nodes in domain `d`.
+    pub fn idle_nodes_in(&self, d: DomainId) -> u32 {
+        let dm = &self.domains[d as usize];
+        if self.idx[dm.gpu_type].per_domain {
+            dm.idle_nodes
+        } else {
+            (self.domain_nodes(d))
+                .filter(|&n| self.nodes[n as usize].class() == NodeClass::Idle)
+                .count() as u32
+        }
     }
 
     /// Domains of type `t` with at least `k` idle nodes, fewest idle nodes first (best fit).
@@ -784,8 +828,12 @@ impl Cluster {
         t: TypeId,
         k: u32,
     ) -> impl Iterator<Item = DomainId> + '_ {
-        let sets = &self.idx[t].domains_by_idle;
-        sets.iter().skip(k.max(1) as usize).flat_map(|s| s.iter())
+        let ix = &self.idx[t];
+        // One-node domains all have one idle node or none: fleet order is best-fit order.
+        let single = (!ix.per_domain).then(|| self.one_node_domains(k, ix.idle.iter()));
+        let sets = ix.domains_by_idle.iter().skip(k.max(1) as usize);
+        sets.flat_map(|s| s.iter())
+            .chain(single.into_iter().flatten())
     }
 
     /// Domains of type `t` whose idle nodes plus evictable nodes (see
@@ -797,12 +845,20 @@ impl Cluster {
         k: u32,
     ) -> impl Iterator<Item = DomainId> + '_ {
         let ix = &self.idx[t];
+        let single = (!ix.per_domain).then(|| {
+            let nodes = merge_sorted(ix.idle.iter(), ix.evictable.iter());
+            self.one_node_domains(k, nodes)
+        });
         let mut from = 0;
-        std::iter::from_fn(move || {
+        let tree = std::iter::from_fn(move || {
+            if !ix.per_domain {
+                return None;
+            }
             let local = ix.reclaim_tree.first_at_least_from(k.max(1), from)?;
             from = local + 1;
             Some(ix.domains[local])
-        })
+        });
+        tree.chain(single.into_iter().flatten())
     }
 
     /// Domains of type `t`, in fleet order.
@@ -851,10 +907,11 @@ impl Cluster {
         }
         if (self.domains.iter()).any(|d| {
             let nodes = d.first_node..d.first_node + d.nodes;
-            d.idle_nodes as usize
-                != nodes
-                    .filter(|&n| self.nodes[n as usize].class() == NodeClass::Idle)
-                    .count()
+            self.idx[d.gpu_type].per_domain
+                && d.idle_nodes as usize
+                    != nodes
+                        .filter(|&n| self.nodes[n as usize].class() == NodeClass::Idle)
+                        .count()
         }) {
             return Err("idle nodes per domain disagree with the node states".into());
         }

@@ -85,7 +85,7 @@ fn reclaim(view: &View, req: &Request, t: TypeId, g: u32) -> Option<Vec<AllocId>
         let need = nodes_for(g, c.types[t].node_gpus) as usize;
         let mut best: Option<(u32, VictimSet)> = None;
         for &d in c.domains_of(t) {
-            let idle = c.domains[d as usize].idle_nodes as usize;
+            let idle = c.idle_nodes_in(d) as usize;
             if idle >= need {
                 continue; // placement would have found it
             }
