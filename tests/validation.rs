@@ -97,13 +97,13 @@ fn replicate(c: u32, rho: f64, horizon_h: f64, seed: u64) -> Rep {
         .jobs()
         .iter()
         .filter(|j| j.arrival >= lo && j.arrival < hi)
-        .map(|j| hours(j.first_start.expect("started before the horizon") - j.arrival))
+        .map(|j| hours(j.first_start().expect("started before the horizon") - j.arrival))
         .collect();
     let end = e.now();
     let waited: u64 = e
         .jobs()
         .iter()
-        .map(|j| j.first_start.unwrap_or(end).min(end) - j.arrival)
+        .map(|j| j.first_start().unwrap_or(end).min(end) - j.arrival)
         .sum();
     Rep {
         wait: waits.iter().sum::<f64>() / waits.len() as f64,

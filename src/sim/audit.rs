@@ -22,6 +22,8 @@ pub fn check(e: &Engine) -> Result<(), String> {
     let nodes = c.nodes.len();
     let (mut held, mut pinned, mut locked) =
         (vec![0u32; nodes], vec![0u32; nodes], vec![0u32; nodes]);
+    // Jobs with an allocation: a running job has exactly one (their count is checked below).
+    let mut job_allocs = std::collections::BTreeSet::new();
     for (id, a) in e.allocs.iter() {
         if !a.preemptible || a.phase != Phase::Running {
             for &(n, k) in &a.nodes {
@@ -69,8 +71,10 @@ pub fn check(e: &Engine) -> Result<(), String> {
         let req = match a.target {
             Target::Job(j) => {
                 let job = &e.jobs[j as usize];
-                if job.alloc != Some(id) || job.state != JobState::Running {
-                    return Err(format!("job {j} does not know it holds allocation {id}"));
+                if job.state != JobState::Running || !job_allocs.insert(j) {
+                    return Err(format!(
+                        "allocation {id} is for job {j}, which is not running or has another"
+                    ));
                 }
                 job.arrival
             }

@@ -637,12 +637,12 @@ impl Engine {
 
     fn job_request(&self, j: JobId) -> Request {
         let job = &self.jobs[j as usize];
-        let w = &self.sc.workloads[job.workload];
+        let w = &self.sc.workloads[job.workload()];
         Request {
             target: Target::Job(j),
             kind: w.kind(),
-            workload: job.workload,
-            tenant: job.tenant,
+            workload: job.workload(),
+            tenant: w.tenant,
             priority: w.priority,
             preemptible: w.preemptible,
             arrival: job.arrival,
@@ -776,21 +776,7 @@ impl Engine {
     /// waiting so far is added to the queue-time integral).
     fn submit(&mut self, w: usize, gang: u32, tokens: f64, arrival: Time, seq: Option<u64>) {
         self.stats.queued_jobs_area += self.now.saturating_sub(arrival) as u128;
-        let job = Job {
-            serial: self.stats.submitted_jobs as u32,
-            workload: w,
-            tenant: self.sc.workloads[w].tenant,
-            gang,
-            tokens_total: tokens,
-            tokens_done: 0.0,
-            arrival,
-            first_start: None,
-            finished: None,
-            state: JobState::Queued,
-            alloc: None,
-            preemptions: 0,
-            failures: 0,
-        };
+        let job = Job::new(self.stats.submitted_jobs as u32, w, gang, tokens, arrival);
         self.stats.submitted_jobs += 1;
         let id = match self.free_jobs.pop() {
             Some(id) => {
@@ -1359,10 +1345,7 @@ impl Engine {
             Target::Job(j) => {
                 self.stats.running_jobs += 1;
                 let job = &mut self.jobs[j as usize];
-                job.state = JobState::Running;
-                job.alloc = Some(id);
-                if job.first_start.is_none() {
-                    job.first_start = Some(self.now);
+                if job.start(self.now) {
                     self.stats.waits[req.kind as usize].push(self.now - job.arrival);
                 }
             }
@@ -1575,10 +1558,8 @@ impl Engine {
                 self.stats.running_jobs -= 1;
                 let job = &mut self.jobs[j as usize];
                 job.tokens_done += kept;
-                job.alloc = None;
                 if why == End::Completed {
-                    job.state = JobState::Completed;
-                    job.finished = Some(self.now);
+                    job.complete(self.now);
                     self.stats.completions[a.kind as usize].push(self.now - job.arrival);
                     self.stats.completed_jobs += 1;
                     self.retire_job(j);
