@@ -53,6 +53,9 @@ impl ClassHeads {
 struct Members {
     shared: QueueKey,
     order: BTreeMap<(Time, u64), Target>,
+    /// The first entry of `order`, kept beside it: every placement pass reads each class's
+    /// head, and a map of a million entries would be walked from its root each time.
+    first: Option<((Time, u64), Target)>,
 }
 
 impl Members {
@@ -102,6 +105,7 @@ impl Queue {
                 self.classes.push(Members {
                     shared: key,
                     order: BTreeMap::new(),
+                    first: None,
                 });
                 self.classes.len() - 1
             }
@@ -112,22 +116,21 @@ impl Queue {
             (key.neg_priority, key.kind),
             "a class shares priority and kind"
         );
-        if members
-            .order
-            .insert((key.arrival, key.seq), target)
-            .is_none()
-        {
+        let at = (key.arrival, key.seq);
+        if members.order.insert(at, target).is_none() {
             self.len += 1;
+        }
+        if members.first.is_none_or(|(k, _)| at <= k) {
+            members.first = Some((at, target));
         }
     }
 
     pub fn get(&self, key: &QueueKey) -> Option<Target> {
         let members = self.members(key.class())?;
         let at = (key.arrival, key.seq);
-        // Nearly every lookup is of a class's head: the first entry is found without
-        // comparing down the tree.
-        match members.order.first_key_value() {
-            Some((k, &t)) if *k == at => Some(t),
+        // Nearly every lookup is of a class's head.
+        match members.first {
+            Some((k, t)) if k == at => Some(t),
             _ => members.order.get(&at).copied(),
         }
     }
@@ -136,12 +139,10 @@ impl Queue {
         let i = self.position(key.class())?;
         let members = &mut self.classes[i];
         let at = (key.arrival, key.seq);
-        let target = if members
-            .order
-            .first_key_value()
-            .is_some_and(|(k, _)| *k == at)
-        {
-            members.order.pop_first()?.1
+        let target = if members.first.is_some_and(|(k, _)| k == at) {
+            let target = members.order.pop_first()?.1;
+            members.first = members.order.first_key_value().map(|(&k, &t)| (k, t));
+            target
         } else {
             members.order.remove(&at)?
         };
@@ -161,24 +162,24 @@ impl Queue {
 
     /// The first key of every class, in no particular order.
     pub fn heads(&self) -> impl Iterator<Item = QueueKey> + '_ {
-        (self.classes.iter()).filter_map(|m| m.order.keys().next().map(|k| m.key(k)))
+        (self.classes.iter()).filter_map(|m| m.first.map(|(k, _)| m.key(&k)))
     }
 
     /// The first key of class `c`.
     pub fn head_of(&self, c: Class) -> Option<QueueKey> {
         let members = self.members(c)?;
-        members.order.keys().next().map(|k| members.key(k))
+        members.first.map(|(k, _)| members.key(&k))
     }
 
     /// The first key of `key`'s class at or after `key`.
     pub fn next_in_class(&self, key: &QueueKey) -> Option<QueueKey> {
         let members = self.members(key.class())?;
         let at = (key.arrival, key.seq);
-        let (k, _) = match members.order.first_key_value() {
-            Some(first) if *first.0 >= at => first,
-            _ => members.order.range(at..).next()?,
+        let k = match members.first {
+            Some((k, _)) if k >= at => k,
+            _ => *members.order.range(at..).next()?.0,
         };
-        Some(members.key(k))
+        Some(members.key(&k))
     }
 
     /// Every waiting request's key and target (by class, then queue order).
