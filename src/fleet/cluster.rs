@@ -464,26 +464,28 @@ impl Cluster {
                 ix.idle.remove(id);
             }
         }
-        let (old_slot, slot) = (in_slot(old, NodeClass::Idle), idle.then_some(new.slot));
-        if old_slot != slot {
-            if let Some(s) = old_slot {
+        let (old_idle, idle_slot) = (in_slot(old, NodeClass::Idle), idle.then_some(new.slot));
+        if old_idle != idle_slot {
+            if let Some(s) = old_idle {
                 ix.idle_by_tenant[s].remove(id);
                 ix.idle_count[s] -= 1;
             }
-            if let Some(s) = slot {
+            if let Some(s) = idle_slot {
                 ix.idle_by_tenant[s].insert(id);
                 ix.idle_count[s] += 1;
             }
         }
-        if let Some(s) = in_slot(old, NodeClass::Partial) {
+        let old_partial = in_slot(old, NodeClass::Partial);
+        let partial = (new.class == NodeClass::Partial).then_some(new.slot);
+        // A partly used node's free GPUs may change while it stays where it is.
+        if let Some(s) = old_partial {
             ix.partial_free[s] -= old.expect("some").free;
         }
-        if new.class == NodeClass::Partial {
-            ix.partial_free[new.slot] += new.free;
+        if let Some(s) = partial {
+            ix.partial_free[s] += new.free;
         }
-        let partial = (new.class == NodeClass::Partial).then_some(new.slot);
-        if in_slot(old, NodeClass::Partial) != partial {
-            if let Some(s) = in_slot(old, NodeClass::Partial) {
+        if old_partial != partial {
+            if let Some(s) = old_partial {
                 ix.partial[s].remove(id);
             }
             if let Some(s) = partial {

@@ -33,11 +33,11 @@ pub struct Samples {
 }
 
 /// Mean and percentiles of durations, in hours.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Summary {
-    pub mean_h: f64,
-    pub p50_h: f64,
-    pub p99_h: f64,
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Percentiles {
+    pub mean: f64,
+    pub p50: f64,
+    pub p99: f64,
 }
 
 impl Samples {
@@ -61,25 +61,21 @@ impl Samples {
     /// interpolates linearly between the two order statistics around its rank, as on a
     /// sorted list, but they are found by selection: a month of a gigawatt fleet records tens
     /// of millions of values, and sorting them took seconds.
-    pub fn summary(groups: &[&Samples]) -> Summary {
+    pub fn summary(groups: &[&Samples]) -> Percentiles {
         let n: usize = groups.iter().map(|s| s.len).sum();
         if n == 0 {
-            return Summary::default();
+            return Percentiles::default();
         }
         let mut v = Vec::with_capacity(n);
         for c in groups.iter().flat_map(|s| &s.chunks) {
             v.extend_from_slice(c);
         }
         let sum: u128 = v.iter().map(|&x| x as u128).sum();
-        let mean_h = sum as f64 / crate::units::US_PER_HOUR as f64 / n as f64;
+        let mean = sum as f64 / crate::units::US_PER_HOUR as f64 / n as f64;
         // The higher rank first, so the median's selection works on what lies below it.
-        let p99_h = percentile_of(&mut v, 0.99);
-        let p50_h = percentile_of(&mut v, 0.5);
-        Summary {
-            mean_h,
-            p50_h,
-            p99_h,
-        }
+        let p99 = percentile_of(&mut v, 0.99);
+        let p50 = percentile_of(&mut v, 0.5);
+        Percentiles { mean, p50, p99 }
     }
 }
 
@@ -188,5 +184,42 @@ impl Ledger {
     /// Fleet-wide GPU-µs in a state.
     pub fn total_in(&self, s: GpuState) -> u128 {
         self.state_us.iter().map(|a| a[s as usize]).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The summary by selection gives the percentiles of the sorted values, exactly, and
+        /// their mean, over values split among groups and across chunks.
+        #[test]
+        fn summary_matches_the_sorted_values(
+            groups in prop::collection::vec(prop::collection::vec(0u64..1 << 40, 0..300), 1..4),
+            big in 0usize..2,
+        ) {
+            let mut samples: Vec<Samples> = groups.iter().map(|g| {
+                let mut s = Samples::default();
+                g.iter().for_each(|&x| s.push(x));
+                s
+            }).collect();
+            // Spill one group over a chunk boundary.
+            for i in 0..big * (Samples::CHUNK + 1) {
+                samples[0].push(i as u64 % 7_200_000_000);
+            }
+            let refs: Vec<&Samples> = samples.iter().collect();
+            let got = Samples::summary(&refs);
+            let mut all: Vec<f64> = samples.iter()
+                .flat_map(|s| s.chunks.iter().flatten())
+                .map(|&x| crate::units::hours(x))
+                .collect();
+            all.sort_by(f64::total_cmp);
+            prop_assert_eq!(got.p50, crate::report::percentile(&all, 0.5));
+            prop_assert_eq!(got.p99, crate::report::percentile(&all, 0.99));
+            let mean = all.iter().sum::<f64>() / all.len().max(1) as f64;
+            prop_assert!((got.mean - mean).abs() <= 1e-9 * mean.max(1.0));
+        }
     }
 }

@@ -70,12 +70,7 @@ pub struct Switches {
     pub workflow: u64,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct Percentiles {
-    pub mean: f64,
-    pub p50: f64,
-    pub p99: f64,
-}
+pub use crate::metrics::Percentiles;
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Jobs {
@@ -170,16 +165,6 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
-/// Mean and percentiles, in hours, of the durations of all `groups` together.
-fn summary(groups: &[&Samples]) -> Percentiles {
-    let s = Samples::summary(groups);
-    Percentiles {
-        mean: s.mean_h,
-        p50: s.p50_h,
-        p99: s.p99_h,
-    }
-}
-
 /// Revenue of one account at a tenant's billing.
 fn revenue(billing: &Billing, price_per_gpu_hour: f64, a: &Account) -> f64 {
     match billing {
@@ -255,8 +240,8 @@ pub fn build(e: &Engine) -> Report {
                     gpu_hours: h(a.productive_us),
                     switch_gpu_hours: h(a.switch_us),
                     tokens: a.tokens,
-                    wait_hours: summary(&[&waits[k as usize]]),
-                    completion_hours: summary(&[&completions[k as usize]]),
+                    wait_hours: Samples::summary(&[&waits[k as usize]]),
+                    completion_hours: Samples::summary(&[&completions[k as usize]]),
                 },
             )
         })
@@ -326,8 +311,8 @@ pub fn build(e: &Engine) -> Report {
             rejected: e.stats.rejected_jobs,
             preemptions: e.stats.preemptions,
             interrupted_by_failures: e.stats.jobs_interrupted,
-            wait_hours: summary(&waits.each_ref()),
-            completion_hours: summary(&completions.each_ref()),
+            wait_hours: Samples::summary(&waits.each_ref()),
+            completion_hours: Samples::summary(&completions.each_ref()),
             mean_queued: ratio(e.stats.queued_jobs_area as f64, e.now() as f64),
             mean_running: ratio(e.stats.running_jobs_area as f64, e.now() as f64),
         },
