@@ -597,17 +597,11 @@ impl Cluster {
 
     /// Moves a GPU to a new state, keeping the per-type counts.
     pub fn set_gpu_state(&mut self, gpu: GpuId, s: GpuState) {
-        let old = self.gpu_state[gpu as usize];
-        if old != s {
-            let t = self.gpu_type_of(gpu);
-            self.state_count[t][old as usize] -= 1;
-            self.state_count[t][s as usize] += 1;
-            self.gpu_state[gpu as usize] = s;
-        }
+        self.set_gpus_state(self.gpu_type_of(gpu), [gpu], s);
     }
 
-    /// Puts GPUs, all of type `t`, in state `s`: what [`Self::set_gpu_state`] does for each,
-    /// without looking up each GPU's node for its type (a dependent load per GPU).
+    /// Puts GPUs, all of type `t`, in state `s`, keeping the per-type counts, without looking
+    /// up each GPU's node for its type (a dependent load per GPU).
     pub fn set_gpus_state(
         &mut self,
         t: TypeId,
@@ -893,8 +887,8 @@ impl Cluster {
                 .filter(|n| !n.down)
                 .map(|n| (n.free + n.locked) as u64)
                 .sum();
-            let partial_listed: Vec<NodeId> = (ix.partial.iter()).flat_map(|s| s.iter()).collect();
-            let mut partial_sorted = partial_listed.clone();
+            let mut partial_sorted: Vec<NodeId> =
+                (ix.partial.iter()).flat_map(|s| s.iter()).collect();
             partial_sorted.sort_unstable();
             if ix.idle.iter().ne(idle.iter().copied())
                 || partial_sorted != partial
@@ -976,20 +970,10 @@ pub fn merge_sorted<T: Ord + Copy>(
     a: impl Iterator<Item = T>,
     b: impl Iterator<Item = T>,
 ) -> impl Iterator<Item = T> {
-    merge_sorted_by(a, b, |x, y| x <= y)
-}
-
-/// Merges two iterators ascending by `le` (whether the first goes no later than the second)
-/// into one; on ties the first iterator's item comes first.
-pub fn merge_sorted_by<T: Copy>(
-    a: impl Iterator<Item = T>,
-    b: impl Iterator<Item = T>,
-    le: impl Fn(&T, &T) -> bool,
-) -> impl Iterator<Item = T> {
     let mut a = a.peekable();
     let mut b = b.peekable();
     std::iter::from_fn(move || match (a.peek(), b.peek()) {
-        (Some(x), Some(y)) if le(x, y) => a.next(),
+        (Some(x), Some(y)) if x <= y => a.next(),
         (Some(_), Some(_)) => b.next(),
         (Some(_), None) => a.next(),
         (None, _) => b.next(),

@@ -1428,15 +1428,14 @@ impl Engine {
                 continue;
             }
             let node = &self.cluster.nodes[n as usize];
-            let gpus: Vec<u32> = (node.first_gpu..node.first_gpu + node.gpus)
+            let t = node.gpu_type;
+            let gpus: GpuList = (node.first_gpu..node.first_gpu + node.gpus)
                 .filter(|&g| {
                     self.cluster.gpu_alloc[g as usize] == NONE
                         && self.cluster.gpu_state[g as usize] == GpuState::TenantSwitch
                 })
                 .collect();
-            for g in gpus {
-                self.cluster.set_gpu_state(g, GpuState::Idle);
-            }
+            self.cluster.set_gpus_state(t, gpus, GpuState::Idle);
             self.cluster.update_node(n, |node| {
                 node.locked -= lock;
                 node.free += lock;
