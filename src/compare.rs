@@ -103,12 +103,16 @@ pub struct PolicySummary {
     pub tenant_switch_gpu_hours: Stat,
     pub workflow_switch_gpu_hours: Stat,
     pub slo_attainment: Stat,
-    pub training_wait_p50_hours: Stat,
-    pub training_wait_p99_hours: Stat,
-    pub training_completion_p50_hours: Stat,
-    pub training_completion_p99_hours: Stat,
-    pub job_wait_p50_hours: Stat,
-    pub job_wait_p99_hours: Stat,
+    /// Over the runs that have such jobs (`null` if none has); censored values included, as
+    /// in each report's figures.
+    pub training_wait_p50_hours: Option<Stat>,
+    pub training_wait_p99_hours: Option<Stat>,
+    pub training_completion_p50_hours: Option<Stat>,
+    pub training_completion_p99_hours: Option<Stat>,
+    pub job_wait_p50_hours: Option<Stat>,
+    pub job_wait_p99_hours: Option<Stat>,
+    /// Jobs still waiting for their first start at the horizon (their waits are censored).
+    pub jobs_never_started: Stat,
     pub revenue_usd: Stat,
     pub gross_margin: Stat,
     /// GPU type -> (utilization, tokens per GPU-hour).
@@ -128,6 +132,10 @@ pub fn summarize(reports: &[Report]) -> Vec<PolicySummary> {
         .map(|p| {
             let rs: Vec<&Report> = reports.iter().filter(|r| r.policy == p).collect();
             let s = |f: &dyn Fn(&Report) -> f64| stat(&rs.iter().map(|r| f(r)).collect::<Vec<_>>());
+            let so = |f: &dyn Fn(&Report) -> Option<f64>| {
+                let xs: Vec<f64> = rs.iter().filter_map(|r| f(r)).collect();
+                (!xs.is_empty()).then(|| stat(&xs))
+            };
             let train = |r: &Report| r.by_kind["training"].clone();
             let mut by_gpu_type = BTreeMap::new();
             for t in rs[0].by_gpu_type.keys() {
@@ -147,12 +155,13 @@ pub fn summarize(reports: &[Report]) -> Vec<PolicySummary> {
                 tenant_switch_gpu_hours: s(&|r| r.gpu_hours.tenant_switch),
                 workflow_switch_gpu_hours: s(&|r| r.gpu_hours.workflow_switch),
                 slo_attainment: s(&|r| r.inference.slo_attainment),
-                training_wait_p50_hours: s(&|r| train(r).wait_hours.p50),
-                training_wait_p99_hours: s(&|r| train(r).wait_hours.p99),
-                training_completion_p50_hours: s(&|r| train(r).completion_hours.p50),
-                training_completion_p99_hours: s(&|r| train(r).completion_hours.p99),
-                job_wait_p50_hours: s(&|r| r.jobs.wait_hours.p50),
-                job_wait_p99_hours: s(&|r| r.jobs.wait_hours.p99),
+                training_wait_p50_hours: so(&|r| train(r).wait_hours.p50),
+                training_wait_p99_hours: so(&|r| train(r).wait_hours.p99),
+                training_completion_p50_hours: so(&|r| train(r).completion_hours.p50),
+                training_completion_p99_hours: so(&|r| train(r).completion_hours.p99),
+                job_wait_p50_hours: so(&|r| r.jobs.wait_hours.p50),
+                job_wait_p99_hours: so(&|r| r.jobs.wait_hours.p99),
+                jobs_never_started: s(&|r| r.jobs.never_started.values().sum::<u64>() as f64),
                 revenue_usd: s(&|r| r.economics.revenue_usd),
                 gross_margin: s(&|r| r.economics.gross_margin),
                 by_gpu_type,

@@ -94,7 +94,7 @@ jobs = [{{ at = \"1s\", gpus = 4, tokens = \"1T\" }}, {{ at = \"2h\", gpus = 4, 
     ));
     let r = run(&sc, "best_fit");
     assert_eq!(r.jobs.completed, 2, "both wide gangs ran");
-    assert_close(r.by_kind["training"].wait_hours.p99 * 0.0, 0.0);
+    assert_close(r.by_kind["training"].wait_hours.p99.unwrap() * 0.0, 0.0);
     let r = run(&sc, "first_fit");
     assert_eq!(
         r.jobs.completed, 1,
@@ -129,7 +129,7 @@ checkpoint_interval = \"30m\"
 jobs = [{{ at = \"90m\", gpus = 8, tokens = 3_120_000 }}]
 "
     ));
-    let wait_b = |p: &str| run(&sc, p).jobs.wait_hours.p99 / 0.99; // b's wait (a waits 0)
+    let wait_b = |p: &str| run(&sc, p).jobs.wait_hours.p99.unwrap() / 0.99; // b's wait (a waits 0)
     assert_close(wait_b("first_fit"), 0.0);
     assert_close(wait_b("switch_aware"), 20.0 / 60.0);
 }

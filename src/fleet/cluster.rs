@@ -215,6 +215,9 @@ struct TypeIndex {
     idle_by_tenant: Vec<BitSet>,
     /// Partly used nodes by their tenant.
     partial: Vec<BitSet>,
+    /// Partly used nodes by their tenant and their usable (free and locked) GPUs: a request
+    /// that must fit on one node finds one that holds it without walking those that do not.
+    partial_by_free: Vec<Vec<BitSet>>,
     /// Free GPUs on partly used nodes, per tenant.
     partial_free: Vec<u32>,
     /// Idle nodes per last tenant (the last slot counts never-used nodes).
@@ -364,6 +367,10 @@ impl Cluster {
                 idle: BitSet::new(nodes),
                 idle_by_tenant: vec![BitSet::new(nodes); slots],
                 partial: vec![BitSet::new(nodes); slots],
+                partial_by_free: vec![
+                    vec![BitSet::new(nodes); self.types[t].node_gpus as usize + 1];
+                    slots
+                ],
                 partial_free: vec![0; slots],
                 idle_count: vec![0; slots],
                 preemptible: BitSet::new(nodes),
@@ -490,6 +497,18 @@ impl Cluster {
             }
             if let Some(s) = partial {
                 ix.partial[s].insert(id);
+            }
+        }
+        let (old_bucket, bucket) = (
+            old_partial.map(|s| (s, old.expect("some").free)),
+            partial.map(|s| (s, new.free)),
+        );
+        if old_bucket != bucket {
+            if let Some((s, f)) = old_bucket {
+                ix.partial_by_free[s][f as usize].remove(id);
+            }
+            if let Some((s, f)) = bucket {
+                ix.partial_by_free[s][f as usize].insert(id);
             }
         }
 
@@ -661,6 +680,39 @@ impl Cluster {
         self.idx[t].partial[tenant].iter()
     }
 
+    /// Partly used nodes of type `t` held by tenant `tenant` on which it could be given at least
+    /// `k` GPUs (at least one), in node order.
+    pub fn partial_nodes_with(
+        &self,
+        t: TypeId,
+        tenant: TenantId,
+        k: u32,
+    ) -> impl Iterator<Item = NodeId> + '_ {
+        let buckets = &self.idx[t].partial_by_free[tenant];
+        let buckets = &buckets[(k.max(1) as usize).min(buckets.len())..];
+        let mut from = 0;
+        std::iter::from_fn(move || {
+            let n = buckets.iter().filter_map(|b| b.next_from(from)).min()?;
+            from = n + 1;
+            Some(n)
+        })
+    }
+
+    /// How many of tenant `tenant`'s partly used nodes of type `t` could give it `k` GPUs.
+    pub fn partial_count_with(&self, t: TypeId, tenant: TenantId, k: u32) -> u64 {
+        let buckets = &self.idx[t].partial_by_free[tenant];
+        (buckets[(k.max(1) as usize).min(buckets.len())..].iter())
+            .map(|b| b.len() as u64)
+            .sum()
+    }
+
+    /// The tenant's partly used node of type `t` with the fewest usable GPUs that still hold
+    /// `k` (the first in node order among equals).
+    pub fn tightest_partial(&self, t: TypeId, tenant: TenantId, k: u32) -> Option<NodeId> {
+        let buckets = &self.idx[t].partial_by_free[tenant];
+        (buckets[(k.max(1) as usize).min(buckets.len())..].iter()).find_map(BitSet::first)
+    }
+
     /// GPUs of type `t` that tenant `tenant` could be given now (idle nodes plus its own partly
     /// used nodes).
     pub fn available(&self, t: TypeId, tenant: TenantId) -> u64 {
@@ -674,6 +726,11 @@ impl Cluster {
         let ix = &self.idx[t];
         ix.idle_count[tenant] as u64 * self.types[t].node_gpus as u64
             + ix.partial_free[tenant] as u64
+    }
+
+    /// Idle nodes of type `t`.
+    pub fn idle_node_count(&self, t: TypeId) -> u64 {
+        self.idx[t].idle.len() as u64
     }
 
     /// Idle nodes of type `t` whose last tenant is `tenant` (`None`: never used).
@@ -920,6 +977,7 @@ impl Cluster {
             if a.idle != b.idle
                 || a.idle_by_tenant != b.idle_by_tenant
                 || a.partial != b.partial
+                || a.partial_by_free != b.partial_by_free
                 || a.partial_free != b.partial_free
                 || a.idle_count != b.idle_count
                 || a.preemptible != b.preemptible

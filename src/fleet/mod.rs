@@ -6,4 +6,4 @@ pub mod cluster;
 pub mod types;
 
 pub use cluster::{Cluster, GpuState, NodeClass, NodeId};
-pub use types::{GpuType, Pool, TypeId};
+pub use types::{GpuType, Pool, Shape, TypeId};

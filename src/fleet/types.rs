@@ -54,3 +54,49 @@ pub struct Pool {
     pub gpu_type: TypeId,
     pub gpus: u32,
 }
+
+/// How `g` GPUs sit on nodes of `node_gpus` GPUs: a request that fits in one node takes one
+/// node (a tensor-parallel group never spans nodes: between nodes it would run over the
+/// network instead of NVLink); a wider one takes as few nodes as it can, `whole` nodes given
+/// entirely and, if `rem` > 0, one more node giving the remainder. The engine refuses any
+/// other shape, and the audit checks every allocation against it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub whole: u32,
+    pub rem: u32,
+}
+
+impl Shape {
+    pub fn of(g: u32, node_gpus: u32) -> Shape {
+        Shape {
+            whole: g / node_gpus,
+            rem: g % node_gpus,
+        }
+    }
+
+    /// Nodes the request spans.
+    pub fn nodes(&self) -> u32 {
+        self.whole + u32::from(self.rem > 0)
+    }
+
+    /// GPUs a partly used node must offer to take part (the remainder; a whole node when there
+    /// is none, which a partly used node never has).
+    pub fn partial_need(&self, node_gpus: u32) -> u32 {
+        if self.rem > 0 { self.rem } else { node_gpus }
+    }
+
+    /// Whether `nodes` (GPUs taken on each node) is this shape.
+    pub fn matches(&self, node_gpus: u32, nodes: impl Iterator<Item = u32>) -> bool {
+        let (mut count, mut rems) = (0, 0);
+        for k in nodes {
+            count += 1;
+            if k != node_gpus {
+                if k != self.rem {
+                    return false;
+                }
+                rems += 1;
+            }
+        }
+        count == self.nodes() && rems == u32::from(self.rem > 0)
+    }
+}

@@ -30,14 +30,21 @@ pub struct KindAccount {
 pub struct Samples {
     chunks: Vec<Vec<Time>>,
     len: usize,
+    /// Values recorded with [`Samples::push_censored`].
+    censored: u64,
 }
 
-/// Mean and percentiles of durations, in hours.
+/// Mean and percentiles of durations, in hours; `null` when there are no values.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Percentiles {
-    pub mean: f64,
-    pub p50: f64,
-    pub p99: f64,
+    /// Values summarized.
+    pub count: u64,
+    /// Of those, values cut off by the horizon (a job still waiting, or not yet done, counts
+    /// with its time so far): where this is not 0, every figure is a lower bound.
+    pub censored: u64,
+    pub mean: Option<f64>,
+    pub p50: Option<f64>,
+    pub p99: Option<f64>,
 }
 
 impl Samples {
@@ -56,13 +63,25 @@ impl Samples {
         self.len += 1;
     }
 
+    /// Records a value cut off by the horizon: the time so far of something not yet over.
+    pub fn push_censored(&mut self, x: Time) {
+        self.push(x);
+        self.censored += 1;
+    }
+
+    /// Values recorded with [`Samples::push_censored`].
+    pub fn censored(&self) -> u64 {
+        self.censored
+    }
+
     /// Mean, median and 99th percentile of the values of all `groups` together, in hours
-    /// (zeros when there are none). The mean is of the exact integer sum; a percentile
+    /// (`None` when there are none), with how many values there are and how many censored. The mean is of the exact integer sum; a percentile
     /// interpolates linearly between the two order statistics around its rank, as on a
     /// sorted list, but they are found by selection: a month of a gigawatt fleet records tens
     /// of millions of values, and sorting them took seconds.
     pub fn summary(groups: &[&Samples]) -> Percentiles {
         let n: usize = groups.iter().map(|s| s.len).sum();
+        let censored = groups.iter().map(|s| s.censored).sum();
         if n == 0 {
             return Percentiles::default();
         }
@@ -75,7 +94,13 @@ impl Samples {
         // The higher rank first, so the median's selection works on what lies below it.
         let p99 = percentile_of(&mut v, 0.99);
         let p50 = percentile_of(&mut v, 0.5);
-        Percentiles { mean, p50, p99 }
+        Percentiles {
+            count: n as u64,
+            censored,
+            mean: Some(mean),
+            p50: Some(p50),
+            p99: Some(p99),
+        }
     }
 }
 
@@ -216,10 +241,15 @@ mod tests {
                 .map(|&x| crate::units::hours(x))
                 .collect();
             all.sort_by(f64::total_cmp);
-            prop_assert_eq!(got.p50, crate::report::percentile(&all, 0.5));
-            prop_assert_eq!(got.p99, crate::report::percentile(&all, 0.99));
-            let mean = all.iter().sum::<f64>() / all.len().max(1) as f64;
-            prop_assert!((got.mean - mean).abs() <= 1e-9 * mean.max(1.0));
+            prop_assert_eq!(got.count, all.len() as u64);
+            if all.is_empty() {
+                prop_assert_eq!(got, Percentiles::default());
+                return Ok(());
+            }
+            prop_assert_eq!(got.p50, Some(crate::report::percentile(&all, 0.5)));
+            prop_assert_eq!(got.p99, Some(crate::report::percentile(&all, 0.99)));
+            let mean = all.iter().sum::<f64>() / all.len() as f64;
+            prop_assert!((got.mean.unwrap() - mean).abs() <= 1e-9 * mean.max(1.0));
         }
     }
 }

@@ -8,25 +8,16 @@
 //! tried in config order) and switch cost.
 
 use super::common::{
-    config_order, evict_by_types, fill_from, merge_ascending, nodes_for, place_by_types,
+    config_order, evict_by_types, fill_from, nodes_for, place_by_types, shaped_candidates,
     take_idle_in_domain,
 };
 use super::{Decision, NodeList, Placement, Policy, View};
 use crate::fleet::cluster::NodeClass;
-use crate::fleet::{Cluster, NodeId, TypeId};
+use crate::fleet::{Cluster, TypeId};
 use crate::sim::request::Request;
 use crate::workload::TenantId;
 
 pub struct BestFit;
-
-/// The tenant's partly used node of type `t` with the fewest free GPUs that still hold `g`.
-pub fn tightest_partial(c: &Cluster, t: TypeId, tenant: TenantId, g: u32) -> Option<NodeId> {
-    c.partial_nodes_of(t, tenant)
-        .map(|n| (c.nodes[n as usize].usable_by(tenant), n))
-        .filter(|&(free, _)| free >= g)
-        .min()
-        .map(|(_, n)| n)
-}
 
 /// `g` GPUs of type `t` packed: whole idle nodes from the fullest domains first, the rest on
 /// the tightest partial node of the tenant.
@@ -35,7 +26,7 @@ pub fn packed(c: &Cluster, t: TypeId, tenant: TenantId, g: u32) -> Option<Placem
     let mut nodes = NodeList::new();
     let mut left = g;
     if left < ng {
-        if let Some(n) = tightest_partial(c, t, tenant, left) {
+        if let Some(n) = c.tightest_partial(t, tenant, left) {
             return Some(Placement {
                 gpu_type: t,
                 nodes: smallvec::smallvec![(n, left)],
@@ -48,7 +39,7 @@ pub fn packed(c: &Cluster, t: TypeId, tenant: TenantId, g: u32) -> Option<Placem
                 continue;
             }
             if left < ng {
-                if let Some(p) = tightest_partial(c, t, tenant, left) {
+                if let Some(p) = c.tightest_partial(t, tenant, left) {
                     nodes.push((p, left));
                     left = 0;
                     break 'domains;
@@ -65,9 +56,9 @@ pub fn packed(c: &Cluster, t: TypeId, tenant: TenantId, g: u32) -> Option<Placem
     if left == 0 {
         return Some(Placement { gpu_type: t, nodes });
     }
-    // Not enough whole nodes: fall back to any usable GPUs.
-    let all = merge_ascending(c.partial_nodes_of(t, tenant), c.idle_nodes(t));
-    fill_from(c, all, tenant, g).map(|nodes| Placement { gpu_type: t, nodes })
+    // Not enough whole nodes in the domains' walk: fall back to any usable nodes.
+    let all = shaped_candidates(c, t, tenant, g, c.idle_nodes(t));
+    fill_from(c, t, all, tenant, g).map(|nodes| Placement { gpu_type: t, nodes })
 }
 
 /// The fullest NVLink domain of type `t` with room for `g` GPUs on idle nodes.

@@ -1,7 +1,8 @@
-//! Building blocks shared by policies: filling a gang from candidate nodes, finding room in
-//! one NVLink domain, and choosing preemption victims.
+//! Building blocks shared by policies: the shape a request takes on nodes, filling it from
+//! candidate nodes, finding room in one NVLink domain, and choosing preemption victims.
 
 use super::{NodeList, Placement, View};
+pub use crate::fleet::Shape;
 use crate::fleet::cluster::{Node, NodeClass};
 use crate::fleet::{Cluster, NodeId, TypeId};
 use crate::sim::alloc::AllocId;
@@ -9,26 +10,109 @@ use crate::sim::preemption_allowed;
 use crate::sim::request::Request;
 use crate::workload::TenantId;
 
-/// Takes `g` GPUs for `tenant` from `nodes` in the order given; `None` if they fall short.
+/// Takes `g` GPUs of type `t` for `tenant` from `nodes` in the order given, in the request's
+/// [`Shape`]: the first nodes that can give a whole node give one until enough do, the first
+/// that can give the remainder gives it. `None` if the nodes fall short.
 pub fn fill_from(
     cluster: &Cluster,
+    t: TypeId,
     nodes: impl Iterator<Item = NodeId>,
     tenant: TenantId,
     g: u32,
 ) -> Option<NodeList> {
-    let mut left = g;
+    let ng = cluster.types[t].node_gpus;
+    let Shape { mut whole, mut rem } = Shape::of(g, ng);
     let mut out = NodeList::new();
     for n in nodes {
-        let take = cluster.nodes[n as usize].usable_by(tenant).min(left);
-        if take > 0 {
-            out.push((n, take));
-            left -= take;
-            if left == 0 {
-                return Some(out);
-            }
+        let usable = cluster.nodes[n as usize].usable_by(tenant);
+        if whole > 0 && usable >= ng {
+            out.push((n, ng));
+            whole -= 1;
+        } else if rem > 0 && usable >= rem {
+            out.push((n, rem));
+            rem = 0;
+        }
+        if whole == 0 && rem == 0 {
+            return Some(out);
         }
     }
     None
+}
+
+/// The candidate nodes of type `t` for `g` GPUs of `tenant` that first fit scans: its partly
+/// used nodes that can give the remainder of the request's shape and the idle nodes, in node
+/// order (`idle` chooses which idle nodes).
+pub fn shaped_candidates<'a>(
+    c: &'a Cluster,
+    t: TypeId,
+    tenant: TenantId,
+    g: u32,
+    idle: impl Iterator<Item = NodeId> + 'a,
+) -> impl Iterator<Item = NodeId> + 'a {
+    let ng = c.types[t].node_gpus;
+    let need = Shape::of(g, ng).partial_need(ng);
+    merge_ascending(c.partial_nodes_with(t, tenant, need), idle)
+}
+
+/// Room for a request's [`Shape`] on one GPU type, counted while victims are picked: nodes
+/// that could give a whole node, and partly used nodes of the tenant that could give the
+/// remainder.
+pub struct Room {
+    shape: Shape,
+    node_gpus: u32,
+    tenant: TenantId,
+    whole: u64,
+    rem: u64,
+}
+
+impl Room {
+    /// The room there is now: `idle` idle nodes the placement would use, and the tenant's
+    /// partly used nodes.
+    pub fn new(c: &Cluster, t: TypeId, tenant: TenantId, g: u32, idle: u64) -> Room {
+        let ng = c.types[t].node_gpus;
+        let shape = Shape::of(g, ng);
+        let rem = if shape.rem > 0 {
+            c.partial_count_with(t, tenant, shape.rem)
+        } else {
+            0
+        };
+        Room {
+            shape,
+            node_gpus: ng,
+            tenant,
+            whole: idle,
+            rem,
+        }
+    }
+
+    pub fn enough(&self) -> bool {
+        self.whole >= self.shape.whole as u64
+            && self.whole + self.rem.min(1) >= self.shape.nodes() as u64
+    }
+
+    /// Whether `extra` more whole nodes would make enough room.
+    pub fn enough_with(&self, extra: u64) -> bool {
+        Room {
+            whole: self.whole + extra,
+            ..*self
+        }
+        .enough()
+    }
+
+    /// Counts node `n` as emptied by evicting everything on it: it can give a whole node (and
+    /// no longer counts as a partly used one).
+    pub fn empty(&mut self, node: &Node) {
+        let usable = node.usable_by(self.tenant);
+        if self.shape.rem > 0
+            && node.tenant == Some(self.tenant)
+            && node.class() == NodeClass::Partial
+            && usable >= self.shape.rem
+            && usable < self.node_gpus
+        {
+            self.rem -= 1;
+        }
+        self.whole += 1;
+    }
 }
 
 /// Merges two ascending node iterators into one ascending iterator.
@@ -71,17 +155,17 @@ pub fn take_idle_in_domain(
     None
 }
 
-/// Preemptible allocations to evict so that `req` fits `g` GPUs on type `t`, choosing whole
-/// nodes held only by running preemptible work, in node order, among nodes `allowed` accepts
-/// (and, with `own`, only nodes of that tenant, found through their own index).
-/// `have` is what the caller can already use on that type without preempting. Returns `None`
-/// when even evicting all of them would not make room.
+/// Preemptible allocations to evict so that `req` fits `g` GPUs on type `t` in its
+/// [`Shape`], choosing whole nodes held only by running preemptible work, in node order, among
+/// nodes `allowed` accepts (and, with `own`, only nodes of that tenant, found through their
+/// own index). `idle` is how many idle nodes of that type the caller's placement would use.
+/// Returns `None` when even evicting all of them would not make room.
 pub fn victims_for(
     view: &View,
     req: &Request,
     t: TypeId,
     g: u32,
-    have: u64,
+    idle: u64,
     own: Option<TenantId>,
     allowed: impl Fn(&Node) -> bool,
 ) -> Option<Vec<AllocId>> {
@@ -138,37 +222,28 @@ pub fn victims_for(
         }
         return None;
     }
-    let evictable = own.map_or(c.evictable_gpus(t), |o| c.evictable_gpus_of(t, o));
-    if have + evictable < g as u64 {
-        return None; // even evicting every evictable node would not make room
+    let mut room = Room::new(c, t, req.tenant, g, idle);
+    let ng = c.types[t].node_gpus as u64;
+    let evictable = own.map_or(c.evictable_gpus(t), |o| c.evictable_gpus_of(t, o)) / ng;
+    if room.enough() || !room.enough_with(evictable) {
+        return None; // nothing to evict for, or evicting every evictable node would not do
     }
     let nodes: Box<dyn Iterator<Item = NodeId>> = match own {
         Some(o) => Box::new(c.evictable_nodes_of(t, o)),
         None => Box::new(c.evictable_nodes(t)),
     };
-    let mut gained = 0u64;
     for n in nodes {
         let node = &c.nodes[n as usize];
         if !allowed(node) {
             continue;
         }
         victims.extend(node.allocs.iter().copied());
-        gained += eviction_gain(node, req.tenant);
-        if have + gained >= g as u64 {
+        room.empty(node);
+        if room.enough() {
             return done(victims);
         }
     }
     None
-}
-
-/// GPUs `tenant` gains by evicting everything on `node`: the whole node, or only the used
-/// GPUs of a node it already holds partly (its free GPUs were usable already).
-pub fn eviction_gain(node: &Node, tenant: TenantId) -> u64 {
-    if node.tenant == Some(tenant) {
-        node.used as u64
-    } else {
-        node.gpus as u64
-    }
 }
 
 /// Tries GPU types in `order`: on the first type with enough usable GPUs where a placement
@@ -201,7 +276,7 @@ pub fn evict_by_types(view: &View, req: &Request, order: &[TypeId]) -> Option<Ve
     let c = view.cluster;
     order.iter().find_map(|&t| {
         let g = req.gpus_on(view.scenario, t)?;
-        victims_for(view, req, t, g, c.available(t, req.tenant), None, |_| true)
+        victims_for(view, req, t, g, c.idle_node_count(t), None, |_| true)
     })
 }
 

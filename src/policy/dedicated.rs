@@ -7,7 +7,7 @@
 //! is ever paid. Ignores: demand. Idle GPUs in one partition are never lent to a tenant
 //! queued in another, and a tenant without a reservation gets no GPUs at all.
 
-use super::common::{fill_from, merge_ascending, nodes_for, take_idle_in_domain, victims_for};
+use super::common::{fill_from, nodes_for, shaped_candidates, take_idle_in_domain, victims_for};
 use super::{Decision, Placement, Policy, View};
 use crate::fleet::TypeId;
 use crate::sim::request::Request;
@@ -144,9 +144,8 @@ impl Policy for Dedicated {
                 }
                 found
             } else {
-                let nodes =
-                    merge_ascending(c.partial_nodes_of(t, req.tenant), c.idle_nodes_of(t, me));
-                fill_from(c, nodes, req.tenant, g).map(|nodes| Placement { gpu_type: t, nodes })
+                let nodes = shaped_candidates(c, t, req.tenant, g, c.idle_nodes_of(t, me));
+                fill_from(c, t, nodes, req.tenant, g).map(|nodes| Placement { gpu_type: t, nodes })
             };
             if let Some(p) = placed {
                 return Decision::Place(p);
@@ -156,8 +155,8 @@ impl Policy for Dedicated {
             let Some(g) = req.gpus_on(sc, t) else {
                 continue;
             };
-            let have = c.available_own(t, req.tenant);
-            if let Some(v) = victims_for(view, req, t, g, have, Some(req.tenant), |_| true) {
+            let idle = c.idle_count_of(t, me);
+            if let Some(v) = victims_for(view, req, t, g, idle, Some(req.tenant), |_| true) {
                 return Decision::Preempt(v);
             }
         }

@@ -21,7 +21,7 @@
 
 use super::best_fit::{fullest_domain, packed};
 use super::common::{
-    config_order, eviction_gain, fill_from, merge_ascending, nodes_for, place_by_types, victims_for,
+    Room, config_order, fill_from, nodes_for, place_by_types, shaped_candidates, victims_for,
 };
 use super::{Decision, Placement, Policy, View};
 use crate::fleet::{Cluster, NodeId, TypeId};
@@ -117,9 +117,8 @@ fn reclaim(view: &View, req: &Request, t: TypeId, g: u32) -> Option<Vec<AllocId>
         }
         return best.map(|(_, v)| v.ids.into_iter().collect());
     }
-    let have = c.available(t, req.tenant);
+    let mut room = Room::new(c, t, req.tenant, g, c.idle_node_count(t));
     let mut picked = VictimSet::new(view.scenario.tenants.len());
-    let mut gained = 0u64;
     // Only nodes whose every holder could pass `preemption_allowed` are candidates: all the
     // nodes of a tenant the request may reclaim from (another tenant above its reservation,
     // the requester within its own), and nodes of only preemptible work if the request is not
@@ -151,8 +150,8 @@ fn reclaim(view: &View, req: &Request, t: TypeId, g: u32) -> Option<Vec<AllocId>
         if !try_add(view, req, &mut picked, n) {
             continue;
         }
-        gained += eviction_gain(&c.nodes[n as usize], req.tenant);
-        if have + gained >= g as u64 {
+        room.empty(&c.nodes[n as usize]);
+        if room.enough() {
             return Some(picked.ids.into_iter().collect());
         }
     }
@@ -186,11 +185,8 @@ impl Policy for FairShare {
         let order = config_order(view);
         if at_quota && others_waiting {
             let own = |c: &Cluster, t: TypeId, tenant: TenantId, g: u32| {
-                let nodes = merge_ascending(
-                    c.partial_nodes_of(t, tenant),
-                    c.idle_nodes_of(t, Some(tenant)),
-                );
-                fill_from(c, nodes, tenant, g).map(|nodes| Placement { gpu_type: t, nodes })
+                let nodes = shaped_candidates(c, t, tenant, g, c.idle_nodes_of(t, Some(tenant)));
+                fill_from(c, t, nodes, tenant, g).map(|nodes| Placement { gpu_type: t, nodes })
             };
             let narrow_only = |_: &Cluster, _: TypeId, _: u32| None;
             return place_by_types(view, req, order, narrow_only, own)
@@ -213,7 +209,7 @@ impl Policy for FairShare {
                     return Decision::Preempt(v);
                 }
             }
-            let own = c.available_own(t, req.tenant);
+            let own = c.idle_count_of(t, Some(req.tenant));
             if let Some(v) = victims_for(view, req, t, g, own, Some(req.tenant), |_| true) {
                 return Decision::Preempt(v);
             }

@@ -8,7 +8,7 @@
 //! pooled fleet full of batch could never serve its guaranteed tenants.
 
 use super::common::{
-    config_order, evict_by_types, fill_from, first_domain, merge_ascending, place_by_types,
+    config_order, evict_by_types, fill_from, first_domain, place_by_types, shaped_candidates,
 };
 use super::{Decision, Placement, Policy, View};
 use crate::fleet::{Cluster, TypeId};
@@ -30,8 +30,8 @@ impl Policy for FirstFit {
     fn place(&mut self, view: &View, req: &Request) -> Decision {
         let order = config_order(view);
         let first = |c: &Cluster, t: TypeId, tenant: TenantId, g: u32| {
-            let nodes = merge_ascending(c.partial_nodes_of(t, tenant), c.idle_nodes(t));
-            fill_from(c, nodes, tenant, g).map(|nodes| Placement { gpu_type: t, nodes })
+            let nodes = shaped_candidates(c, t, tenant, g, c.idle_nodes(t));
+            fill_from(c, t, nodes, tenant, g).map(|nodes| Placement { gpu_type: t, nodes })
         };
         if let Some(p) = place_by_types(view, req, order, first_domain, first) {
             return Decision::Place(p);

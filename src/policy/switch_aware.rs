@@ -13,7 +13,9 @@
 //! between tenants beyond priorities.
 
 use super::best_fit::packed;
-use super::common::{fill_from, merge_ascending, nodes_for, take_idle_in_domain, victims_for};
+use super::common::{
+    Shape, fill_from, merge_ascending, nodes_for, take_idle_in_domain, victims_for,
+};
 use super::rank::comparative_advantage;
 use super::{Decision, NodeList, Placement, Policy, View};
 use crate::fleet::cluster::NodeClass;
@@ -53,7 +55,14 @@ fn worth_switching(view: &View, req: &Request, t: TypeId) -> bool {
 fn without_switch(view: &View, req: &Request, wf: u32, t: TypeId, g: u32) -> Option<Placement> {
     let c = view.cluster;
     let me = req.tenant;
-    let own = || merge_ascending(c.partial_nodes_of(t, me), c.idle_nodes_of(t, Some(me)));
+    let ng = c.types[t].node_gpus;
+    let need = Shape::of(g, ng).partial_need(ng);
+    let own = || {
+        merge_ascending(
+            c.partial_nodes_with(t, me, need),
+            c.idle_nodes_of(t, Some(me)),
+        )
+    };
     let holders: Vec<NodeId> = own()
         .take(WORKFLOW_SCAN)
         .filter(|&n| holds(view, n, wf))
@@ -63,7 +72,7 @@ fn without_switch(view: &View, req: &Request, wf: u32, t: TypeId, g: u32) -> Opt
         .copied()
         .chain(own().filter(|n| !holders.contains(n)))
         .chain(c.idle_nodes_of(t, None));
-    fill_from(c, order, me, g).map(|nodes| Placement { gpu_type: t, nodes })
+    fill_from(c, t, order, me, g).map(|nodes| Placement { gpu_type: t, nodes })
 }
 
 /// A wide gang in the domain with the most idle nodes that need no tenant switch.
@@ -149,14 +158,12 @@ impl Policy for SwitchAware {
             let Some(g) = req.gpus_on(sc, t) else {
                 continue;
             };
-            let no_switch = c.available_own(t, req.tenant)
-                + c.idle_count_of(t, None) * c.types[t].node_gpus as u64;
+            let no_switch = c.idle_count_of(t, Some(req.tenant)) + c.idle_count_of(t, None);
             if let Some(v) = victims_for(view, req, t, g, no_switch, Some(req.tenant), |_| true) {
                 return Decision::Preempt(v);
             }
             if worth_switching(view, req, t) {
-                if let Some(v) =
-                    victims_for(view, req, t, g, c.available(t, req.tenant), None, |_| true)
+                if let Some(v) = victims_for(view, req, t, g, c.idle_node_count(t), None, |_| true)
                 {
                     return Decision::Preempt(v);
                 }

@@ -23,6 +23,11 @@ fn right(t: &mut Table) {
 }
 
 /// `mean` (or `mean ± ci`) scaled by `k`, with `d` decimals.
+/// A figure some runs may lack: `-` when none has it.
+fn cell_opt(s: &Option<Stat>, k: f64, d: usize) -> String {
+    s.as_ref().map_or_else(|| "-".into(), |s| cell(s, k, d))
+}
+
 fn cell(s: &Stat, k: f64, d: usize) -> String {
     if s.ci95 > 0.0 {
         format!("{} ± {}", num(s.mean * k, d), num(s.ci95 * k, d))
@@ -66,18 +71,18 @@ pub fn render_comparison(sums: &[PolicySummary], by_type: bool) -> String {
             cell(&s.slo_attainment, 100.0, 1),
             format!(
                 "{} / {}",
-                cell(&s.training_wait_p50_hours, 1.0, 1),
-                cell(&s.training_wait_p99_hours, 1.0, 1)
+                cell_opt(&s.training_wait_p50_hours, 1.0, 1),
+                cell_opt(&s.training_wait_p99_hours, 1.0, 1)
             ),
             format!(
                 "{} / {}",
-                cell(&s.training_completion_p50_hours, 1.0, 1),
-                cell(&s.training_completion_p99_hours, 1.0, 1)
+                cell_opt(&s.training_completion_p50_hours, 1.0, 1),
+                cell_opt(&s.training_completion_p99_hours, 1.0, 1)
             ),
             format!(
                 "{} / {}",
-                cell(&s.job_wait_p50_hours, 1.0, 1),
-                cell(&s.job_wait_p99_hours, 1.0, 1)
+                cell_opt(&s.job_wait_p50_hours, 1.0, 1),
+                cell_opt(&s.job_wait_p99_hours, 1.0, 1)
             ),
             cell(&s.revenue_usd, 1e-6, 3),
             cell(&s.gross_margin, 100.0, 1),
@@ -86,6 +91,16 @@ pub fn render_comparison(sums: &[PolicySummary], by_type: bool) -> String {
     right(&mut t);
     out.push_str(&t.to_string());
     out.push('\n');
+    let never: Vec<String> = (sums.iter())
+        .filter(|s| s.jobs_never_started.mean > 0.0)
+        .map(|s| format!("{} {}", s.policy, num(s.jobs_never_started.mean, 0)))
+        .collect();
+    if !never.is_empty() {
+        out.push_str(&format!(
+            "wait and completion figures are lower bounds where jobs never started by the horizon (they count with their wait so far): {}\n",
+            never.join(", ")
+        ));
+    }
     if by_type {
         let types: Vec<String> = sums
             .first()

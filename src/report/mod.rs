@@ -43,9 +43,11 @@ pub struct KindFigures {
     pub gpu_hours: f64,
     pub switch_gpu_hours: f64,
     pub tokens: f64,
-    /// Jobs of this kind (training, batch): hours from arrival to first start.
+    /// Jobs of this kind (training, batch): hours from arrival to first start, censored at
+    /// the horizon for jobs that never started (see [`Jobs::wait_hours`]).
     pub wait_hours: Percentiles,
-    /// Jobs of this kind: hours from arrival to completion.
+    /// Jobs of this kind: hours from arrival to completion, censored at the horizon for jobs
+    /// not done.
     pub completion_hours: Percentiles,
 }
 
@@ -81,7 +83,14 @@ pub struct Jobs {
     pub rejected: u64,
     pub preemptions: u64,
     pub interrupted_by_failures: u64,
+    /// Jobs still waiting for their first start at the horizon, by kind (`training`,
+    /// `batch`): the censored values of the wait figures.
+    pub never_started: BTreeMap<String, u64>,
+    /// Hours from arrival to first start, every job: one that never started counts with its
+    /// wait up to the horizon (`censored`), so the figures are then lower bounds.
     pub wait_hours: Percentiles,
+    /// Hours from arrival to completion, every job: one not done by the horizon counts with
+    /// its time up to then (`censored`).
     pub completion_hours: Percentiles,
     /// Time-average number of jobs waiting in the queue.
     pub mean_queued: f64,
@@ -311,6 +320,10 @@ pub fn build(e: &Engine) -> Report {
             rejected: e.stats.rejected_jobs,
             preemptions: e.stats.preemptions,
             interrupted_by_failures: e.stats.jobs_interrupted,
+            never_started: [Kind::Training, Kind::Batch]
+                .iter()
+                .map(|&k| (k.name().to_string(), waits[k as usize].censored()))
+                .collect(),
             wait_hours: Samples::summary(&waits.each_ref()),
             completion_hours: Samples::summary(&completions.each_ref()),
             mean_queued: ratio(e.stats.queued_jobs_area as f64, e.now() as f64),

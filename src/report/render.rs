@@ -21,6 +21,22 @@ fn right(t: &mut Table) {
 }
 
 /// Number with thousands separators and `d` decimals.
+/// What the wait figures leave open: jobs that never started count with their wait up to the
+/// horizon, so the figures are lower bounds.
+fn censored_note(j: &super::Jobs) -> String {
+    let never: u64 = j.never_started.values().sum();
+    if never == 0 {
+        String::new()
+    } else {
+        format!(" (lower bounds: {} never started)", num(never as f64, 0))
+    }
+}
+
+/// A figure that may be absent (no values): `-` then.
+pub fn opt_num(x: Option<f64>, d: usize) -> String {
+    x.map_or_else(|| "-".into(), |x| num(x, d))
+}
+
 pub fn num(x: f64, d: usize) -> String {
     let s = format!("{:.*}", d, x.abs());
     let (int, frac) = s
@@ -120,9 +136,10 @@ pub fn render(r: &Report) -> String {
     t.add_row(vec![
         "job wait p50 / p99 (h)".into(),
         format!(
-            "{} / {}",
-            num(r.jobs.wait_hours.p50, 2),
-            num(r.jobs.wait_hours.p99, 2)
+            "{} / {}{}",
+            opt_num(r.jobs.wait_hours.p50, 2),
+            opt_num(r.jobs.wait_hours.p99, 2),
+            censored_note(&r.jobs)
         ),
     ]);
     t.add_row(vec![

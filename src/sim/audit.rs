@@ -89,6 +89,13 @@ pub fn check(e: &Engine) -> Result<(), String> {
             crate::workload::Spec::Training(s) => s.wide_nvlink,
             _ => true,
         } && g > e.sc.gpu_types[a.gpu_type].node_gpus;
+        let ng = e.sc.gpu_types[a.gpu_type].node_gpus;
+        if !crate::fleet::Shape::of(g, ng).matches(ng, a.nodes.iter().map(|x| x.1)) {
+            return Err(format!(
+                "allocation {id} of {g} GPUs sits on nodes as {:?} (nodes of {ng})",
+                a.nodes
+            ));
+        }
         if needs_domain && !one_domain {
             return Err(format!(
                 "gang {id} needs one NVLink domain but spans several"
@@ -170,6 +177,39 @@ pub fn check(e: &Engine) -> Result<(), String> {
             "ledger holds {total} GPU-us, expected {}",
             c.gpus() as u128 * e.now as u128
         ));
+    }
+
+    // Time booked to tenants plus the open phases equals the integrated state time, state
+    // by state: every GPU-µs in a switch or busy is someone's.
+    for t in 0..e.sc.gpu_types.len() {
+        let mut open = [0u128; crate::fleet::cluster::N_STATES];
+        for (_, a) in e.allocs.iter() {
+            if a.gpu_type == t {
+                let begin = if a.loading {
+                    a.phase_start - a.workflow_switch
+                } else {
+                    a.phase_start
+                };
+                open[a.gpu_state() as usize] +=
+                    a.phase_gpus() as u128 * e.now.saturating_sub(begin) as u128;
+            }
+        }
+        let booked = |f: &dyn Fn(&crate::metrics::Account) -> u128| -> u128 {
+            e.ledger.accounts.iter().map(|row| f(&row[t])).sum()
+        };
+        for (state, b) in [
+            (GpuState::Busy, booked(&|a| a.productive_us)),
+            (GpuState::TenantSwitch, booked(&|a| a.tenant_switch_us)),
+            (GpuState::WorkflowSwitch, booked(&|a| a.workflow_switch_us)),
+        ] {
+            let integrated = e.ledger.state_us[t][state as usize];
+            if b + open[state as usize] != integrated {
+                return Err(format!(
+                    "type {t}: {state:?} GPU-us booked {b} + open {} != integrated {integrated}",
+                    open[state as usize]
+                ));
+            }
+        }
     }
 
     if e.ledger.total_tokens() < e.stats.audit_tokens {

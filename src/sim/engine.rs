@@ -14,7 +14,7 @@ use super::request::{JobId, QueueKey, Request, ServiceId, Target};
 use super::service::{Service, efficiency_key};
 use crate::config::Scenario;
 use crate::fleet::cluster::{GpuState, NONE};
-use crate::fleet::{Cluster, NodeId, TypeId};
+use crate::fleet::{Cluster, NodeId, Shape, TypeId};
 use crate::metrics::{Ledger, Samples};
 use crate::policy::{Decision, NodeList, Placement, Policy, View};
 use crate::units::{Time, US_PER_HOUR, from_secs_f64, secs};
@@ -242,9 +242,11 @@ enum End {
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
     pub events: u64,
-    /// Time from arrival to first start, per started job, by `Kind as usize`.
+    /// Time from arrival to first start, per job, by `Kind as usize`; a job that never
+    /// started counts, censored, with its wait up to the horizon.
     pub waits: [Samples; 3],
-    /// Time from arrival to completion, per completed job, by `Kind as usize`.
+    /// Time from arrival to completion, per job, by `Kind as usize`; a job not done by the
+    /// horizon counts, censored, with its time up to then.
     pub completions: [Samples; 3],
     pub preemptions: u64,
     pub failures: u64,
@@ -765,9 +767,17 @@ impl Engine {
             }
             self.stats.held_jobs += backlog;
             self.stats.queued_jobs_area += backlog as u128 * self.now as u128;
+            let kind = self.sc.workloads[w].kind() as usize;
+            for _ in 0..backlog {
+                self.stats.waits[kind].push_censored(self.now);
+                self.stats.completions[kind].push_censored(self.now);
+            }
             while let Some(a) = self.take_arrival(w) {
                 self.stats.held_jobs += 1;
-                self.stats.queued_jobs_area += self.now.saturating_sub(a.at) as u128;
+                let waited = self.now.saturating_sub(a.at);
+                self.stats.queued_jobs_area += waited as u128;
+                self.stats.waits[kind].push_censored(waited);
+                self.stats.completions[kind].push_censored(waited);
             }
         }
     }
@@ -946,6 +956,7 @@ impl Engine {
         self.cluster.update_node(n, |node| {
             node.down = true;
             node.free = 0;
+            node.switch_until = 0;
         });
         let (first, count) = {
             let node = &self.cluster.nodes[n as usize];
@@ -1124,6 +1135,13 @@ impl Engine {
         if total != g {
             return Err(self.invalid(&format!("placed {total} GPUs for a request of {g}")));
         }
+        let ng = self.sc.gpu_types[t].node_gpus;
+        if !Shape::of(g, ng).matches(ng, p.nodes.iter().map(|x| x.1)) {
+            return Err(self.invalid(&format!(
+                "{g} GPUs placed as {:?} on nodes of {ng}: a request that fits in one node takes one node, a wider one whole nodes and the remainder on one",
+                p.nodes.iter().map(|x| x.1).collect::<Vec<_>>()
+            )));
+        }
         let mut listed: smallvec::SmallVec<[NodeId; 8]> = p.nodes.iter().map(|x| x.0).collect();
         listed.sort_unstable();
         let twice = listed.windows(2).find(|w| w[0] == w[1]).map(|w| w[0]);
@@ -1178,7 +1196,7 @@ impl Engine {
         let mut gpus = GpuList::new();
         let mut switched = NodeList::new();
         // Nodes being re-provisioned for this tenant that the request joins, with the GPUs it
-        // takes there: it starts when their switch ends.
+        // takes there from the switch's lock: it starts when their switch ends.
         let mut joined = NodeList::new();
         let mut switch_end = self.now;
         let mut any_wf = false;
@@ -1186,8 +1204,11 @@ impl Engine {
             let node = &self.cluster.nodes[n as usize];
             let switch =
                 node.used == 0 && node.locked == 0 && node.tenant.is_some_and(|x| x != req.tenant);
-            if node.locked > 0 {
-                joined.push((n, k));
+            // A node still being re-provisioned for this tenant: work placed there starts when
+            // the switch ends, whether it takes GPUs the switch locks or GPUs that work which
+            // joined the switch gave back.
+            let joins = !switch && node.switch_until > self.now;
+            if joins {
                 switch_end = switch_end.max(node.switch_until);
             }
             let free = &mut self.scratch;
@@ -1196,11 +1217,17 @@ impl Engine {
                 (node.first_gpu..node.first_gpu + node.gpus)
                     .filter(|&g| self.cluster.gpu_alloc[g as usize] == NONE),
             );
-            // GPUs that already hold this workflow first: they need no load.
-            free.sort_by_key(|&g| (self.cluster.gpu_workflow[g as usize] != wf, g));
+            // GPUs that already hold this workflow first: they need no load; then free GPUs
+            // before those a switch locks.
+            let locked = |g: u32| self.cluster.gpu_state[g as usize] == GpuState::TenantSwitch;
+            free.sort_by_key(|&g| (self.cluster.gpu_workflow[g as usize] != wf, locked(g), g));
             let picked = &free[..k as usize];
+            if joins {
+                let from_lock = picked.iter().filter(|&&g| locked(g)).count() as u32;
+                joined.push((n, from_lock));
+            }
             any_wf |= switch
-                || node.locked > 0
+                || joins
                 || picked
                     .iter()
                     .any(|&g| self.cluster.gpu_workflow[g as usize] != wf);
@@ -1278,7 +1305,9 @@ impl Engine {
         }
         let tenant = req.tenant;
         for &(n, k) in &joined {
-            self.join_switch(n, k);
+            if k > 0 {
+                self.join_switch(n, k);
+            }
         }
         // The allocation's GPUs first, so that the free GPUs left on a node it re-provisions
         // are those still without an allocation.
@@ -1299,17 +1328,14 @@ impl Engine {
             let (n, k) = self.allocs.get(id).expect("live").nodes[i];
             let sw = switched.iter().find(|s| s.0 == n).map(|s| s.1);
             let lock = if ts > 0 { sw.unwrap_or(0) } else { 0 };
-            let joins = joined.iter().any(|j| j.0 == n);
+            let from_lock = joined.iter().find(|j| j.0 == n).map_or(0, |j| j.1);
             self.cluster.update_node(n, |node| {
                 node.tenant = Some(tenant);
-                if joins {
-                    node.locked -= k;
-                } else {
-                    node.free -= k + lock;
-                }
+                node.locked -= from_lock;
+                node.free -= k - from_lock + lock;
                 node.used += k;
                 node.locked += lock;
-                if lock > 0 {
+                if sw.is_some() && ts > 0 {
                     node.switch_until = until;
                 }
                 node.allocs.push(id);
@@ -1644,6 +1670,18 @@ impl Engine {
         for s in 0..self.services.len() {
             self.accrue_service(s as ServiceId);
             self.services[s].close_demand_step(self.now);
+        }
+        // Jobs in the system at the horizon count in the wait and completion figures with their
+        // time so far (censored), so work that never started is not left out of them.
+        for job in &self.jobs {
+            if matches!(job.state, JobState::Queued | JobState::Running) {
+                let kind = self.sc.workloads[job.workload()].kind() as usize;
+                let so_far = self.now.saturating_sub(job.arrival);
+                if job.first_start().is_none() {
+                    self.stats.waits[kind].push_censored(so_far);
+                }
+                self.stats.completions[kind].push_censored(so_far);
+            }
         }
         self.close_held();
         self.finished = true;
