@@ -295,3 +295,56 @@ fn free_switching_does_not_make_any_policy_thrash() {
         );
     }
 }
+
+#[test]
+fn config_order_is_the_order_the_file_lists_gpu_types() {
+    // Listed V100, P100, K80 (alphabetically the reverse): first_fit, and the policies that
+    // fall back to config order, try V100 first.
+    let ty = |name: &str| {
+        format!(
+            "
+[gpu_types.{name}]
+hbm_gb = 32
+tdp_w = 300
+node_gpus = 8
+nvlink_domain_gpus = 8
+price_usd_per_gpu_hour = 1.0
+cost_usd_per_gpu_hour = 0.5
+tenant_switch = \"10m\"
+model_load_fixed = \"20s\"
+model_load_gb_per_s = 10
+training_restart = \"5m\"
+[[pools]]
+gpu_type = \"{name}\"
+gpus = 8
+"
+        )
+    };
+    let sc = scenario(&format!(
+        "
+[simulation]
+horizon = \"2h\"
+seed = 1
+failures = false
+{}{}{}
+[[tenants]]
+name = \"a\"
+[[training]]
+name = \"t\"
+tenant = \"a\"
+tokens_per_s_per_gpu = {{ V100 = 100, P100 = 100, K80 = 100 }}
+checkpoint_interval = \"30m\"
+jobs = [{{ at = \"0s\", gpus = 8, tokens = 1_000_000 }}]
+",
+        ty("V100"),
+        ty("P100"),
+        ty("K80")
+    ));
+    let names: Vec<&str> = sc.gpu_types.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, ["V100", "P100", "K80"]);
+    for policy in ["first_fit", "best_fit", "fair_share"] {
+        let r = run(&sc, policy);
+        assert!(r.by_gpu_type["V100"].gpu_hours.productive > 0.0, "{policy}");
+        assert_eq!(r.by_gpu_type["K80"].gpu_hours.productive, 0.0, "{policy}");
+    }
+}

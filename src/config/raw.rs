@@ -12,7 +12,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub name: Option<String>,
     pub simulation: RawSimulation,
-    pub gpu_types: BTreeMap<String, RawGpuType>,
+    /// In the order the file lists them: that is the fleet's "config order" of GPU types.
+    pub gpu_types: indexmap::IndexMap<String, RawGpuType>,
     #[serde(default)]
     pub pools: Vec<RawPool>,
     /// A fleet read from a trace's node inventory, added to `pools`.
