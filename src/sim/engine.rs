@@ -209,10 +209,12 @@ macro_rules! view {
 }
 
 /// Whether an event still matters: an allocation's event is stale once that allocation was
-/// released (its slot's generation moved on).
-fn is_live(allocs: &Allocs, e: &Ev) -> bool {
+/// released (its slot's generation moved on), a failure once the fleet's failure rate changed
+/// (`failure_gen`).
+fn is_live(allocs: &Allocs, failure_gen: u32, e: &Ev) -> bool {
     match *e {
         Ev::Alloc(id, generation) => allocs.is_current(id, generation),
+        Ev::Failure(generation) => generation == failure_gen,
         _ => true,
     }
 }
@@ -226,7 +228,7 @@ enum Ev {
     Alloc(AllocId, u32),
     Arrival(u32),
     Tick,
-    Failure,
+    Failure(u32),
     Repair(NodeId),
 }
 
@@ -317,6 +319,8 @@ pub struct Engine {
     streams: Vec<Option<ArrivalStream>>,
     held: Vec<Option<Held>>,
     failure_rng: ChaCha8Rng,
+    /// Generation of the pending failure event (see [`is_live`]).
+    failure_gen: u32,
     type_nodes: Vec<Vec<NodeId>>,
     pub(crate) ledger: Ledger,
     dirty: bool,
@@ -356,6 +360,7 @@ impl Engine {
             streams: Vec::new(),
             held: Vec::new(),
             failure_rng,
+            failure_gen: 0,
             type_nodes,
             ledger,
             dirty: false,
@@ -521,8 +526,8 @@ impl Engine {
             self.start();
         }
         while !self.finished {
-            let allocs = &self.allocs;
-            let live = |e: &Ev| is_live(allocs, e);
+            let (allocs, fg) = (&self.allocs, self.failure_gen);
+            let live = |e: &Ev| is_live(allocs, fg, e);
             let Some(t) = self.events.peek_time(&live) else {
                 break;
             };
@@ -555,11 +560,12 @@ impl Engine {
                 }
                 Ev::Arrival(w) => self.arrival(w as usize),
                 Ev::Tick => self.tick(),
-                Ev::Failure => self.failure(),
+                Ev::Failure(_) => self.failure(),
                 Ev::Repair(n) => self.repair(n),
             }
-            let allocs = &self.allocs;
-            let more_now = self.events.peek_time(&|e: &Ev| is_live(allocs, e)) == Some(self.now);
+            let (allocs, fg) = (&self.allocs, self.failure_gen);
+            let more_now =
+                self.events.peek_time(&|e: &Ev| is_live(allocs, fg, e)) == Some(self.now);
             if self.dirty && !more_now {
                 self.schedule()?;
             }
@@ -908,14 +914,23 @@ impl Engine {
         }
     }
 
-    /// Expected failures per hour of each GPU type's whole fleet.
+    /// Expected failures per hour of each GPU type's GPUs that are up (a node that is down
+    /// cannot fail again).
     fn failure_rates(&self) -> Vec<f64> {
         (0..self.sc.gpu_types.len())
-            .map(|t| self.cluster.type_gpus[t] as f64 * self.sc.gpu_types[t].failures_per_gpu_hour)
+            .map(|t| {
+                let up = self.cluster.type_gpus[t] as u64
+                    - self.cluster.state_count[t][GpuState::Down as usize];
+                up as f64 * self.sc.gpu_types[t].failures_per_gpu_hour
+            })
             .collect()
     }
 
+    /// Draws the next failure at the rate of the GPUs up now, replacing any pending one (the
+    /// process is memoryless, so drawing afresh whenever the rate changes is exact): failure
+    /// events are then bounded by the fleet's repairs, not by the rate.
     fn schedule_failure(&mut self) {
+        self.failure_gen = self.failure_gen.wrapping_add(1);
         let rates = self.failure_rates();
         let total: f64 = rates.iter().sum();
         if total <= 0.0 {
@@ -925,7 +940,7 @@ impl Engine {
         let gap_h = -(1.0 - u).ln() / total;
         let at = self.now.saturating_add(from_secs_f64(gap_h * 3_600.0));
         if at < self.sc.horizon {
-            self.push(Ev::Failure, at);
+            self.push(Ev::Failure(self.failure_gen), at);
         }
     }
 
@@ -938,11 +953,24 @@ impl Engine {
             x -= rates[t];
             t += 1;
         }
+        // A node of that type that is up, uniformly: drawn until one is (the rate says some
+        // are; most are, as a rule), else the first up one after the last draw.
         let nodes = &self.type_nodes[t];
-        let n = nodes[self.failure_rng.random_range(0..nodes.len())];
-        if !self.cluster.nodes[n as usize].down {
-            self.fail_node(n);
+        let mut n = nodes[self.failure_rng.random_range(0..nodes.len())];
+        for _ in 0..64 {
+            if !self.cluster.nodes[n as usize].down {
+                break;
+            }
+            n = nodes[self.failure_rng.random_range(0..nodes.len())];
         }
+        if self.cluster.nodes[n as usize].down {
+            let i = nodes.iter().position(|&m| m == n).expect("listed");
+            n = (nodes[i..].iter().chain(&nodes[..i]))
+                .copied()
+                .find(|&m| !self.cluster.nodes[m as usize].down)
+                .expect("a type with a failure rate has a node up");
+        }
+        self.fail_node(n);
         self.schedule_failure();
     }
 
@@ -983,6 +1011,9 @@ impl Engine {
             node.free = node.gpus;
         });
         self.dirty = true;
+        if self.sc.failures {
+            self.schedule_failure();
+        }
     }
 
     // ----- scheduling -----
