@@ -610,3 +610,271 @@ fn new_readers_report_bad_rows() {
         "{err}"
     );
 }
+
+/// What a reader made of a file: each row (its `Debug` text), its time in µs, and the bad rows.
+struct Got {
+    rows: Vec<String>,
+    times: Vec<u64>,
+    bad: Vec<fleetsim::trace::BadRow>,
+}
+
+type Reader = fn(&std::path::Path, bool) -> Result<Got, TraceError>;
+
+fn got<T: std::fmt::Debug>(
+    r: Result<fleetsim::trace::Loaded<T>, TraceError>,
+    time: fn(&T) -> u64,
+) -> Result<Got, TraceError> {
+    r.map(|l| Got {
+        rows: l.rows.iter().map(|x| format!("{x:?}")).collect(),
+        times: l.rows.iter().map(time).collect(),
+        bad: l.skipped,
+    })
+}
+
+/// One ordered reader's small trace: a header (or none), a good row `i` at time `10 i` s, a
+/// row whose time is out of range (and the field it names), and the times (s) of the good rows
+/// around such a row at index 2.
+struct Case {
+    name: &'static str,
+    header: &'static str,
+    good: fn(u64) -> String,
+    huge: &'static str,
+    field: &'static str,
+    around_huge: [u64; 5],
+    read: Reader,
+}
+
+fn cases() -> Vec<Case> {
+    use fleetsim::trace::{dirlab, gavel, mooncake, openb, servegen};
+    vec![
+        Case {
+            name: "azure.csv",
+            header: "TIMESTAMP,ContextTokens,GeneratedTokens",
+            good: |i| format!("2023-11-16 18:17:{:02}.0000000,100,5", 10 * i),
+            huge: "3000-11-16 18:17:00.0000000,100,5",
+            field: "TIMESTAMP",
+            around_huge: [0, 10, 30, 40, 50],
+            read: |p, l| got(azure::read(p, l), |r| r.at),
+        },
+        Case {
+            name: "mooncake.jsonl",
+            header: "",
+            good: |i| {
+                format!(
+                    "{{\"timestamp\": {}, \"input_length\": 10, \"output_length\": 5, \"hash_ids\": [1]}}",
+                    10_000 * i
+                )
+            },
+            huge: "{\"timestamp\": 20000000000000000, \"input_length\": 10, \"output_length\": 5, \"hash_ids\": [1]}",
+            field: "timestamp",
+            around_huge: [0, 10, 30, 40, 50],
+            read: |p, l| got(mooncake::read(p, l), |r| r.request.at),
+        },
+        Case {
+            name: "dirlab.csv",
+            header: "u_id,user,gpu_num,cpu_num,node_num,interval,run_time,wall_time,new_status",
+            good: |i| format!("{i},u,1,0,1,{},100,0,Pass", if i == 0 { 0 } else { 10 }),
+            huge: "2,u,1,0,1,1e12,100,0,Pass",
+            field: "interval",
+            // The out-of-range interval does not move the clock.
+            around_huge: [0, 10, 20, 30, 40],
+            read: |p, l| got(dirlab::read(p, l), |j| j.submit),
+        },
+        Case {
+            name: "pods.csv",
+            header: "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time",
+            good: |i| {
+                format!(
+                    "p{i},1,1,1,1000,,LS,Running,{},{},{}",
+                    10 * i,
+                    10 * i + 100,
+                    10 * i
+                )
+            },
+            huge: "p2,1,1,1,1000,,LS,Running,99999999999999999999,99999999999999999999,99999999999999999999",
+            field: "creation_time",
+            around_huge: [0, 10, 30, 40, 50],
+            read: |p, l| got(openb::read_pods(p, l), |p| p.created.unwrap()),
+        },
+        Case {
+            name: "rates.csv",
+            header: "client_id,window_start_s,rate_rps,cv",
+            good: |i| format!("1,{},2,1", 10 * i),
+            huge: "1,1e12,2,1",
+            field: "window_start_s",
+            around_huge: [0, 10, 30, 40, 50],
+            read: |p, l| got(servegen::read(p, l), |w| w.start),
+        },
+        Case {
+            name: "gavel.trace",
+            header: "",
+            good: |i| format!("A3C\tcmd\t-n\t1\t100\t{}.0\t1", 10 * i),
+            huge: "A3C\tcmd\t-n\t1\t100\t1e12\t1",
+            field: "arrival_time",
+            around_huge: [0, 10, 30, 40, 50],
+            read: |p, l| got(gavel::read_trace(p, l), |j| j.arrival),
+        },
+    ]
+}
+
+impl Case {
+    /// The file's text: the header, then `rows` (LF line ends).
+    fn text(&self, rows: &[String]) -> String {
+        let mut t = String::new();
+        if !self.header.is_empty() {
+            t.push_str(self.header);
+            t.push('\n');
+        }
+        for r in rows {
+            t.push_str(r);
+            t.push('\n');
+        }
+        t
+    }
+
+    /// Good rows 0-1, the out-of-range row, good rows 3-5.
+    fn with_huge(&self) -> String {
+        let rows: Vec<String> = (0..6)
+            .map(|i| {
+                if i == 2 {
+                    self.huge.to_string()
+                } else {
+                    (self.good)(i)
+                }
+            })
+            .collect();
+        self.text(&rows)
+    }
+
+    /// The line of data row `i` (0-based).
+    fn line(&self, i: u64) -> u64 {
+        i + 1 + u64::from(!self.header.is_empty())
+    }
+}
+
+#[test]
+fn an_out_of_range_time_is_its_rows_error_not_a_cascade_on_the_good_rows_after_it() {
+    for c in cases() {
+        let p = write(&format!("cascade-{}", c.name), &c.with_huge());
+        let t = (c.read)(&p, true).unwrap_or_else(|e| panic!("{}: {e}", c.name));
+        let at: Vec<(u64, &str)> = t.bad.iter().map(|b| (b.line, b.field.as_str())).collect();
+        assert_eq!(at, vec![(c.line(2), c.field)], "{}: {:?}", c.name, t.bad);
+        assert!(
+            t.bad[0].message.contains("out of range") || t.bad[0].message.contains("past"),
+            "{}: {}",
+            c.name,
+            t.bad[0].message
+        );
+        let s: Vec<u64> = t.times.iter().map(|t| t / 1_000_000).collect();
+        assert_eq!(s, c.around_huge, "{}", c.name);
+        assert_eq!(t.rows.len(), 5, "{}", c.name);
+    }
+}
+
+#[test]
+fn a_row_earlier_than_the_last_good_row_is_bad_and_bad_rows_are_no_reference() {
+    use fleetsim::trace::openb;
+    // Row 2 (line 3) is bad in another field (deleted before scheduled): its creation time
+    // (100 s) is no reference, so row 3 at 50 s is good; row 4 at 20 s is earlier than row 3.
+    let p = write(
+        "pods-reference.csv",
+        "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time\n\
+         a,1,1,1,1000,,LS,Running,10,100,10\n\
+         b,1,1,1,1000,,LS,Running,100,50,100\n\
+         c,1,1,1,1000,,LS,Running,50,100,50\n\
+         d,1,1,1,1000,,LS,Running,20,100,20\n",
+    );
+    let t = openb::read_pods(&p, true).unwrap();
+    let at: Vec<(u64, &str)> = t
+        .skipped
+        .iter()
+        .map(|b| (b.line, b.field.as_str()))
+        .collect();
+    assert_eq!(at, vec![(3, "deletion_time"), (5, "creation_time")]);
+    assert!(t.skipped[1].message.contains("line 4"), "{}", t.skipped[1]);
+    assert_eq!(t.rows.len(), 2);
+}
+
+#[test]
+fn huge_values_are_bad_rows_naming_the_field_and_its_range_not_overflow_panics() {
+    use fleetsim::trace::{dirlab, gavel, mooncake, openb, servegen};
+    // Year 300000 once overflowed the multiplication to µs.
+    let p = write(
+        "year.csv",
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n300000-11-16 18:15:46.68,374,44\n2023-11-16 18:15:46.68,374,44\n",
+    );
+    let t = azure::read(&p, true).unwrap();
+    assert_eq!((t.rows.len(), t.skipped.len()), (1, 1));
+    let b = &t.skipped[0];
+    assert!(
+        b.line == 2 && b.field == "TIMESTAMP" && b.message.contains("1970 to 2099"),
+        "{b}"
+    );
+    // 2e16 ms and u64::MAX ms once overflowed too; the largest valid timestamp reads.
+    let row = |ms: &str| {
+        format!(
+            "{{\"timestamp\": {ms}, \"input_length\": 1, \"output_length\": 1, \"hash_ids\": []}}\n"
+        )
+    };
+    let text = [
+        row("0"),
+        row("20000000000000000"),
+        row("18446744073709551615"),
+        row("3155760000000"),
+    ]
+    .concat();
+    let t = mooncake::read(&write("ts.jsonl", &text), true).unwrap();
+    let at: Vec<(u64, &str)> = t
+        .skipped
+        .iter()
+        .map(|b| (b.line, b.field.as_str()))
+        .collect();
+    assert_eq!(at, vec![(2, "timestamp"), (3, "timestamp")]);
+    assert!(
+        t.skipped[0].message.contains("0 to 3155760000000 ms"),
+        "{}",
+        t.skipped[0]
+    );
+    assert_eq!(t.rows[1].request.at, fleetsim::trace::MAX_TIME);
+
+    // Seconds columns: 1e300 is out of range (not clamped), the bound itself is in.
+    let p = write(
+        "huge-run.csv",
+        "u_id,user,gpu_num,cpu_num,node_num,interval,run_time,wall_time,new_status\n\
+         0,u,1,0,1,0,1e300,0,Pass\n1,u,1,0,1,1e300,1,0,Pass\n2,u,1,0,1,3155760000,3155760000,0,Pass\n",
+    );
+    let t = dirlab::read(&p, true).unwrap();
+    let at: Vec<(u64, &str)> = t
+        .skipped
+        .iter()
+        .map(|b| (b.line, b.field.as_str()))
+        .collect();
+    assert_eq!(at, vec![(2, "run_time"), (3, "interval")]);
+    assert_eq!(t.rows[0].submit, fleetsim::trace::MAX_TIME);
+    let p = write(
+        "huge-pods.csv",
+        "name,num_gpu,gpu_milli,creation_time,deletion_time,scheduled_time\n\
+         a,1,1000,0,1e300,0\nb,1,1000,0,5,1e300\n",
+    );
+    let t = openb::read_pods(&p, true).unwrap();
+    let at: Vec<(u64, &str)> = t
+        .skipped
+        .iter()
+        .map(|b| (b.line, b.field.as_str()))
+        .collect();
+    assert_eq!(at, vec![(2, "deletion_time"), (3, "scheduled_time")]);
+    let p = write(
+        "huge-rates.csv",
+        "client_id,window_start_s,rate_rps,cv\n1,1e300,1,1\n",
+    );
+    let t = servegen::read(&p, true).unwrap();
+    assert_eq!(t.skipped[0].field, "window_start_s");
+    let p = write("huge.trace", "A3C\tcmd\t-n\t1\t100\t1e300\t1\n");
+    let t = gavel::read_trace(&p, true).unwrap();
+    assert_eq!(t.skipped[0].field, "arrival_time");
+    assert!(
+        t.skipped[0].message.contains("(100 years)"),
+        "{}",
+        t.skipped[0]
+    );
+}

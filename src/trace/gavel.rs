@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-use super::{Loaded, TraceError, open, read_csv};
-use crate::units::{Time, from_secs_f64};
+use super::{Loaded, Ordered, TraceError, open, read_csv};
+use crate::units::Time;
 
 /// One job of a Gavel trace.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,7 +46,8 @@ const NEW: [&str; 10] = [
 ];
 
 /// Reads a trace in either format (told apart by the first row's column count). Missing or
-/// non-numeric steps, GPUs or times, and arrivals earlier than the row before, are bad rows.
+/// non-numeric steps, GPUs or times, arrivals beyond [`super::MAX_SECS`] and arrivals earlier
+/// than the last good row's are bad rows.
 pub fn read_trace(path: &Path, lenient: bool) -> Result<Loaded<Job>, TraceError> {
     let mut first = String::new();
     open(path)?
@@ -58,7 +59,7 @@ pub fn read_trace(path: &Path, lenient: bool) -> Result<Loaded<Job>, TraceError>
         })?;
     let width = first.lines().next().map_or(0, |l| l.split('\t').count());
     let columns: &[&'static str] = if width >= NEW.len() { &NEW } else { &OLD };
-    let mut last = 0;
+    let mut order = Ordered::new();
     read_csv(path, columns, &[], false, b'\t', lenient, |f| {
         let job_type = f.text("job_type").to_string();
         if job_type.is_empty() {
@@ -69,11 +70,14 @@ pub fn read_trace(path: &Path, lenient: bool) -> Result<Loaded<Job>, TraceError>
         if gpus == 0 {
             return Err(f.bad("scale_factor", "a job needs at least 1 GPU"));
         }
-        let arrival = from_secs_f64(f.non_negative("arrival_time")?);
-        if arrival < last {
-            return Err(f.bad("arrival_time", "earlier than the row before"));
-        }
-        last = arrival;
+        let arrival = f.secs("arrival_time")?;
+        order.check(arrival).map_err(|m| {
+            f.bad(
+                "arrival_time",
+                format!("`{}` is {m}", f.text("arrival_time")),
+            )
+        })?;
+        order.accept(arrival, f.line);
         Ok(Some(Job {
             job_type,
             total_steps,

@@ -15,6 +15,8 @@ use std::io::Read;
 use std::path::Path;
 use std::str::FromStr;
 
+use crate::units::{Time, from_secs_f64};
+
 /// One inference request: arrival in µs after the trace's first request, prompt and generated
 /// tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,6 +159,64 @@ impl Fields<'_> {
             ))
         }
     }
+
+    /// A time in seconds (a duration, or a time after the trace's start): a finite number from
+    /// 0 to [`MAX_SECS`].
+    pub fn seconds(&self, name: &str) -> Result<f64, BadRow> {
+        let v = self.non_negative(name)?;
+        if v > MAX_SECS as f64 {
+            return Err(self.bad(name, out_of_range(self.text(name), "s", MAX_SECS)));
+        }
+        Ok(v)
+    }
+
+    /// [`Self::seconds`] in µs (exact to the nearest µs, and never out of range).
+    pub fn secs(&self, name: &str) -> Result<Time, BadRow> {
+        self.seconds(name).map(from_secs_f64)
+    }
+}
+
+/// Largest time that a trace may hold, as a duration or as a time after the trace's start: 100
+/// years of 365.25 days, in s. A larger value is its row's error naming the field and this
+/// range: it is not clamped, it cannot overflow a conversion to µs, and since bad rows never
+/// become the reference that later rows are ordered against, one outlier (a corrupt time far
+/// in the future) does not make the good rows after it look out of order.
+pub const MAX_SECS: u64 = 3_155_760_000;
+
+/// [`MAX_SECS`] in µs.
+pub const MAX_TIME: Time = MAX_SECS * crate::units::US_PER_SEC;
+
+/// The message of a time beyond [`MAX_SECS`] (`max` in `unit`).
+pub(crate) fn out_of_range(text: &str, unit: &str, max: u64) -> String {
+    format!("`{text}` {unit} is out of range: must be 0 to {max} {unit} (100 years)")
+}
+
+/// A column whose values must not go back (arrival or creation times): a row earlier than the
+/// last good row is bad. Only good rows move the reference (call [`Self::accept`] once the
+/// whole row is valid), and out-of-range values are bad rows before they get here.
+pub(crate) struct Ordered<K> {
+    last: Option<(K, u64)>,
+}
+
+impl<K: PartialOrd + Copy> Ordered<K> {
+    pub fn new() -> Self {
+        Ordered { last: None }
+    }
+
+    /// Checks `v` against the last good row; the message names that row's line.
+    pub fn check(&self, v: K) -> Result<(), String> {
+        match self.last {
+            Some((last, line)) if v < last => {
+                Err(format!("earlier than the last good row (line {line})"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Makes `v`, of a good row at `line`, the reference.
+    pub fn accept(&mut self, v: K, line: u64) {
+        self.last = Some((v, line));
+    }
 }
 
 /// Reads a CSV trace: checks that the header holds the `required` columns (`optional` ones may
@@ -251,4 +311,21 @@ pub(crate) fn read_csv<T>(
         }
     }
     finish(&file, rows, bad, lenient)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordered_columns_move_only_on_accept() {
+        let mut o = Ordered::new();
+        assert!(o.check(5).is_ok());
+        o.accept(5, 2);
+        // A row checked but not accepted (bad in another field) is no reference.
+        assert!(o.check(9).is_ok());
+        assert!(o.check(7).is_ok());
+        let e = o.check(4).unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
+    }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{BadRow, Loaded, Request, TraceError, finish};
+use super::{BadRow, Loaded, MAX_SECS, Ordered, Request, TraceError, finish, out_of_range};
 
 /// A request and the prefix-cache blocks of its prompt.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,7 +18,8 @@ pub struct Row {
 }
 
 /// Reads a trace file; rows that are not JSON objects with the four fields, hold a negative or
-/// non-integer number, or go back in time are bad rows (see [`super::finish`]).
+/// non-integer number or a timestamp beyond [`super::MAX_SECS`] (in ms), or are earlier than
+/// the last good row are bad rows (see [`super::finish`]).
 pub fn read(path: &Path, lenient: bool) -> Result<Loaded<Row>, TraceError> {
     let file = path.display().to_string();
     let f = std::fs::File::open(path).map_err(|source| TraceError::Io {
@@ -26,7 +27,7 @@ pub fn read(path: &Path, lenient: bool) -> Result<Loaded<Row>, TraceError> {
         source,
     })?;
     let (mut rows, mut bad) = (Vec::new(), Vec::new());
-    let mut last = 0u64;
+    let mut order = Ordered::new();
     for (i, line) in BufReader::new(f).lines().enumerate() {
         let line_no = i as u64 + 1;
         let text = line.map_err(|source| TraceError::Io {
@@ -37,15 +38,17 @@ pub fn read(path: &Path, lenient: bool) -> Result<Loaded<Row>, TraceError> {
             continue;
         }
         match parse_row(&text) {
-            Ok(row) if row.request.at < last => bad.push(BadRow {
-                line: line_no,
-                field: "timestamp".into(),
-                message: "earlier than the row before".into(),
-            }),
-            Ok(row) => {
-                last = row.request.at;
-                rows.push(row);
-            }
+            Ok(row) => match order.check(row.request.at) {
+                Ok(()) => {
+                    order.accept(row.request.at, line_no);
+                    rows.push(row);
+                }
+                Err(m) => bad.push(BadRow {
+                    line: line_no,
+                    field: "timestamp".into(),
+                    message: format!("`{}` ms is {m}", row.request.at / 1_000),
+                }),
+            },
             Err((field, message)) => bad.push(BadRow {
                 line: line_no,
                 field,
@@ -55,6 +58,9 @@ pub fn read(path: &Path, lenient: bool) -> Result<Loaded<Row>, TraceError> {
     }
     finish(&file, rows, bad, lenient)
 }
+
+/// Largest timestamp, in ms: [`super::MAX_SECS`].
+const MAX_MS: u64 = MAX_SECS * 1_000;
 
 fn parse_row(text: &str) -> Result<Row, (String, String)> {
     let v: Value =
@@ -73,6 +79,13 @@ fn parse_row(text: &str) -> Result<Row, (String, String)> {
     let small = |k: &str| -> Result<u32, (String, String)> {
         u32::try_from(int(k)?).map_err(|_| (k.to_string(), "too large".to_string()))
     };
+    let ms = int("timestamp")?;
+    if ms > MAX_MS {
+        return Err((
+            "timestamp".to_string(),
+            out_of_range(&ms.to_string(), "ms", MAX_MS),
+        ));
+    }
     let blocks = v
         .get("hash_ids")
         .and_then(Value::as_array)
@@ -85,7 +98,8 @@ fn parse_row(text: &str) -> Result<Row, (String, String)> {
         .collect::<Result<Vec<u64>, _>>()?;
     Ok(Row {
         request: Request {
-            at: int("timestamp")? * 1_000,
+            // In range: at most 100 years in µs.
+            at: ms * 1_000,
             input_tokens: small("input_length")?,
             output_tokens: small("output_length")?,
         },
