@@ -611,6 +611,12 @@ fn new_readers_report_bad_rows() {
     );
 }
 
+fn write_bytes(name: &str, bytes: &[u8]) -> PathBuf {
+    let p = write(name, "");
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
 /// What a reader made of a file: each row (its `Debug` text), its time in µs, and the bad rows.
 struct Got {
     rows: Vec<String>,
@@ -877,4 +883,236 @@ fn huge_values_are_bad_rows_naming_the_field_and_its_range_not_overflow_panics()
         "{}",
         t.skipped[0]
     );
+}
+
+#[test]
+fn line_numbers_are_true_with_lf_crlf_and_cr_line_ends() {
+    for c in cases() {
+        let lf = c.with_huge();
+        let mut seen = Vec::new();
+        for (end, text) in [
+            ("lf", lf.clone()),
+            ("crlf", lf.replace('\n', "\r\n")),
+            ("cr", lf.replace('\n', "\r")),
+        ] {
+            let p = write(&format!("ends-{end}-{}", c.name), &text);
+            let err = (c.read)(&p, false)
+                .err()
+                .unwrap_or_else(|| panic!("{}", c.name));
+            let TraceError::BadRows { count, first, .. } = &err else {
+                panic!("{} ({end}): {err}", c.name)
+            };
+            assert_eq!(
+                (*count, first[0].line, first[0].field.as_str()),
+                (1, c.line(2), c.field),
+                "{} ({end})",
+                c.name
+            );
+            seen.push((c.read)(&p, true).unwrap().rows);
+        }
+        assert!(seen.iter().all(|r| *r == seen[0]), "{}: {seen:?}", c.name);
+    }
+}
+
+#[test]
+fn a_bom_is_accepted_by_every_reader() {
+    use fleetsim::trace::{gavel, openb};
+    for c in cases() {
+        let text = c.text(&(0..3).map(c.good).collect::<Vec<_>>());
+        let plain = (c.read)(&write(&format!("nobom-{}", c.name), &text), false)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let p = write_bytes(
+            &format!("bom-{}", c.name),
+            &[b"\xEF\xBB\xBF", text.as_bytes()].concat(),
+        );
+        let bom = (c.read)(&p, false).unwrap_or_else(|e| panic!("{}: {e}", c.name));
+        // Whole rows: a BOM kept in the first field (a Gavel job type) would differ.
+        assert_eq!(bom.rows, plain.rows, "{}", c.name);
+        assert_eq!(plain.rows.len(), 3);
+    }
+    let p = write_bytes("bom-nodes.csv", b"\xEF\xBB\xBFsn,gpu,model\nn1,8,G2\n");
+    assert_eq!(openb::read_nodes(&p, false).unwrap().rows[0].name, "n1");
+    let p = write_bytes(
+        "bom-tput.json",
+        b"\xEF\xBB\xBF{\"v100\": {\"('A3C', 1)\": {\"null\": 2.5}}}",
+    );
+    let t = gavel::read_throughputs(&p).unwrap();
+    assert_eq!(t[&("A3C".to_string(), 1)]["v100"], 2.5);
+}
+
+#[test]
+fn invalid_utf8_is_a_bad_row_at_its_line() {
+    use fleetsim::trace::{mooncake, openb};
+    let row = |t: u32, note: &[u8]| {
+        [
+            format!("{{\"timestamp\": {t}, \"input_length\": 10, \"output_length\": 5, \"hash_ids\": [1], \"note\": \"").as_bytes(),
+            note,
+            b"\"}\n",
+        ]
+        .concat()
+    };
+    let text = [
+        row(0, b"a"),
+        row(1, "é".as_bytes()),
+        row(2, b"\xff"),
+        row(3, b"b"),
+    ]
+    .concat();
+    let p = write_bytes("bad-utf8.jsonl", &text);
+    let err = mooncake::read(&p, false).unwrap_err();
+    let TraceError::BadRows { count, first, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!((*count, first[0].line), (1, 3), "{err}");
+    assert!(first[0].message.contains("UTF-8"), "{err}");
+    let t = mooncake::read(&p, true).unwrap();
+    assert_eq!((t.rows.len(), t.skipped.len()), (3, 1));
+
+    // In a CSV row: the field is named.
+    let p = write_bytes(
+        "bad-utf8.csv",
+        b"sn,gpu,model\nn1,8,G2\nn2,8,G\xff2\nn3,8,T4\n",
+    );
+    let t = openb::read_nodes(&p, true).unwrap();
+    assert_eq!(t.rows.len(), 2);
+    let b = &t.skipped[0];
+    assert_eq!((b.line, b.field.as_str()), (3, "model"), "{b}");
+    assert!(b.message.contains("UTF-8"), "{b}");
+
+    // A JSON error in a JSONL row names the column, not serde's "line 1" of the row alone.
+    let p = write(
+        "not-json.jsonl",
+        "{\"timestamp\": 0}\n\n{\"timestamp\": }\n",
+    );
+    let t = mooncake::read(&p, true).unwrap();
+    let b = &t.skipped[1];
+    assert_eq!((b.line, b.field.as_str()), (3, "(row)"), "{b}");
+    assert!(
+        b.message.contains("column 15") && !b.message.contains("line 1"),
+        "{b}"
+    );
+}
+
+/// Writes `rows` of UTF-8 `text` so that a 2-byte `é` is cut by the byte offset `boundary`
+/// (a read or buffer edge): filler rows, then the row `row(name)` with `name` padded to put
+/// the `é` there, then one more filler row. Returns the text and the padded name.
+fn straddling(
+    header: &str,
+    filler: &dyn Fn(usize) -> String,
+    row: &dyn Fn(usize, &str) -> String,
+    boundary: usize,
+) -> (Vec<u8>, String) {
+    let mut text = String::new();
+    if !header.is_empty() {
+        text.push_str(header);
+        text.push('\n');
+    }
+    let mut i = 0;
+    while text.len() + 2 * filler(i).len() + 200 < boundary {
+        text.push_str(&filler(i));
+        text.push('\n');
+        i += 1;
+    }
+    let at = row(i, "\u{0}").find('\u{0}').unwrap();
+    let pad = boundary - 1 - (text.len() + at);
+    let name = format!("{}é", "x".repeat(pad));
+    text.push_str(&row(i, &name));
+    text.push('\n');
+    text.push_str(&filler(i + 1));
+    text.push('\n');
+    let bytes = text.into_bytes();
+    assert_eq!(&bytes[boundary - 1..=boundary], "é".as_bytes());
+    (bytes, name)
+}
+
+#[test]
+fn a_character_across_a_read_boundary_is_whole_in_every_reader() {
+    use fleetsim::trace::{dirlab, gavel, mooncake, openb, servegen};
+    // 8 KiB is the CSV reader's buffer, 64 KiB the JSON Lines buffer and Gavel's old sniff.
+    for boundary in [8 << 10, 64 << 10] {
+        let gavel_row = |i: usize, name: &str| format!("{name}\tcmd\t-n\t1\t100\t{i}.0\t1");
+        let (b, name) = straddling("", &|i| gavel_row(i, "A3C"), &gavel_row, boundary);
+        let t = gavel::read_trace(&write_bytes("straddle.trace", &b), false)
+            .unwrap_or_else(|e| panic!("{boundary}: {e}"));
+        assert!(t.rows.iter().any(|j| j.job_type == name));
+
+        let node = |i: usize, name: &str| format!("{name}{i},8,G2");
+        let (b, name) = straddling("sn,gpu,model", &|i| node(i, "n"), &node, boundary);
+        let t = openb::read_nodes(&write_bytes("straddle-nodes.csv", &b), false).unwrap();
+        assert!(t.rows.iter().any(|n| n.name.starts_with(&name)));
+
+        let job = |i: usize, name: &str| format!("{i},{name},1,0,1,1,100,0,Pass");
+        let (b, name) = straddling(
+            "u_id,user,gpu_num,cpu_num,node_num,interval,run_time,wall_time,new_status",
+            &|i| job(i, "u"),
+            &job,
+            boundary,
+        );
+        let t = dirlab::read(&write_bytes("straddle-cut.csv", &b), false).unwrap();
+        assert!(t.rows.iter().any(|j| j.user == name));
+
+        let rate = |i: usize, name: &str| format!("{name},{},1,1", 600 * i);
+        let (b, name) = straddling(
+            "client_id,window_start_s,rate_rps,cv",
+            &|i| rate(i, "c"),
+            &rate,
+            boundary,
+        );
+        let t = servegen::read(&write_bytes("straddle-rates.csv", &b), false).unwrap();
+        assert!(t.rows.iter().any(|w| w.client == name));
+
+        let req = |i: usize, name: &str| {
+            format!(
+                "{{\"timestamp\": {i}, \"input_length\": 1, \"output_length\": 1, \"hash_ids\": [], \"note\": \"{name}\"}}"
+            )
+        };
+        let (b, _) = straddling("", &|i| req(i, "n"), &req, boundary);
+        let n = b.iter().filter(|&&c| c == b'\n').count();
+        let t = mooncake::read(&write_bytes("straddle.jsonl", &b), false).unwrap();
+        assert_eq!(t.rows.len(), n);
+    }
+}
+
+fn gz(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn every_gzip_member_is_read_and_bytes_after_the_last_are_an_error() {
+    use fleetsim::trace::{mooncake, servegen};
+    let head = "client_id,window_start_s,rate_rps,cv\n0,0,1,1\n0,600,1,1\n0,1200,1,1\n";
+    let tail = "1,0,5,1\n1,600,5,1\n1,1200,5,1\n";
+    let plain = servegen::read(&write("members.csv", &format!("{head}{tail}")), false).unwrap();
+    // `cat a.gz b.gz`: two members, one file.
+    let two = [gz(head.as_bytes()), gz(tail.as_bytes())].concat();
+    let t = servegen::read(&write_bytes("members.csv.gz", &two), false).unwrap();
+    assert_eq!(t.rows, plain.rows);
+    assert_eq!(t.rows.len(), 6);
+
+    let j = |t: u32| {
+        format!(
+            "{{\"timestamp\": {t}, \"input_length\": 1, \"output_length\": 1, \"hash_ids\": []}}\n"
+        )
+    };
+    let two = [gz(j(0).as_bytes()), gz(j(5).as_bytes())].concat();
+    let t = mooncake::read(&write_bytes("members.jsonl.gz", &two), false).unwrap();
+    assert_eq!(t.rows.len(), 2);
+
+    // Bytes after the last member (garbage, zero padding) stop the read at the line after
+    // the last one (line 8: the header and six rows came before).
+    for (name, trailer) in [
+        ("garbage.csv.gz", &b"garbage"[..]),
+        ("zeros.csv.gz", &[0u8; 16][..]),
+    ] {
+        let bytes = [gz(head.as_bytes()), gz(tail.as_bytes()), trailer.to_vec()].concat();
+        let err = servegen::read(&write_bytes(name, &bytes), true).unwrap_err();
+        let TraceError::Format { file, line, .. } = &err else {
+            panic!("{err}")
+        };
+        assert!(file.ends_with(name) && *line == 8, "{err}");
+        assert!(err.to_string().contains("gzip"), "{err}");
+    }
 }

@@ -85,9 +85,12 @@ impl TimeMap {
 impl Ctx<'_> {
     fn trace_err(&self, path: KeyPath, e: TraceError) -> ConfigError {
         let hint = match &e {
-            TraceError::Io { source, .. } => format!(
-                "{e}: {source}. Public traces are not shipped: download them (README, \"Public traces\") and point `simulation.trace_dir` or --trace-dir at their folder"
-            ),
+            TraceError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                format!(
+                    "{e}: {source}. Public traces are not shipped: download them (README, \"Public traces\") and point `simulation.trace_dir` or --trace-dir at their folder"
+                )
+            }
+            TraceError::Io { source, .. } => format!("{e}: {source}"),
             TraceError::BadRows { .. } => {
                 format!("{e} (run with --lenient to skip bad rows and count them in the report)")
             }

@@ -5,7 +5,7 @@
 //! `"null"` entry being the job running alone).
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use super::{Loaded, Ordered, TraceError, open, read_csv};
@@ -46,18 +46,10 @@ const NEW: [&str; 10] = [
 ];
 
 /// Reads a trace in either format (told apart by the first row's column count). Missing or
-/// non-numeric steps, GPUs or times, arrivals beyond [`super::MAX_SECS`] and arrivals earlier
-/// than the last good row's are bad rows.
+/// non-numeric steps, GPUs or times, arrivals beyond [`super::MAX_SECS`] and arrivals earlier than
+/// the last good row's are bad rows.
 pub fn read_trace(path: &Path, lenient: bool) -> Result<Loaded<Job>, TraceError> {
-    let mut first = String::new();
-    open(path)?
-        .take(1 << 16)
-        .read_to_string(&mut first)
-        .map_err(|source| TraceError::Io {
-            file: path.display().to_string(),
-            source,
-        })?;
-    let width = first.lines().next().map_or(0, |l| l.split('\t').count());
+    let width = first_row_width(path)?;
     let columns: &[&'static str] = if width >= NEW.len() { &NEW } else { &OLD };
     let mut order = Ordered::new();
     read_csv(path, columns, &[], false, b'\t', lenient, |f| {
@@ -85,6 +77,26 @@ pub fn read_trace(path: &Path, lenient: bool) -> Result<Loaded<Job>, TraceError>
             gpus,
         }))
     })
+}
+
+/// Fields in the first non-blank line, counted in bytes (a tab is one byte in UTF-8, so no
+/// decoding is needed and a character cut at the end of a read cannot make it fail).
+fn first_row_width(path: &Path) -> Result<usize, TraceError> {
+    let mut text = BufReader::new(open(path)?);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = (&mut text)
+            .take(1 << 20)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| text.get_ref().error(e))?;
+        if n == 0 {
+            return Ok(0);
+        }
+        if !line.trim_ascii().is_empty() {
+            return Ok(line.iter().filter(|&&c| c == b'\t').count() + 1);
+        }
+    }
 }
 
 /// Isolated throughput (steps/s) by `(job type, GPUs)` and then by worker type (`k80`,
