@@ -1116,3 +1116,50 @@ fn every_gzip_member_is_read_and_bytes_after_the_last_are_an_error() {
         assert!(err.to_string().contains("gzip"), "{err}");
     }
 }
+
+#[test]
+fn gzip_and_json_errors_name_a_real_line() {
+    use fleetsim::trace::{gavel, servegen};
+    let head = "client_id,window_start_s,rate_rps,cv\n0,0,1,1\n0,600,1,1\n0,1200,1,1\n";
+    // A wrong checksum at the end of the first member: its 4 lines are read, line 5 is not.
+    let mut bad_crc = gz(head.as_bytes());
+    let n = bad_crc.len();
+    bad_crc[n - 8] ^= 0xff;
+    // A second member cut after its header.
+    let cut = [gz(head.as_bytes()), gz(b"1,0,5,1\n")[..10].to_vec()].concat();
+    for (name, bytes) in [("crc.csv.gz", bad_crc), ("cut.csv.gz", cut)] {
+        let err = servegen::read(&write_bytes(name, &bytes), true).unwrap_err();
+        let TraceError::Format { line, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(*line, 5, "{err}");
+        assert!(err.to_string().contains(name), "{err}");
+    }
+
+    // The throughput matrix: a syntax error, a bad key, a worker that is not an object and a
+    // negative throughput each at their line, also with CR line ends.
+    let ok = "{\n \"v100\": {\n  \"('A3C', 1)\": {\"null\": 2.5}\n }\n}\n";
+    let cases = [
+        (ok.replace("2.5}", "2.5,}"), 3),
+        (ok.replace("('A3C', 1)", "A3C"), 3),
+        ("{\n \"v100\": 5\n}\n".to_string(), 2),
+        (ok.replace("2.5", "-1"), 3),
+        (
+            "{\n \"v100\": {\n  \"('A3C', 1)\": {\"x\": 2.5}\n }\n}\n".to_string(),
+            3,
+        ),
+        (format!("{ok}\n\n[]"), 8),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        for (end, text) in [("lf", text.clone()), ("cr", text.replace('\n', "\r"))] {
+            let p = write(&format!("tput-{i}-{end}.json"), &text);
+            let err = gavel::read_throughputs(&p).unwrap_err();
+            let TraceError::Format { line, .. } = &err else {
+                panic!("{err}")
+            };
+            assert_eq!(line, want, "case {i} ({end}): {err}");
+        }
+    }
+    let t = gavel::read_throughputs(&write("tput-ok.json", ok)).unwrap();
+    assert_eq!(t.len(), 1);
+}
