@@ -610,3 +610,556 @@ fn new_readers_report_bad_rows() {
         "{err}"
     );
 }
+
+fn write_bytes(name: &str, bytes: &[u8]) -> PathBuf {
+    let p = write(name, "");
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// What a reader made of a file: each row (its `Debug` text), its time in µs, and the bad rows.
+struct Got {
+    rows: Vec<String>,
+    times: Vec<u64>,
+    bad: Vec<fleetsim::trace::BadRow>,
+}
+
+type Reader = fn(&std::path::Path, bool) -> Result<Got, TraceError>;
+
+fn got<T: std::fmt::Debug>(
+    r: Result<fleetsim::trace::Loaded<T>, TraceError>,
+    time: fn(&T) -> u64,
+) -> Result<Got, TraceError> {
+    r.map(|l| Got {
+        rows: l.rows.iter().map(|x| format!("{x:?}")).collect(),
+        times: l.rows.iter().map(time).collect(),
+        bad: l.skipped,
+    })
+}
+
+/// One ordered reader's small trace: a header (or none), a good row `i` at time `10 i` s, a
+/// row whose time is out of range (and the field it names), and the times (s) of the good rows
+/// around such a row at index 2.
+struct Case {
+    name: &'static str,
+    header: &'static str,
+    good: fn(u64) -> String,
+    huge: &'static str,
+    field: &'static str,
+    around_huge: [u64; 5],
+    read: Reader,
+}
+
+fn cases() -> Vec<Case> {
+    use fleetsim::trace::{dirlab, gavel, mooncake, openb, servegen};
+    vec![
+        Case {
+            name: "azure.csv",
+            header: "TIMESTAMP,ContextTokens,GeneratedTokens",
+            good: |i| format!("2023-11-16 18:17:{:02}.0000000,100,5", 10 * i),
+            huge: "3000-11-16 18:17:00.0000000,100,5",
+            field: "TIMESTAMP",
+            around_huge: [0, 10, 30, 40, 50],
+            read: |p, l| got(azure::read(p, l), |r| r.at),
+        },
+        Case {
+            name: "mooncake.jsonl",
+            header: "",
+            good: |i| {
+                format!(
+                    "{{\"timestamp\": {}, \"input_length\": 10, \"output_length\": 5, \"hash_ids\": [1]}}",
+                    10_000 * i
+                )
+            },
+            huge: "{\"timestamp\": 20000000000000000, \"input_length\": 10, \"output_length\": 5, \"hash_ids\": [1]}",
+            field: "timestamp",
+            around_huge: [0, 10, 30, 40, 50],
+            read: |p, l| got(mooncake::read(p, l), |r| r.request.at),
+        },
+        Case {
+            name: "dirlab.csv",
+            header: "u_id,user,gpu_num,cpu_num,node_num,interval,run_time,wall_time,new_status",
+            good: |i| format!("{i},u,1,0,1,{},100,0,Pass", if i == 0 { 0 } else { 10 }),
+            huge: "2,u,1,0,1,1e12,100,0,Pass",
+            field: "interval",
+            // The out-of-range interval does not move the clock.
+            around_huge: [0, 10, 20, 30, 40],
+            read: |p, l| got(dirlab::read(p, l), |j| j.submit),
+        },
+        Case {
+            name: "pods.csv",
+            header: "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time",
+            good: |i| {
+                format!(
+                    "p{i},1,1,1,1000,,LS,Running,{},{},{}",
+                    10 * i,
+                    10 * i + 100,
+                    10 * i
+                )
+            },
+            huge: "p2,1,1,1,1000,,LS,Running,99999999999999999999,99999999999999999999,99999999999999999999",
+            field: "creation_time",
+            around_huge: [0, 10, 30, 40, 50],
+            read: |p, l| got(openb::read_pods(p, l), |p| p.created.unwrap()),
+        },
+        Case {
+            name: "rates.csv",
+            header: "client_id,window_start_s,rate_rps,cv",
+            good: |i| format!("1,{},2,1", 10 * i),
+            huge: "1,1e12,2,1",
+            field: "window_start_s",
+            around_huge: [0, 10, 30, 40, 50],
+            read: |p, l| got(servegen::read(p, l), |w| w.start),
+        },
+        Case {
+            name: "gavel.trace",
+            header: "",
+            good: |i| format!("A3C\tcmd\t-n\t1\t100\t{}.0\t1", 10 * i),
+            huge: "A3C\tcmd\t-n\t1\t100\t1e12\t1",
+            field: "arrival_time",
+            around_huge: [0, 10, 30, 40, 50],
+            read: |p, l| got(gavel::read_trace(p, l), |j| j.arrival),
+        },
+    ]
+}
+
+impl Case {
+    /// The file's text: the header, then `rows` (LF line ends).
+    fn text(&self, rows: &[String]) -> String {
+        let mut t = String::new();
+        if !self.header.is_empty() {
+            t.push_str(self.header);
+            t.push('\n');
+        }
+        for r in rows {
+            t.push_str(r);
+            t.push('\n');
+        }
+        t
+    }
+
+    /// Good rows 0-1, the out-of-range row, good rows 3-5.
+    fn with_huge(&self) -> String {
+        let rows: Vec<String> = (0..6)
+            .map(|i| {
+                if i == 2 {
+                    self.huge.to_string()
+                } else {
+                    (self.good)(i)
+                }
+            })
+            .collect();
+        self.text(&rows)
+    }
+
+    /// The line of data row `i` (0-based).
+    fn line(&self, i: u64) -> u64 {
+        i + 1 + u64::from(!self.header.is_empty())
+    }
+}
+
+#[test]
+fn an_out_of_range_time_is_its_rows_error_not_a_cascade_on_the_good_rows_after_it() {
+    for c in cases() {
+        let p = write(&format!("cascade-{}", c.name), &c.with_huge());
+        let t = (c.read)(&p, true).unwrap_or_else(|e| panic!("{}: {e}", c.name));
+        let at: Vec<(u64, &str)> = t.bad.iter().map(|b| (b.line, b.field.as_str())).collect();
+        assert_eq!(at, vec![(c.line(2), c.field)], "{}: {:?}", c.name, t.bad);
+        assert!(
+            t.bad[0].message.contains("out of range") || t.bad[0].message.contains("past"),
+            "{}: {}",
+            c.name,
+            t.bad[0].message
+        );
+        let s: Vec<u64> = t.times.iter().map(|t| t / 1_000_000).collect();
+        assert_eq!(s, c.around_huge, "{}", c.name);
+        assert_eq!(t.rows.len(), 5, "{}", c.name);
+    }
+}
+
+#[test]
+fn a_row_earlier_than_the_last_good_row_is_bad_and_bad_rows_are_no_reference() {
+    use fleetsim::trace::openb;
+    // Row 2 (line 3) is bad in another field (deleted before scheduled): its creation time
+    // (100 s) is no reference, so row 3 at 50 s is good; row 4 at 20 s is earlier than row 3.
+    let p = write(
+        "pods-reference.csv",
+        "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time\n\
+         a,1,1,1,1000,,LS,Running,10,100,10\n\
+         b,1,1,1,1000,,LS,Running,100,50,100\n\
+         c,1,1,1,1000,,LS,Running,50,100,50\n\
+         d,1,1,1,1000,,LS,Running,20,100,20\n",
+    );
+    let t = openb::read_pods(&p, true).unwrap();
+    let at: Vec<(u64, &str)> = t
+        .skipped
+        .iter()
+        .map(|b| (b.line, b.field.as_str()))
+        .collect();
+    assert_eq!(at, vec![(3, "deletion_time"), (5, "creation_time")]);
+    assert!(t.skipped[1].message.contains("line 4"), "{}", t.skipped[1]);
+    assert_eq!(t.rows.len(), 2);
+}
+
+#[test]
+fn huge_values_are_bad_rows_naming_the_field_and_its_range_not_overflow_panics() {
+    use fleetsim::trace::{dirlab, gavel, mooncake, openb, servegen};
+    // Year 300000 once overflowed the multiplication to µs.
+    let p = write(
+        "year.csv",
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n300000-11-16 18:15:46.68,374,44\n2023-11-16 18:15:46.68,374,44\n",
+    );
+    let t = azure::read(&p, true).unwrap();
+    assert_eq!((t.rows.len(), t.skipped.len()), (1, 1));
+    let b = &t.skipped[0];
+    assert!(
+        b.line == 2 && b.field == "TIMESTAMP" && b.message.contains("1970 to 2099"),
+        "{b}"
+    );
+    // 2e16 ms and u64::MAX ms once overflowed too; the largest valid timestamp reads.
+    let row = |ms: &str| {
+        format!(
+            "{{\"timestamp\": {ms}, \"input_length\": 1, \"output_length\": 1, \"hash_ids\": []}}\n"
+        )
+    };
+    let text = [
+        row("0"),
+        row("20000000000000000"),
+        row("18446744073709551615"),
+        row("3155760000000"),
+    ]
+    .concat();
+    let t = mooncake::read(&write("ts.jsonl", &text), true).unwrap();
+    let at: Vec<(u64, &str)> = t
+        .skipped
+        .iter()
+        .map(|b| (b.line, b.field.as_str()))
+        .collect();
+    assert_eq!(at, vec![(2, "timestamp"), (3, "timestamp")]);
+    assert!(
+        t.skipped[0].message.contains("0 to 3155760000000 ms"),
+        "{}",
+        t.skipped[0]
+    );
+    assert_eq!(t.rows[1].request.at, fleetsim::trace::MAX_TIME);
+
+    // Seconds columns: 1e300 is out of range (not clamped), the bound itself is in.
+    let p = write(
+        "huge-run.csv",
+        "u_id,user,gpu_num,cpu_num,node_num,interval,run_time,wall_time,new_status\n\
+         0,u,1,0,1,0,1e300,0,Pass\n1,u,1,0,1,1e300,1,0,Pass\n2,u,1,0,1,3155760000,3155760000,0,Pass\n",
+    );
+    let t = dirlab::read(&p, true).unwrap();
+    let at: Vec<(u64, &str)> = t
+        .skipped
+        .iter()
+        .map(|b| (b.line, b.field.as_str()))
+        .collect();
+    assert_eq!(at, vec![(2, "run_time"), (3, "interval")]);
+    assert_eq!(t.rows[0].submit, fleetsim::trace::MAX_TIME);
+    let p = write(
+        "huge-pods.csv",
+        "name,num_gpu,gpu_milli,creation_time,deletion_time,scheduled_time\n\
+         a,1,1000,0,1e300,0\nb,1,1000,0,5,1e300\n",
+    );
+    let t = openb::read_pods(&p, true).unwrap();
+    let at: Vec<(u64, &str)> = t
+        .skipped
+        .iter()
+        .map(|b| (b.line, b.field.as_str()))
+        .collect();
+    assert_eq!(at, vec![(2, "deletion_time"), (3, "scheduled_time")]);
+    let p = write(
+        "huge-rates.csv",
+        "client_id,window_start_s,rate_rps,cv\n1,1e300,1,1\n",
+    );
+    let t = servegen::read(&p, true).unwrap();
+    assert_eq!(t.skipped[0].field, "window_start_s");
+    let p = write("huge.trace", "A3C\tcmd\t-n\t1\t100\t1e300\t1\n");
+    let t = gavel::read_trace(&p, true).unwrap();
+    assert_eq!(t.skipped[0].field, "arrival_time");
+    assert!(
+        t.skipped[0].message.contains("(100 years)"),
+        "{}",
+        t.skipped[0]
+    );
+}
+
+#[test]
+fn line_numbers_are_true_with_lf_crlf_and_cr_line_ends() {
+    for c in cases() {
+        let lf = c.with_huge();
+        let mut seen = Vec::new();
+        for (end, text) in [
+            ("lf", lf.clone()),
+            ("crlf", lf.replace('\n', "\r\n")),
+            ("cr", lf.replace('\n', "\r")),
+        ] {
+            let p = write(&format!("ends-{end}-{}", c.name), &text);
+            let err = (c.read)(&p, false)
+                .err()
+                .unwrap_or_else(|| panic!("{}", c.name));
+            let TraceError::BadRows { count, first, .. } = &err else {
+                panic!("{} ({end}): {err}", c.name)
+            };
+            assert_eq!(
+                (*count, first[0].line, first[0].field.as_str()),
+                (1, c.line(2), c.field),
+                "{} ({end})",
+                c.name
+            );
+            seen.push((c.read)(&p, true).unwrap().rows);
+        }
+        assert!(seen.iter().all(|r| *r == seen[0]), "{}: {seen:?}", c.name);
+    }
+}
+
+#[test]
+fn a_bom_is_accepted_by_every_reader() {
+    use fleetsim::trace::{gavel, openb};
+    for c in cases() {
+        let text = c.text(&(0..3).map(c.good).collect::<Vec<_>>());
+        let plain = (c.read)(&write(&format!("nobom-{}", c.name), &text), false)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let p = write_bytes(
+            &format!("bom-{}", c.name),
+            &[b"\xEF\xBB\xBF", text.as_bytes()].concat(),
+        );
+        let bom = (c.read)(&p, false).unwrap_or_else(|e| panic!("{}: {e}", c.name));
+        // Whole rows: a BOM kept in the first field (a Gavel job type) would differ.
+        assert_eq!(bom.rows, plain.rows, "{}", c.name);
+        assert_eq!(plain.rows.len(), 3);
+    }
+    let p = write_bytes("bom-nodes.csv", b"\xEF\xBB\xBFsn,gpu,model\nn1,8,G2\n");
+    assert_eq!(openb::read_nodes(&p, false).unwrap().rows[0].name, "n1");
+    let p = write_bytes(
+        "bom-tput.json",
+        b"\xEF\xBB\xBF{\"v100\": {\"('A3C', 1)\": {\"null\": 2.5}}}",
+    );
+    let t = gavel::read_throughputs(&p).unwrap();
+    assert_eq!(t[&("A3C".to_string(), 1)]["v100"], 2.5);
+}
+
+#[test]
+fn invalid_utf8_is_a_bad_row_at_its_line() {
+    use fleetsim::trace::{mooncake, openb};
+    let row = |t: u32, note: &[u8]| {
+        [
+            format!("{{\"timestamp\": {t}, \"input_length\": 10, \"output_length\": 5, \"hash_ids\": [1], \"note\": \"").as_bytes(),
+            note,
+            b"\"}\n",
+        ]
+        .concat()
+    };
+    let text = [
+        row(0, b"a"),
+        row(1, "é".as_bytes()),
+        row(2, b"\xff"),
+        row(3, b"b"),
+    ]
+    .concat();
+    let p = write_bytes("bad-utf8.jsonl", &text);
+    let err = mooncake::read(&p, false).unwrap_err();
+    let TraceError::BadRows { count, first, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!((*count, first[0].line), (1, 3), "{err}");
+    assert!(first[0].message.contains("UTF-8"), "{err}");
+    let t = mooncake::read(&p, true).unwrap();
+    assert_eq!((t.rows.len(), t.skipped.len()), (3, 1));
+
+    // In a CSV row: the field is named.
+    let p = write_bytes(
+        "bad-utf8.csv",
+        b"sn,gpu,model\nn1,8,G2\nn2,8,G\xff2\nn3,8,T4\n",
+    );
+    let t = openb::read_nodes(&p, true).unwrap();
+    assert_eq!(t.rows.len(), 2);
+    let b = &t.skipped[0];
+    assert_eq!((b.line, b.field.as_str()), (3, "model"), "{b}");
+    assert!(b.message.contains("UTF-8"), "{b}");
+
+    // A JSON error in a JSONL row names the column, not serde's "line 1" of the row alone.
+    let p = write(
+        "not-json.jsonl",
+        "{\"timestamp\": 0}\n\n{\"timestamp\": }\n",
+    );
+    let t = mooncake::read(&p, true).unwrap();
+    let b = &t.skipped[1];
+    assert_eq!((b.line, b.field.as_str()), (3, "(row)"), "{b}");
+    assert!(
+        b.message.contains("column 15") && !b.message.contains("line 1"),
+        "{b}"
+    );
+}
+
+/// Writes `rows` of UTF-8 `text` so that a 2-byte `é` is cut by the byte offset `boundary`
+/// (a read or buffer edge): filler rows, then the row `row(name)` with `name` padded to put
+/// the `é` there, then one more filler row. Returns the text and the padded name.
+fn straddling(
+    header: &str,
+    filler: &dyn Fn(usize) -> String,
+    row: &dyn Fn(usize, &str) -> String,
+    boundary: usize,
+) -> (Vec<u8>, String) {
+    let mut text = String::new();
+    if !header.is_empty() {
+        text.push_str(header);
+        text.push('\n');
+    }
+    let mut i = 0;
+    while text.len() + 2 * filler(i).len() + 200 < boundary {
+        text.push_str(&filler(i));
+        text.push('\n');
+        i += 1;
+    }
+    let at = row(i, "\u{0}").find('\u{0}').unwrap();
+    let pad = boundary - 1 - (text.len() + at);
+    let name = format!("{}é", "x".repeat(pad));
+    text.push_str(&row(i, &name));
+    text.push('\n');
+    text.push_str(&filler(i + 1));
+    text.push('\n');
+    let bytes = text.into_bytes();
+    assert_eq!(&bytes[boundary - 1..=boundary], "é".as_bytes());
+    (bytes, name)
+}
+
+#[test]
+fn a_character_across_a_read_boundary_is_whole_in_every_reader() {
+    use fleetsim::trace::{dirlab, gavel, mooncake, openb, servegen};
+    // 8 KiB is the CSV reader's buffer, 64 KiB the JSON Lines buffer and Gavel's old sniff.
+    for boundary in [8 << 10, 64 << 10] {
+        let gavel_row = |i: usize, name: &str| format!("{name}\tcmd\t-n\t1\t100\t{i}.0\t1");
+        let (b, name) = straddling("", &|i| gavel_row(i, "A3C"), &gavel_row, boundary);
+        let t = gavel::read_trace(&write_bytes("straddle.trace", &b), false)
+            .unwrap_or_else(|e| panic!("{boundary}: {e}"));
+        assert!(t.rows.iter().any(|j| j.job_type == name));
+
+        let node = |i: usize, name: &str| format!("{name}{i},8,G2");
+        let (b, name) = straddling("sn,gpu,model", &|i| node(i, "n"), &node, boundary);
+        let t = openb::read_nodes(&write_bytes("straddle-nodes.csv", &b), false).unwrap();
+        assert!(t.rows.iter().any(|n| n.name.starts_with(&name)));
+
+        let job = |i: usize, name: &str| format!("{i},{name},1,0,1,1,100,0,Pass");
+        let (b, name) = straddling(
+            "u_id,user,gpu_num,cpu_num,node_num,interval,run_time,wall_time,new_status",
+            &|i| job(i, "u"),
+            &job,
+            boundary,
+        );
+        let t = dirlab::read(&write_bytes("straddle-cut.csv", &b), false).unwrap();
+        assert!(t.rows.iter().any(|j| j.user == name));
+
+        let rate = |i: usize, name: &str| format!("{name},{},1,1", 600 * i);
+        let (b, name) = straddling(
+            "client_id,window_start_s,rate_rps,cv",
+            &|i| rate(i, "c"),
+            &rate,
+            boundary,
+        );
+        let t = servegen::read(&write_bytes("straddle-rates.csv", &b), false).unwrap();
+        assert!(t.rows.iter().any(|w| w.client == name));
+
+        let req = |i: usize, name: &str| {
+            format!(
+                "{{\"timestamp\": {i}, \"input_length\": 1, \"output_length\": 1, \"hash_ids\": [], \"note\": \"{name}\"}}"
+            )
+        };
+        let (b, _) = straddling("", &|i| req(i, "n"), &req, boundary);
+        let n = b.iter().filter(|&&c| c == b'\n').count();
+        let t = mooncake::read(&write_bytes("straddle.jsonl", &b), false).unwrap();
+        assert_eq!(t.rows.len(), n);
+    }
+}
+
+fn gz(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn every_gzip_member_is_read_and_bytes_after_the_last_are_an_error() {
+    use fleetsim::trace::{mooncake, servegen};
+    let head = "client_id,window_start_s,rate_rps,cv\n0,0,1,1\n0,600,1,1\n0,1200,1,1\n";
+    let tail = "1,0,5,1\n1,600,5,1\n1,1200,5,1\n";
+    let plain = servegen::read(&write("members.csv", &format!("{head}{tail}")), false).unwrap();
+    // `cat a.gz b.gz`: two members, one file.
+    let two = [gz(head.as_bytes()), gz(tail.as_bytes())].concat();
+    let t = servegen::read(&write_bytes("members.csv.gz", &two), false).unwrap();
+    assert_eq!(t.rows, plain.rows);
+    assert_eq!(t.rows.len(), 6);
+
+    let j = |t: u32| {
+        format!(
+            "{{\"timestamp\": {t}, \"input_length\": 1, \"output_length\": 1, \"hash_ids\": []}}\n"
+        )
+    };
+    let two = [gz(j(0).as_bytes()), gz(j(5).as_bytes())].concat();
+    let t = mooncake::read(&write_bytes("members.jsonl.gz", &two), false).unwrap();
+    assert_eq!(t.rows.len(), 2);
+
+    // Bytes after the last member (garbage, zero padding) stop the read at the line after
+    // the last one (line 8: the header and six rows came before).
+    for (name, trailer) in [
+        ("garbage.csv.gz", &b"garbage"[..]),
+        ("zeros.csv.gz", &[0u8; 16][..]),
+    ] {
+        let bytes = [gz(head.as_bytes()), gz(tail.as_bytes()), trailer.to_vec()].concat();
+        let err = servegen::read(&write_bytes(name, &bytes), true).unwrap_err();
+        let TraceError::Format { file, line, .. } = &err else {
+            panic!("{err}")
+        };
+        assert!(file.ends_with(name) && *line == 8, "{err}");
+        assert!(err.to_string().contains("gzip"), "{err}");
+    }
+}
+
+#[test]
+fn gzip_and_json_errors_name_a_real_line() {
+    use fleetsim::trace::{gavel, servegen};
+    let head = "client_id,window_start_s,rate_rps,cv\n0,0,1,1\n0,600,1,1\n0,1200,1,1\n";
+    // A wrong checksum at the end of the first member: its 4 lines are read, line 5 is not.
+    let mut bad_crc = gz(head.as_bytes());
+    let n = bad_crc.len();
+    bad_crc[n - 8] ^= 0xff;
+    // A second member cut after its header.
+    let cut = [gz(head.as_bytes()), gz(b"1,0,5,1\n")[..10].to_vec()].concat();
+    for (name, bytes) in [("crc.csv.gz", bad_crc), ("cut.csv.gz", cut)] {
+        let err = servegen::read(&write_bytes(name, &bytes), true).unwrap_err();
+        let TraceError::Format { line, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(*line, 5, "{err}");
+        assert!(err.to_string().contains(name), "{err}");
+    }
+
+    // The throughput matrix: a syntax error, a bad key, a worker that is not an object and a
+    // negative throughput each at their line, also with CR line ends.
+    let ok = "{\n \"v100\": {\n  \"('A3C', 1)\": {\"null\": 2.5}\n }\n}\n";
+    let cases = [
+        (ok.replace("2.5}", "2.5,}"), 3),
+        (ok.replace("('A3C', 1)", "A3C"), 3),
+        ("{\n \"v100\": 5\n}\n".to_string(), 2),
+        (ok.replace("2.5", "-1"), 3),
+        (
+            "{\n \"v100\": {\n  \"('A3C', 1)\": {\"x\": 2.5}\n }\n}\n".to_string(),
+            3,
+        ),
+        (format!("{ok}\n\n[]"), 8),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        for (end, text) in [("lf", text.clone()), ("cr", text.replace('\n', "\r"))] {
+            let p = write(&format!("tput-{i}-{end}.json"), &text);
+            let err = gavel::read_throughputs(&p).unwrap_err();
+            let TraceError::Format { line, .. } = &err else {
+                panic!("{err}")
+            };
+            assert_eq!(line, want, "case {i} ({end}): {err}");
+        }
+    }
+    let t = gavel::read_throughputs(&write("tput-ok.json", ok)).unwrap();
+    assert_eq!(t.len(), 1);
+}

@@ -85,15 +85,40 @@ impl TimeMap {
 impl Ctx<'_> {
     fn trace_err(&self, path: KeyPath, e: TraceError) -> ConfigError {
         let hint = match &e {
-            TraceError::Io { source, .. } => format!(
-                "{e}: {source}. Public traces are not shipped: download them (README, \"Public traces\") and point `simulation.trace_dir` or --trace-dir at their folder"
-            ),
+            TraceError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                format!(
+                    "{e}: {source}. Public traces are not shipped: download them (README, \"Public traces\") and point `simulation.trace_dir` or --trace-dir at their folder"
+                )
+            }
+            TraceError::Io { source, .. } => format!("{e}: {source}"),
             TraceError::BadRows { .. } => {
                 format!("{e} (run with --lenient to skip bad rows and count them in the report)")
             }
             _ => e.to_string(),
         };
         self.err(path, hint)
+    }
+
+    /// What a run read from one trace. A file whose rows were all bad (skipped under
+    /// `--lenient`) is an error naming them here, rather than an empty window later.
+    fn trace_use(
+        &self,
+        section: &KeyPath,
+        reader: &str,
+        file: &str,
+        rows: usize,
+        skipped: &[BadRow],
+    ) -> Result<TraceUse, ConfigError> {
+        self.check(
+            rows > 0 || skipped.is_empty(),
+            section.clone().key("file"),
+            format!(
+                "{file}: every row is bad ({} skipped under --lenient); the first: {}",
+                skipped.len(),
+                first_few(skipped).join("; ")
+            ),
+        )?;
+        Ok(TraceUse::new(section, reader, file, rows, skipped))
     }
 
     /// A trace file's path: relative to `--trace-dir`, else `simulation.trace_dir`, else the
@@ -194,7 +219,7 @@ impl Ctx<'_> {
                     .map_err(|e| self.trace_err(fp.clone(), e))?;
                 (l.rows.into_iter().map(|r| r.request).collect(), l.skipped)
             };
-            let mut u = TraceUse::new(tp, &t.reader, &t.file, requests.len(), &skipped);
+            let mut u = self.trace_use(tp, &t.reader, &t.file, requests.len(), &skipped)?;
             let mut arrivals = Vec::with_capacity(requests.len());
             for r in &requests {
                 match tm.map(r.at) {
@@ -240,7 +265,7 @@ impl Ctx<'_> {
     ) -> Result<(Replay, TraceUse), ConfigError> {
         let fp = tp.clone().key("file");
         let l = servegen::read(path, self.lenient).map_err(|e| self.trace_err(fp, e))?;
-        let mut u = TraceUse::new(tp, &t.reader, &t.file, l.rows.len(), &l.skipped);
+        let mut u = self.trace_use(tp, &t.reader, &t.file, l.rows.len(), &l.skipped)?;
         let per_request = |key: &str, v: Option<f64>| -> Result<f64, ConfigError> {
             let v = v.ok_or_else(|| {
                 self.err(
@@ -372,7 +397,7 @@ impl Ctx<'_> {
         let mut u;
         if t.reader == "openb" {
             let l = openb::read_pods(&path, self.lenient).map_err(|e| self.trace_err(fp, e))?;
-            u = TraceUse::new(tp, &t.reader, &t.file, l.rows.len(), &l.skipped);
+            u = self.trace_use(tp, &t.reader, &t.file, l.rows.len(), &l.skipped)?;
             for p in &l.rows {
                 let (Some(created), Some(life)) = (p.created, p.lifetime()) else {
                     u.leave_out("never_scheduled_pods");
@@ -393,7 +418,7 @@ impl Ctx<'_> {
             }
         } else {
             let l = dirlab::read(&path, self.lenient).map_err(|e| self.trace_err(fp, e))?;
-            u = TraceUse::new(tp, &t.reader, &t.file, l.rows.len(), &l.skipped);
+            u = self.trace_use(tp, &t.reader, &t.file, l.rows.len(), &l.skipped)?;
             for j in &l.rows {
                 if j.gpus == 0 {
                     u.leave_out("cpu_only_jobs");
@@ -496,7 +521,7 @@ impl Ctx<'_> {
             jobs.extend(l.rows);
         }
         jobs.sort_by_key(|j| j.arrival);
-        let mut u = TraceUse::new(tp, &t.reader, &t.file, jobs.len(), &skipped);
+        let mut u = self.trace_use(tp, &t.reader, &t.file, jobs.len(), &skipped)?;
         let natural = jobs.last().map_or(0, |j| j.arrival).saturating_sub(tm.from) + 1;
         let mut by_type: BTreeMap<String, (Vec<Option<f64>>, Vec<ExplicitJob>)> = BTreeMap::new();
         for j in &jobs {
@@ -568,7 +593,7 @@ impl Ctx<'_> {
         )?;
         let l = openb::read_nodes(&self.trace_path(&inv.file), self.lenient)
             .map_err(|e| self.trace_err(ip.clone().key("file"), e))?;
-        let mut u = TraceUse::new(&ip, &inv.reader, &inv.file, l.rows.len(), &l.skipped);
+        let mut u = self.trace_use(&ip, &inv.reader, &inv.file, l.rows.len(), &l.skipped)?;
         let mut gpus = vec![0u32; types.len()];
         let mut unmapped = std::collections::BTreeSet::new();
         for n in &l.rows {

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::{Loaded, TraceError, read_csv};
+use super::{Loaded, MAX_SECS, TraceError, read_csv};
 use crate::units::{Time, from_secs_f64};
 
 /// One job of the cut. CPU-only jobs (`gpu_num` = 0, common in Helios) are kept so that
@@ -35,8 +35,9 @@ const COLUMNS: [&str; 9] = [
     "new_status",
 ];
 
-/// Reads a cut. Missing or non-numeric counts and negative intervals or run times (time going
-/// backwards) are bad rows.
+/// Reads a cut. Missing or non-numeric counts, negative intervals or run times (time going
+/// backwards) and times beyond [`super::MAX_SECS`] (an interval that would take the submission past
+/// it, a run time longer) are bad rows.
 pub fn read(path: &Path, lenient: bool) -> Result<Loaded<Job>, TraceError> {
     let mut clock_s = 0.0f64;
     read_csv(path, &COLUMNS, &[], true, b',', lenient, |f| {
@@ -47,11 +48,22 @@ pub fn read(path: &Path, lenient: bool) -> Result<Loaded<Job>, TraceError> {
                 format!("`{}` would go back in time", f.text("interval")),
             ));
         }
+        // An out-of-range interval is this row's error and does not move the clock, so the
+        // jobs after it keep their times.
+        if clock_s + interval > MAX_SECS as f64 {
+            return Err(f.bad(
+                "interval",
+                format!(
+                    "`{}` s would take the submission time past {MAX_SECS} s (100 years) after the first job",
+                    f.text("interval")
+                ),
+            ));
+        }
         // A row bad in another field still moves the clock, so later jobs keep their times.
         clock_s += interval;
         let gpus: u32 = f.num("gpu_num")?;
         let nodes: u32 = f.num("node_num")?;
-        let run_time_s = f.non_negative("run_time")?;
+        let run_time_s = f.seconds("run_time")?;
         let status = f.text("new_status").to_string();
         if status.is_empty() {
             return Err(f.bad("new_status", "missing value"));

@@ -3,12 +3,13 @@
 //! `output_length` and `hash_ids` (prefix blocks of 512 tokens; equal ids are reusable KV
 //! cache).
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use serde_json::Value;
 
-use super::{BadRow, Loaded, Request, TraceError, finish};
+use super::{
+    BadRow, JsonRow, Loaded, MAX_SECS, Ordered, Request, TraceError, out_of_range, read_jsonl,
+};
 
 /// A request and the prefix-cache blocks of its prompt.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,77 +18,52 @@ pub struct Row {
     pub blocks: Vec<u64>,
 }
 
-/// Reads a trace file; rows that are not JSON objects with the four fields, hold a negative or
-/// non-integer number, or go back in time are bad rows (see [`super::finish`]).
+/// Reads a trace file (plain or `.gz`); rows that are not JSON objects with the four fields,
+/// hold a negative or non-integer number, a timestamp beyond [`super::MAX_SECS`] (in ms), or
+/// one earlier than the last good row's are bad rows (see [`super::finish`]).
 pub fn read(path: &Path, lenient: bool) -> Result<Loaded<Row>, TraceError> {
-    let file = path.display().to_string();
-    let f = std::fs::File::open(path).map_err(|source| TraceError::Io {
-        file: file.clone(),
-        source,
-    })?;
-    let (mut rows, mut bad) = (Vec::new(), Vec::new());
-    let mut last = 0u64;
-    for (i, line) in BufReader::new(f).lines().enumerate() {
-        let line_no = i as u64 + 1;
-        let text = line.map_err(|source| TraceError::Io {
-            file: file.clone(),
-            source,
-        })?;
-        if text.trim().is_empty() {
-            continue;
-        }
-        match parse_row(&text) {
-            Ok(row) if row.request.at < last => bad.push(BadRow {
-                line: line_no,
-                field: "timestamp".into(),
-                message: "earlier than the row before".into(),
-            }),
-            Ok(row) => {
-                last = row.request.at;
-                rows.push(row);
-            }
-            Err((field, message)) => bad.push(BadRow {
-                line: line_no,
-                field,
-                message,
-            }),
-        }
-    }
-    finish(&file, rows, bad, lenient)
+    let mut order = Ordered::new();
+    read_jsonl(path, lenient, |r| {
+        let row = parse_row(r)?;
+        order
+            .check(row.request.at)
+            .map_err(|m| r.bad("timestamp", format!("`{}` is {m}", r.value["timestamp"])))?;
+        order.accept(row.request.at, r.line);
+        Ok(Some(row))
+    })
 }
 
-fn parse_row(text: &str) -> Result<Row, (String, String)> {
-    let v: Value =
-        serde_json::from_str(text).map_err(|e| ("(row)".to_string(), format!("not JSON: {e}")))?;
-    let int = |k: &str| -> Result<u64, (String, String)> {
-        v.get(k)
-            .ok_or_else(|| (k.to_string(), "missing".to_string()))?
-            .as_u64()
-            .ok_or_else(|| {
-                (
-                    k.to_string(),
-                    format!("`{}` is not a non-negative whole number", v[k]),
-                )
-            })
+/// Largest timestamp, in ms: [`super::MAX_SECS`].
+const MAX_MS: u64 = MAX_SECS * 1_000;
+
+fn parse_row(r: &JsonRow) -> Result<Row, BadRow> {
+    let ms = r.uint("timestamp")?;
+    if ms > MAX_MS {
+        return Err(r.bad("timestamp", out_of_range(&ms.to_string(), "ms", MAX_MS)));
+    }
+    let small = |k: &str| -> Result<u32, BadRow> {
+        let v = r.uint(k)?;
+        u32::try_from(v).map_err(|_| r.bad(k, format!("`{v}` is too large (at most {})", u32::MAX)))
     };
-    let small = |k: &str| -> Result<u32, (String, String)> {
-        u32::try_from(int(k)?).map_err(|_| (k.to_string(), "too large".to_string()))
-    };
-    let blocks = v
+    let input_tokens = small("input_length")?;
+    let output_tokens = small("output_length")?;
+    let blocks = r
+        .value
         .get("hash_ids")
         .and_then(Value::as_array)
-        .ok_or_else(|| ("hash_ids".to_string(), "missing or not a list".to_string()))?
+        .ok_or_else(|| r.bad("hash_ids", "missing or not a list"))?
         .iter()
         .map(|x| {
             x.as_u64()
-                .ok_or_else(|| ("hash_ids".to_string(), format!("`{x}` is not a block id")))
+                .ok_or_else(|| r.bad("hash_ids", format!("`{x}` is not a block id")))
         })
         .collect::<Result<Vec<u64>, _>>()?;
     Ok(Row {
         request: Request {
-            at: int("timestamp")? * 1_000,
-            input_tokens: small("input_length")?,
-            output_tokens: small("output_length")?,
+            // In range: at most 100 years in µs.
+            at: ms * 1_000,
+            input_tokens,
+            output_tokens,
         },
         blocks,
     })

@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use super::{Loaded, TraceError, read_csv};
-use crate::units::{Time, from_secs_f64};
+use super::{Loaded, Ordered, TraceError, read_csv};
+use crate::units::Time;
 
 /// One node: its name, GPU model and GPU count.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,11 +63,11 @@ impl Pod {
     }
 }
 
-/// Reads a pod list. Missing or non-numeric GPU counts, negative times, a creation earlier
-/// than the row before (pods are listed in creation order) and a deletion before scheduling
-/// are bad rows.
+/// Reads a pod list. Missing or non-numeric GPU counts, negative times or times beyond
+/// [`super::MAX_SECS`], a deletion before scheduling and a creation earlier than the last good
+/// row's (pods are listed in creation order) are bad rows.
 pub fn read_pods(path: &Path, lenient: bool) -> Result<Loaded<Pod>, TraceError> {
-    let mut last_created = 0;
+    let mut order = Ordered::new();
     read_csv(
         path,
         &["name", "num_gpu", "gpu_milli"],
@@ -89,22 +89,26 @@ pub fn read_pods(path: &Path, lenient: bool) -> Result<Loaded<Pod>, TraceError> 
                 if f.text(name).is_empty() {
                     Ok(None)
                 } else {
-                    f.non_negative(name).map(|s| Some(from_secs_f64(s)))
+                    f.secs(name).map(Some)
                 }
             };
             let created = time("creation_time")?;
             let scheduled = time("scheduled_time")?;
             let deleted = time("deletion_time")?;
-            if let Some(c) = created {
-                if c < last_created {
-                    return Err(f.bad("creation_time", "earlier than the row before"));
-                }
-                last_created = c;
-            }
             if let (Some(s), Some(d)) = (scheduled, deleted)
                 && d < s
             {
                 return Err(f.bad("deletion_time", "earlier than scheduled_time"));
+            }
+            // Last, so that only a good row becomes the reference.
+            if let Some(c) = created {
+                order.check(c).map_err(|m| {
+                    f.bad(
+                        "creation_time",
+                        format!("`{}` is {m}", f.text("creation_time")),
+                    )
+                })?;
+                order.accept(c, f.line);
             }
             let spec = f.text("gpu_spec");
             Ok(Some(Pod {

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use super::{Loaded, TraceError, read_csv};
-use crate::units::{Time, from_secs_f64};
+use crate::units::Time;
 
 /// One client's rate in one window.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,10 +25,12 @@ pub struct Window {
 /// Length of a ServeGen window.
 pub const WINDOW: Time = 600 * crate::units::US_PER_SEC;
 
-/// Reads a rate file (plain or `.gz`). Missing or negative numbers, and a window that does not
-/// come after the client's previous one, are bad rows.
+/// Reads a rate file (plain or `.gz`). Missing or negative numbers, a window start beyond
+/// [`super::MAX_SECS`], and a window that does not come after the same client's last good one, are
+/// bad rows.
 pub fn read(path: &Path, lenient: bool) -> Result<Loaded<Window>, TraceError> {
-    let mut last: Option<(String, Time)> = None;
+    // Each client's last good window (start, line); looked up, never iterated.
+    let mut last = std::collections::BTreeMap::<String, (Time, u64)>::new();
     read_csv(
         path,
         &["client_id", "window_start_s", "rate_rps", "cv"],
@@ -41,19 +43,21 @@ pub fn read(path: &Path, lenient: bool) -> Result<Loaded<Window>, TraceError> {
             if client.is_empty() {
                 return Err(f.bad("client_id", "missing value"));
             }
-            let start = from_secs_f64(f.non_negative("window_start_s")?);
+            let start = f.secs("window_start_s")?;
             let rate_rps = f.non_negative("rate_rps")?;
             let cv = f.non_negative("cv")?;
-            if let Some((c, t)) = &last
-                && *c == client
-                && start <= *t
+            if let Some(&(t, line)) = last.get(&client)
+                && start <= t
             {
                 return Err(f.bad(
                     "window_start_s",
-                    "not after the same client's previous window",
+                    format!(
+                        "`{}` is not after the same client's last good window (line {line})",
+                        f.text("window_start_s")
+                    ),
                 ));
             }
-            last = Some((client.clone(), start));
+            last.insert(client.clone(), (start, f.line));
             Ok(Some(Window {
                 client,
                 start,
