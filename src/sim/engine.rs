@@ -886,6 +886,13 @@ impl Engine {
         if est > 0.0 {
             want_queued = want_queued.max(min_r.saturating_sub(placed));
         }
+        // Never more replicas than the fleet could hold at once, whatever the demand: the
+        // queue is bounded by the fleet, not by a demand figure.
+        let hostable: u64 = (0..self.sc.gpu_types.len())
+            .filter(|&t| w.rate(t).is_some())
+            .filter_map(|t| Some(self.cluster.type_gpus[t] as u64 / w.replica_gpus[t]? as u64))
+            .sum();
+        want_queued = want_queued.min(hostable.saturating_sub(placed as u64) as usize);
         while self.services[s as usize].queued.len() > want_queued {
             let key = *self.services[s as usize].queued.last().expect("non-empty");
             self.dequeue(&key);
