@@ -12,7 +12,7 @@ use fleetsim::config;
 use fleetsim::policy::{self, POLICIES};
 use fleetsim::report;
 use fleetsim::sim::Engine;
-use fleetsim::units::{US_PER_HOUR, parse_duration};
+use fleetsim::units::{US_PER_HOUR, parse_horizon};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::time::Instant;
 
@@ -125,13 +125,7 @@ fn init_logging(verbose: u8) {
 
 fn run(cli: Cli) -> Result<()> {
     let horizon = match &cli.horizon {
-        Some(h) => {
-            let t = parse_duration(h).map_err(|e| anyhow::anyhow!("--horizon: {e}"))?;
-            if t == 0 {
-                bail!("--horizon must be longer than 0");
-            }
-            Some(t)
-        }
+        Some(h) => Some(parse_horizon(h).map_err(|e| anyhow::anyhow!("--horizon: {e}"))?),
         None => None,
     };
     let opts = config::LoadOptions {
