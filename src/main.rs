@@ -23,6 +23,10 @@ use std::time::Instant;
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Largest switch-cost factor `--sweep` accepts (1000 times an 18-minute tenant switch is
+/// 300 hours: far past where any policy's advantage is gone).
+const MAX_SWEEP_FACTOR: f64 = 1000.0;
+
 /// Simulate a multi-tenant GPU fleet under a placement policy and report utilization,
 /// tokens per GPU-hour, switch costs and margin.
 #[derive(Parser, Debug)]
@@ -57,10 +61,11 @@ struct Cli {
     /// With --compare: also print utilization and tokens per GPU-hour per GPU type.
     #[arg(long)]
     by_type: bool,
-    /// Scale all switch costs by each factor (default 0,0.5,1,2,4,10) and report where each
-    /// pooled policy's advantage over the baseline disappears.
+    /// Scale all switch costs by each factor (default 0,0.5,1,2,4,10; each from 0 to 1000, in
+    /// increasing order) and report where each pooled policy's advantage over the baseline
+    /// disappears.
     #[arg(long, value_delimiter = ',', num_args = 0.., value_name = "SCALES")]
-    sweep: Option<Vec<f64>>,
+    sweep: Option<Vec<String>>,
     /// Baseline policy of the sweep.
     #[arg(long, default_value = "dedicated")]
     baseline: String,
@@ -204,14 +209,7 @@ fn run_many(cli: &Cli, sc: &config::Scenario) -> Result<()> {
     }
     let seeds: Vec<u64> = (0..cli.seeds).map(|i| sc.seed.wrapping_add(i)).collect();
     if let Some(scales) = &cli.sweep {
-        let scales: Vec<f64> = if scales.is_empty() {
-            compare::DEFAULT_SCALES.to_vec()
-        } else {
-            scales.clone()
-        };
-        if scales.iter().any(|k| !(k.is_finite() && *k >= 0.0)) {
-            bail!("--sweep: scales must be finite and >= 0");
-        }
+        let scales = sweep_factors(scales)?;
         if !policies.contains(&cli.baseline) {
             bail!(
                 "--sweep: the baseline `{}` is not among the policies run ({})",
@@ -243,6 +241,30 @@ fn run_many(cli: &Cli, sc: &config::Scenario) -> Result<()> {
         print!("{}", report::render_comparison(&summary, cli.by_type));
     }
     Ok(())
+}
+
+/// The factors of `--sweep` (the default ones if none are given): numbers from 0 to
+/// [`MAX_SWEEP_FACTOR`], in increasing order.
+fn sweep_factors(texts: &[String]) -> Result<Vec<f64>> {
+    if texts.is_empty() {
+        return Ok(compare::DEFAULT_SCALES.to_vec());
+    }
+    let mut scales = Vec::with_capacity(texts.len());
+    for t in texts {
+        match t.trim().parse::<f64>() {
+            Ok(k) if (0.0..=MAX_SWEEP_FACTOR).contains(&k) => scales.push(k),
+            _ => bail!(
+                "--sweep: each factor must be a number from 0 to {MAX_SWEEP_FACTOR}, got `{t}`"
+            ),
+        }
+    }
+    if scales.windows(2).any(|w| w[0] >= w[1]) {
+        bail!(
+            "--sweep: give the factors in increasing order, each once (got {})",
+            texts.join(",")
+        );
+    }
+    Ok(scales)
 }
 
 fn write_json(cli: &Cli, value: &serde_json::Value) -> Result<()> {

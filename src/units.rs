@@ -19,9 +19,10 @@ pub fn hours(t: Time) -> f64 {
     t as f64 / US_PER_HOUR as f64
 }
 
-/// Microseconds of a duration given in seconds, rounded to the nearest microsecond.
+/// Microseconds of a duration given in seconds, rounded to the nearest microsecond (0 for a
+/// negative or NaN duration, at most `u64::MAX / 2`).
 pub fn from_secs_f64(s: f64) -> Time {
-    if s <= 0.0 {
+    if s.is_nan() || s <= 0.0 {
         0
     } else {
         (s * US_PER_SEC as f64).round().min(u64::MAX as f64 / 2.0) as Time

@@ -111,3 +111,20 @@ fn horizon_errors_say_what_is_wrong_and_what_is_accepted() {
     );
     accepted(&c, &["--horizon", "2h"]);
 }
+
+#[test]
+fn sweep_factors_have_a_range() {
+    let d = Dir::new("sweep");
+    let c = d.small();
+    refused(
+        &c,
+        &["--sweep", "1e13"],
+        &["--sweep", "from 0 to 1000", "1e13"],
+    );
+    refused(&c, &["--sweep", "nan"], &["--sweep", "from 0 to 1000"]);
+    refused(&c, &["--sweep", "inf"], &["--sweep", "from 0 to 1000"]);
+    refused(&c, &["--sweep", "2,1"], &["--sweep", "increasing order"]);
+    refused(&c, &["--sweep", "1,1"], &["--sweep", "each once"]);
+    let out = accepted(&c, &["--sweep", "0,1000", "--horizon", "2h"]);
+    assert!(out.contains("\"switch_cost_scale\": 1000.0"), "{out}");
+}

@@ -137,9 +137,13 @@ impl Scenario {
     }
 
     /// Multiplies every switch cost by `k`: tenant switch, model-load time (fixed part and
-    /// weight transfer) and training restart.
+    /// weight transfer) and training restart. Saturating: a scaled cost is at most
+    /// [`MAX_DURATION`](crate::units::MAX_DURATION) whatever `k` (and 0 for `k` <= 0 or NaN),
+    /// so sums of costs and times cannot overflow.
     pub fn scale_switch_costs(&mut self, k: f64) {
-        let scale = |t: Time| crate::units::from_secs_f64(crate::units::secs(t) * k);
+        let scale = |t: Time| {
+            crate::units::from_secs_f64(crate::units::secs(t) * k).min(crate::units::MAX_DURATION)
+        };
         for g in &mut self.gpu_types {
             g.tenant_switch = scale(g.tenant_switch);
             g.model_load_fixed = scale(g.model_load_fixed);
