@@ -9,6 +9,7 @@ use clap::Parser;
 
 use fleetsim::compare;
 use fleetsim::config;
+use fleetsim::fleet::MAX_FLEET_GPUS;
 use fleetsim::policy::{self, POLICIES};
 use fleetsim::report;
 use fleetsim::sim::Engine;
@@ -70,9 +71,10 @@ struct Cli {
     #[arg(long, default_value = "dedicated")]
     baseline: String,
     /// Scale the fleet and its demand by K (pools, reservations, inference demand, arrival
-    /// rates, backlogs), keeping demand per GPU the same: a 10x region is `--scale 10`.
+    /// rates, backlogs), keeping demand per GPU the same: a 10x region is `--scale 10`. K > 0,
+    /// and the scaled fleet must have at most 10,000,000 GPUs.
     #[arg(long, value_name = "K")]
-    scale: Option<f64>,
+    scale: Option<String>,
     /// Folder that the config's trace files are relative to, overriding
     /// `simulation.trace_dir` (e.g. where you downloaded the public traces).
     #[arg(long, value_name = "DIR")]
@@ -150,11 +152,10 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
     }
-    if let Some(k) = cli.scale {
-        if !(k.is_finite() && k > 0.0) {
-            bail!("--scale must be a number > 0, got {k}");
-        }
-        sc.scale(k);
+    if let Some(text) = &cli.scale {
+        let k = scale_factor(text)?;
+        sc.scale(k)
+            .map_err(|e| anyhow::anyhow!("--scale {text}: {e}"))?;
     }
     if let Some(p) = &cli.policy {
         sc.policy = p.clone();
@@ -241,6 +242,17 @@ fn run_many(cli: &Cli, sc: &config::Scenario) -> Result<()> {
         print!("{}", report::render_comparison(&summary, cli.by_type));
     }
     Ok(())
+}
+
+/// The factor of `--scale`: a finite number > 0 (the fleet's own bound is checked when
+/// scaling).
+fn scale_factor(text: &str) -> Result<f64> {
+    match text.trim().parse::<f64>() {
+        Ok(k) if k.is_finite() && k > 0.0 => Ok(k),
+        _ => bail!(
+            "--scale must be a number > 0 (and the scaled fleet at most {MAX_FLEET_GPUS} GPUs), got `{text}`"
+        ),
+    }
 }
 
 /// The factors of `--sweep` (the default ones if none are given): numbers from 0 to

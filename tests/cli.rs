@@ -2,7 +2,10 @@
 //! flag and what is accepted, and never panics: each case runs the binary.
 
 mod common;
-use common::ONE_NODE;
+use common::{ONE_NODE, scenario};
+
+use fleetsim::config::{MAX_SCALED_JOBS, ScaleError};
+use fleetsim::fleet::MAX_FLEET_GPUS;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -127,4 +130,107 @@ fn sweep_factors_have_a_range() {
     refused(&c, &["--sweep", "1,1"], &["--sweep", "each once"]);
     let out = accepted(&c, &["--sweep", "0,1000", "--horizon", "2h"]);
     assert!(out.contains("\"switch_cost_scale\": 1000.0"), "{out}");
+}
+
+#[test]
+fn scale_has_a_range_bounded_by_the_fleet() {
+    let d = Dir::new("scale");
+    let c = d.small();
+    // 8 GPUs may grow to 10,000,000: a factor up to 1,250,000.
+    refused(
+        &c,
+        &["--scale", "1e9"],
+        &[
+            "--scale 1e9",
+            "8000000000 GPUs",
+            "at most 10000000",
+            "at most 1250000",
+        ],
+    );
+    refused(
+        &c,
+        &["--scale", "1e300"],
+        &["--scale 1e300", "8.00e300 GPUs"],
+    );
+    refused(
+        &c,
+        &["--scale", "inf"],
+        &["--scale", "a number > 0", "`inf`"],
+    );
+    refused(&c, &["--scale", "0"], &["--scale", "a number > 0", "`0`"]);
+    refused(
+        &c,
+        &["--scale", "ten"],
+        &["--scale", "a number > 0", "`ten`"],
+    );
+    // A factor that rounds the pool to nothing keeps one NVLink domain, as before.
+    let out = accepted(&c, &["--scale", "0.001", "--horizon", "1h"]);
+    assert!(out.contains("\"gpus\": 8,"), "{out}");
+    let out = accepted(&c, &["--scale", "3", "--horizon", "1h"]);
+    assert!(out.contains("\"gpus\": 24,"), "{out}");
+}
+
+#[test]
+fn scaling_checks_every_count_and_leaves_the_scenario_as_it_was_on_error() {
+    let sc = scenario(&format!("{ONE_NODE}{SMALL}"));
+    let mut big = sc.clone();
+    let e = big.scale(2e6).unwrap_err();
+    assert!(
+        matches!(e, ScaleError::FleetTooLarge { gpus: 8, .. }),
+        "{e:?}"
+    );
+    assert_eq!(big.total_gpus(), 8);
+    assert!(matches!(
+        big.scale(f64::NAN),
+        Err(ScaleError::NotPositive(_))
+    ));
+    assert!(matches!(big.scale(-1.0), Err(ScaleError::NotPositive(_))));
+    assert!(big.scale(1_250_000.0).is_ok());
+    assert_eq!(big.total_gpus(), MAX_FLEET_GPUS);
+
+    // A backlog that no longer fits its u32.
+    let text =
+        format!("{ONE_NODE}{SMALL}").replace("backlog_jobs = 3", "backlog_jobs = 4_000_000_000");
+    let mut sc = scenario(&text);
+    let e = sc.scale(2.0).unwrap_err();
+    assert!(e.to_string().contains("batch `b`: backlog_jobs"), "{e}");
+    assert!(matches!(e, ScaleError::CountTooLarge { .. }));
+    // A rate that would become infinite.
+    let text =
+        format!("{ONE_NODE}{SMALL}").replace("arrivals_per_hour = 2", "arrivals_per_hour = 1e308");
+    let e = scenario(&text).scale(10.0).unwrap_err();
+    assert!(matches!(e, ScaleError::RateTooLarge { .. }), "{e:?}");
+    // Explicit jobs repeated beyond the bound: 10 jobs, 1,250,000 times.
+    let jobs: Vec<String> = (0..10)
+        .map(|h| format!("{{ at = \"{h}h\", gpus = 8, tokens = \"1B\" }}"))
+        .collect();
+    let text = format!(
+        "{ONE_NODE}{SMALL}[[training]]\nname = \"t\"\ntenant = \"a\"\ntokens_per_s_per_gpu = {{ H100 = 650 }}\ncheckpoint_interval = \"30m\"\njobs = [{}]\n",
+        jobs.join(", ")
+    );
+    let e = scenario(&text).scale(1_250_000.0).unwrap_err();
+    assert!(
+        matches!(e, ScaleError::TooManyJobs { jobs: 10, .. }),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string()
+            .contains(&format!("at most {MAX_SCALED_JOBS}")),
+        "{e}"
+    );
+    let mut sc = scenario(&text);
+    sc.scale(100_000.0).unwrap();
+    assert_eq!(sc.total_gpus(), 800_000);
+}
+
+#[test]
+fn a_config_fleet_is_bounded_too() {
+    let text = format!("{ONE_NODE}{SMALL}").replace("gpus = 8\n", "gpus = 4_000_000_000\n");
+    let e = fleetsim::config::parse(&text, "big.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("`pools`") && e.contains("at most 10000000"),
+        "{e}"
+    );
 }
