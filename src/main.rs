@@ -13,7 +13,7 @@ use fleetsim::fleet::MAX_FLEET_GPUS;
 use fleetsim::policy::{self, POLICIES};
 use fleetsim::report;
 use fleetsim::sim::Engine;
-use fleetsim::units::{US_PER_HOUR, parse_horizon};
+use fleetsim::units::{Time, US_PER_HOUR, parse_horizon};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::time::Instant;
 
@@ -38,9 +38,10 @@ struct Cli {
     /// Placement policy, overriding the config's `simulation.policy`.
     #[arg(long)]
     policy: Option<String>,
-    /// Random seed, overriding the config's `simulation.seed`.
-    #[arg(long)]
-    seed: Option<u64>,
+    /// Random seed, overriding the config's `simulation.seed` (a whole number from 0 to
+    /// 2^64-1).
+    #[arg(long, value_name = "N")]
+    seed: Option<String>,
     /// Simulated time span with a unit ("7d", "36h"), overriding `simulation.horizon`.
     #[arg(long)]
     horizon: Option<String>,
@@ -56,9 +57,9 @@ struct Cli {
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     policies: Vec<String>,
     /// Repeat every run over N seeds (the config's seed and the N-1 following) and report
-    /// means with 95 % confidence intervals.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    seeds: u64,
+    /// means with 95 % confidence intervals; N from 1 to 10000 (default 1).
+    #[arg(long, value_name = "N")]
+    seeds: Option<String>,
     /// With --compare: also print utilization and tokens per GPU-hour per GPU type.
     #[arg(long)]
     by_type: bool,
@@ -103,7 +104,7 @@ fn main() -> ExitCode {
             true,
         );
     }
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(attach_negative_values(std::env::args_os()));
     init_logging(cli.verbose);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -130,15 +131,98 @@ fn init_logging(verbose: u8) {
         .try_init();
 }
 
-fn run(cli: Cli) -> Result<()> {
+/// Flags whose value may start with `-`.
+const NUMERIC_FLAGS: [&str; 5] = ["--seed", "--seeds", "--scale", "--sweep", "--horizon"];
+
+/// `--seeds -1` as `--seeds=-1`: clap reads a word that starts with `-` as a flag, and would
+/// say "unexpected argument '-1'"; attached, the value reaches the flag's own check, which says
+/// what is accepted. Only for [`NUMERIC_FLAGS`], and only a word that looks like a negative
+/// number (`-1`, `-2.5`, `-1,2`, `-inf`, `-1h`); nothing after `--`.
+fn attach_negative_values(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let mut out: Vec<std::ffi::OsString> = Vec::new();
+    let mut args = args.into_iter().peekable();
+    while let Some(a) = args.next() {
+        if a == "--" {
+            out.push(a);
+            out.extend(args);
+            break;
+        }
+        let negative_next = args.peek().and_then(|n| n.to_str()).is_some_and(|n| {
+            n.strip_prefix('-').is_some_and(|rest| {
+                rest.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+                    || rest.parse::<f64>().is_ok()
+            })
+        });
+        match a.to_str() {
+            Some(flag) if negative_next && NUMERIC_FLAGS.contains(&flag) => {
+                let value = args.next().expect("peeked");
+                let mut joined = std::ffi::OsString::from(format!("{flag}="));
+                joined.push(value);
+                out.push(joined);
+            }
+            _ => out.push(a),
+        }
+    }
+    out
+}
+
+/// Most seeds `--seeds` takes.
+const MAX_SEEDS: u64 = 10_000;
+
+/// Most runs one invocation makes (seeds x policies x sweep factors): every report is kept
+/// for the summary and the JSON.
+const MAX_RUNS: u64 = 100_000;
+
+/// The command line's values, checked before the config is read (reading large traces can
+/// take a while).
+struct Plan {
+    horizon: Option<Time>,
+    seed: Option<u64>,
+    seeds: u64,
+    scale: Option<f64>,
+    sweep: Option<Vec<f64>>,
+}
+
+fn plan(cli: &Cli) -> Result<Plan> {
     let horizon = match &cli.horizon {
         Some(h) => Some(parse_horizon(h).map_err(|e| anyhow::anyhow!("--horizon: {e}"))?),
         None => None,
     };
+    let seed = match &cli.seed {
+        Some(t) => Some(t.trim().parse::<u64>().map_err(|_| {
+            anyhow::anyhow!(
+                "--seed must be a whole number from 0 to {}, got `{t}`",
+                u64::MAX
+            )
+        })?),
+        None => None,
+    };
+    let seeds = match &cli.seeds {
+        Some(t) => match t.trim().parse::<u64>() {
+            Ok(n) if (1..=MAX_SEEDS).contains(&n) => n,
+            _ => bail!("--seeds must be a whole number from 1 to {MAX_SEEDS}, got `{t}`"),
+        },
+        None => 1,
+    };
+    let scale = cli.scale.as_deref().map(scale_factor).transpose()?;
+    let sweep = cli.sweep.as_deref().map(sweep_factors).transpose()?;
+    Ok(Plan {
+        horizon,
+        seed,
+        seeds,
+        scale,
+        sweep,
+    })
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let plan = plan(&cli)?;
     let opts = config::LoadOptions {
         trace_dir: cli.trace_dir.clone(),
         lenient: cli.lenient,
-        horizon,
+        horizon: plan.horizon,
     };
     let mut sc = config::load_with(&cli.config, &opts)?;
     for u in &sc.traces {
@@ -152,22 +236,18 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
     }
-    if let Some(text) = &cli.scale {
-        let k = scale_factor(text)?;
+    if let (Some(k), Some(text)) = (plan.scale, &cli.scale) {
         sc.scale(k)
             .map_err(|e| anyhow::anyhow!("--scale {text}: {e}"))?;
     }
     if let Some(p) = &cli.policy {
         sc.policy = p.clone();
     }
-    if let Some(s) = cli.seed {
+    if let Some(s) = plan.seed {
         sc.seed = s;
     }
-    if cli.seeds == 0 {
-        bail!("--seeds must be at least 1");
-    }
-    if cli.compare || cli.sweep.is_some() || cli.seeds > 1 {
-        return run_many(&cli, &sc);
+    if cli.compare || plan.sweep.is_some() || plan.seeds > 1 {
+        return run_many(&cli, &plan, &sc);
     }
     let policy = policy::by_name(&sc.policy).map_err(|e| {
         anyhow::anyhow!(
@@ -185,18 +265,18 @@ fn run(cli: Cli) -> Result<()> {
         std::fs::write(path, &json).with_context(|| format!("cannot write {}", path.display()))?;
     }
     if cli.quiet {
-        print!("{json}");
+        emit(&json)?;
     } else {
-        print!("{}", report::render(&rep));
+        emit(&report::render(&rep))?;
     }
     Ok(())
 }
 
 /// --compare, --seeds and --sweep: many runs of one scenario, in parallel.
-fn run_many(cli: &Cli, sc: &config::Scenario) -> Result<()> {
+fn run_many(cli: &Cli, plan: &Plan, sc: &config::Scenario) -> Result<()> {
     let policies: Vec<String> = if !cli.policies.is_empty() {
         cli.policies.clone()
-    } else if cli.compare || cli.sweep.is_some() {
+    } else if cli.compare || plan.sweep.is_some() {
         if sc.compare.is_empty() {
             POLICIES.iter().map(|s| s.to_string()).collect()
         } else {
@@ -208,9 +288,20 @@ fn run_many(cli: &Cli, sc: &config::Scenario) -> Result<()> {
     for p in &policies {
         policy::by_name(p).map_err(|e| anyhow::anyhow!("--policies: {e}"))?;
     }
-    let seeds: Vec<u64> = (0..cli.seeds).map(|i| sc.seed.wrapping_add(i)).collect();
-    if let Some(scales) = &cli.sweep {
-        let scales = sweep_factors(scales)?;
+    let factors = plan.sweep.as_ref().map_or(1, Vec::len) as u64;
+    let runs = plan
+        .seeds
+        .saturating_mul(policies.len() as u64)
+        .saturating_mul(factors);
+    if runs > MAX_RUNS {
+        bail!(
+            "{} seed(s) x {} policies x {factors} sweep factor(s) make {runs} runs; at most {MAX_RUNS} are allowed (lower --seeds or give fewer policies or --sweep factors)",
+            plan.seeds,
+            policies.len()
+        );
+    }
+    let seeds: Vec<u64> = (0..plan.seeds).map(|i| sc.seed.wrapping_add(i)).collect();
+    if let Some(scales) = &plan.sweep {
         if !policies.contains(&cli.baseline) {
             bail!(
                 "--sweep: the baseline `{}` is not among the policies run ({})",
@@ -218,18 +309,18 @@ fn run_many(cli: &Cli, sc: &config::Scenario) -> Result<()> {
                 policies.join(", ")
             );
         }
-        let bar = runs_bar((scales.len() * policies.len() * seeds.len()) as u64);
-        let reports = compare::run_matrix_with(sc, &policies, &seeds, &scales, &|| bar.inc(1))
+        let bar = runs_bar(runs);
+        let reports = compare::run_matrix_with(sc, &policies, &seeds, scales, &|| bar.inc(1))
             .context("simulation failed")?;
         bar.finish_and_clear();
-        let sw = compare::sweep(&reports, &scales, &cli.baseline);
+        let sw = compare::sweep(&reports, scales, &cli.baseline);
         write_json(cli, &serde_json::json!({ "sweep": sw, "runs": reports }))?;
         if !cli.quiet {
-            print!("{}", report::render_sweep(&sw));
+            emit(&report::render_sweep(&sw))?;
         }
         return Ok(());
     }
-    let bar = runs_bar((policies.len() * seeds.len()) as u64);
+    let bar = runs_bar(runs);
     let reports = compare::run_matrix_with(sc, &policies, &seeds, &[1.0], &|| bar.inc(1))
         .context("simulation failed")?;
     bar.finish_and_clear();
@@ -239,7 +330,7 @@ fn run_many(cli: &Cli, sc: &config::Scenario) -> Result<()> {
         &serde_json::json!({ "summary": summary, "runs": reports }),
     )?;
     if !cli.quiet {
-        print!("{}", report::render_comparison(&summary, cli.by_type));
+        emit(&report::render_comparison(&summary, cli.by_type))?;
     }
     Ok(())
 }
@@ -285,9 +376,22 @@ fn write_json(cli: &Cli, value: &serde_json::Value) -> Result<()> {
         std::fs::write(path, &json).with_context(|| format!("cannot write {}", path.display()))?;
     }
     if cli.quiet {
-        print!("{json}");
+        emit(&json)?;
     }
     Ok(())
+}
+
+/// Writes `text` to stdout. A reader that has gone away (`simulate ... | head`) ends the
+/// output quietly instead of panicking as `print!` would.
+fn emit(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write to stdout")
+        }
+        _ => Ok(()),
+    }
 }
 
 fn stderr_is_terminal() -> bool {

@@ -234,3 +234,82 @@ fn a_config_fleet_is_bounded_too() {
         "{e}"
     );
 }
+
+#[test]
+fn seeds_are_bounded_before_anything_is_allocated() {
+    let d = Dir::new("seeds");
+    let c = d.small();
+    // Once allocated 32 GB for the seed list up front.
+    refused(
+        &c,
+        &["--seeds", "4294967296", "--horizon", "1s"],
+        &[
+            "--seeds must be a whole number from 1 to 10000",
+            "`4294967296`",
+        ],
+    );
+    refused(&c, &["--seeds", "0"], &["--seeds", "from 1 to 10000"]);
+    refused(&c, &["--seeds", "2.5"], &["--seeds", "from 1 to 10000"]);
+    refused(&c, &["--seed", "18446744073709551616"], &["--seed must be"]);
+    // Seeds x policies x sweep factors are bounded too.
+    refused(
+        &c,
+        &["--seeds", "10000", "--sweep", "0,1,2,4,10,20"],
+        &[
+            "10000 seed(s) x 6 policies x 6 sweep factor(s)",
+            "at most 100000",
+        ],
+    );
+    let out = accepted(&c, &["--seeds", "3", "--horizon", "1h"]);
+    assert!(out.contains("\"runs\": 3"), "{out}");
+}
+
+#[test]
+fn negative_numbers_get_the_programs_own_message() {
+    let d = Dir::new("negative");
+    let c = d.small();
+    for (args, wanted) in [
+        (
+            &["--seeds", "-1"][..],
+            "--seeds must be a whole number from 1 to 10000, got `-1`",
+        ),
+        (&["--scale", "-2"], "--scale must be a number > 0"),
+        (&["--seed", "-5"], "--seed must be a whole number from 0"),
+        (
+            &["--sweep", "-1,2"],
+            "--sweep: each factor must be a number from 0 to 1000, got `-1`",
+        ),
+        (&["--sweep", "-inf"], "--sweep: each factor must be"),
+        (&["--horizon", "-1h"], "cannot be negative"),
+    ] {
+        let e = refused(&c, args, &[wanted]);
+        assert!(!e.contains("unexpected argument"), "{args:?}: {e}");
+    }
+    // A flag after a value-less --sweep is still a flag.
+    let out = accepted(&c, &["--sweep", "--horizon", "1h"]);
+    assert!(out.contains("\"sweep\""), "{out}");
+}
+
+#[test]
+fn a_closed_stdout_ends_the_output_without_a_panic() {
+    let d = Dir::new("pipe");
+    let c = d.small();
+    for quiet in [true, false] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_simulate"));
+        cmd.args([c.as_str(), "--seeds", "200", "--horizon", "1h"]);
+        if quiet {
+            cmd.arg("--quiet");
+        }
+        let mut child = cmd
+            .env_remove("RUST_BACKTRACE")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
