@@ -35,7 +35,8 @@ const MAX_SWEEP_FACTOR: f64 = 1000.0;
 struct Cli {
     /// Scenario file (TOML), e.g. configs/fleet.toml.
     config: PathBuf,
-    /// Placement policy, overriding the config's `simulation.policy`.
+    /// Placement policy of a single run (or of --seeds N), overriding the config's
+    /// `simulation.policy`; not with --compare, --sweep or --policies.
     #[arg(long)]
     policy: Option<String>,
     /// Random seed, overriding the config's `simulation.seed` (a whole number from 0 to
@@ -49,18 +50,21 @@ struct Cli {
     /// the summary).
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
-    /// Run several policies on the same demand and print one comparison table.
+    /// Run several policies on the same demand and print one comparison table (not with
+    /// --sweep, which runs several policies itself).
     #[arg(long)]
     compare: bool,
-    /// Policies for --compare and --sweep, comma-separated (default: `simulation.compare` in
-    /// the config, else every policy).
+    /// Policies for --compare, --sweep or --seeds N > 1, comma-separated, each once (default:
+    /// `simulation.compare` in the config, else every policy; with --seeds alone, the one
+    /// policy of the run).
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     policies: Vec<String>,
     /// Repeat every run over N seeds (the config's seed and the N-1 following) and report
     /// means with 95 % confidence intervals; N from 1 to 10000 (default 1).
     #[arg(long, value_name = "N")]
     seeds: Option<String>,
-    /// With --compare: also print utilization and tokens per GPU-hour per GPU type.
+    /// With --compare (or --seeds N > 1): also print utilization and tokens per GPU-hour per
+    /// GPU type in the table (not with --sweep or --quiet, which print no such table).
     #[arg(long)]
     by_type: bool,
     /// Scale all switch costs by each factor (default 0,0.5,1,2,4,10; each from 0 to 1000, in
@@ -68,9 +72,9 @@ struct Cli {
     /// disappears.
     #[arg(long, value_delimiter = ',', num_args = 0.., value_name = "SCALES")]
     sweep: Option<Vec<String>>,
-    /// Baseline policy of the sweep.
-    #[arg(long, default_value = "dedicated")]
-    baseline: String,
+    /// Baseline policy of --sweep (default dedicated); only with --sweep.
+    #[arg(long, value_name = "NAME")]
+    baseline: Option<String>,
     /// Scale the fleet and its demand by K (pools, reservations, inference demand, arrival
     /// rates, backlogs), keeping demand per GPU the same: a 10x region is `--scale 10`. K > 0,
     /// and the scaled fleet must have at most 10,000,000 GPUs.
@@ -208,6 +212,7 @@ fn plan(cli: &Cli) -> Result<Plan> {
     };
     let scale = cli.scale.as_deref().map(scale_factor).transpose()?;
     let sweep = cli.sweep.as_deref().map(sweep_factors).transpose()?;
+    check_modes(cli, seeds)?;
     Ok(Plan {
         horizon,
         seed,
@@ -215,6 +220,61 @@ fn plan(cli: &Cli) -> Result<Plan> {
         scale,
         sweep,
     })
+}
+
+/// Refuses flags that the mode of the run would ignore, and lists of policies it would
+/// misread; the command line otherwise changes nothing silently.
+fn check_modes(cli: &Cli, seeds: u64) -> Result<()> {
+    let sweep = cli.sweep.is_some();
+    let many = cli.compare || sweep || seeds > 1;
+    if cli.compare && sweep {
+        bail!(
+            "--compare and --sweep do not go together: --sweep already runs each policy \
+             (--policies, else simulation.compare, else all) at every factor"
+        );
+    }
+    if cli.by_type {
+        if sweep {
+            bail!("--by-type changes only the table of --compare; --sweep prints its own table");
+        }
+        if !many {
+            bail!(
+                "--by-type changes only the table of --compare or --seeds N > 1; a single run's \
+                 report already has a table per GPU type"
+            );
+        }
+        if cli.quiet {
+            bail!(
+                "--by-type changes only the printed table, which --quiet leaves out (the JSON \
+                 summary always has `by_gpu_type`)"
+            );
+        }
+    }
+    if cli.baseline.is_some() && !sweep {
+        bail!("--baseline is the baseline of --sweep; without --sweep nothing would use it");
+    }
+    if !cli.policies.is_empty() && !many {
+        bail!(
+            "--policies names the policies of --compare, --sweep or --seeds N > 1; for a single \
+             run give one with --policy"
+        );
+    }
+    if cli.policy.is_some() && (cli.compare || sweep || !cli.policies.is_empty()) {
+        bail!(
+            "--policy sets the policy of a single run (or of --seeds N); with --compare, --sweep \
+             or --policies name the policies with --policies"
+        );
+    }
+    for (i, p) in cli.policies.iter().enumerate() {
+        policy::by_name(p).map_err(|e| anyhow::anyhow!("--policies: {e}"))?;
+        if cli.policies[..i].contains(p) {
+            bail!("--policies: `{p}` is named twice; name each policy once");
+        }
+    }
+    if let Some(b) = &cli.baseline {
+        policy::by_name(b).map_err(|e| anyhow::anyhow!("--baseline: {e}"))?;
+    }
+    Ok(())
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -225,6 +285,21 @@ fn run(cli: Cli) -> Result<()> {
         horizon: plan.horizon,
     };
     let mut sc = config::load_with(&cli.config, &opts)?;
+    if sc.traces.is_empty() {
+        let unused = if cli.trace_dir.is_some() {
+            Some("--trace-dir")
+        } else if cli.lenient {
+            Some("--lenient")
+        } else {
+            None
+        };
+        if let Some(flag) = unused {
+            bail!(
+                "{flag} applies to trace files, and {} reads none",
+                cli.config.display()
+            );
+        }
+    }
     for u in &sc.traces {
         if u.skipped_rows > 0 {
             eprintln!(
@@ -288,6 +363,7 @@ fn run_many(cli: &Cli, plan: &Plan, sc: &config::Scenario) -> Result<()> {
     for p in &policies {
         policy::by_name(p).map_err(|e| anyhow::anyhow!("--policies: {e}"))?;
     }
+    let baseline = cli.baseline.as_deref().unwrap_or("dedicated");
     let factors = plan.sweep.as_ref().map_or(1, Vec::len) as u64;
     let runs = plan
         .seeds
@@ -302,10 +378,10 @@ fn run_many(cli: &Cli, plan: &Plan, sc: &config::Scenario) -> Result<()> {
     }
     let seeds: Vec<u64> = (0..plan.seeds).map(|i| sc.seed.wrapping_add(i)).collect();
     if let Some(scales) = &plan.sweep {
-        if !policies.contains(&cli.baseline) {
+        if !policies.iter().any(|p| p == baseline) {
             bail!(
-                "--sweep: the baseline `{}` is not among the policies run ({})",
-                cli.baseline,
+                "--sweep: the baseline `{baseline}` is not among the policies run ({}); add it to \
+                 --policies or choose another with --baseline",
                 policies.join(", ")
             );
         }
@@ -313,7 +389,7 @@ fn run_many(cli: &Cli, plan: &Plan, sc: &config::Scenario) -> Result<()> {
         let reports = compare::run_matrix_with(sc, &policies, &seeds, scales, &|| bar.inc(1))
             .context("simulation failed")?;
         bar.finish_and_clear();
-        let sw = compare::sweep(&reports, scales, &cli.baseline);
+        let sw = compare::sweep(&reports, scales, baseline);
         write_json(cli, &serde_json::json!({ "sweep": sw, "runs": reports }))?;
         if !cli.quiet {
             emit(&report::render_sweep(&sw))?;

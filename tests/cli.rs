@@ -313,3 +313,123 @@ fn a_closed_stdout_ends_the_output_without_a_panic() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn flags_outside_the_modes_that_use_them_are_refused() {
+    let d = Dir::new("modes");
+    let c = d.small();
+    refused(&c, &["--by-type"], &["--by-type", "--compare"]);
+    refused(&c, &["--by-type", "--sweep"], &["--by-type", "--sweep"]);
+    let out = simulate(&[c.as_str(), "--compare", "--by-type", "--quiet"]);
+    assert!(!out.status.success(), "--by-type --quiet accepted");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--quiet"));
+    refused(&c, &["--baseline", "dedicated"], &["--baseline", "--sweep"]);
+    refused(
+        &c,
+        &["--baseline", "first_fit", "--compare"],
+        &["--baseline", "--sweep"],
+    );
+    refused(
+        &c,
+        &["--policies", "first_fit"],
+        &["--policies", "--policy"],
+    );
+    refused(&c, &["--compare", "--sweep"], &["--compare and --sweep"]);
+    refused(
+        &c,
+        &["--compare", "--sweep", "1,2"],
+        &["--compare and --sweep"],
+    );
+    refused(
+        &c,
+        &["--policy", "best_fit", "--compare"],
+        &["--policy", "--policies"],
+    );
+    refused(
+        &c,
+        &[
+            "--policy",
+            "best_fit",
+            "--seeds",
+            "2",
+            "--policies",
+            "first_fit",
+        ],
+        &["--policy", "--policies"],
+    );
+    refused(
+        &c,
+        &["--compare", "--policies", "first_fit,best_fit,first_fit"],
+        &["--policies", "`first_fit` is named twice"],
+    );
+    refused(
+        &c,
+        &["--compare", "--policies", "first_fit,nonesuch"],
+        &["--policies", "nonesuch"],
+    );
+    refused(
+        &c,
+        &["--sweep", "--baseline", "nonesuch"],
+        &["--baseline", "nonesuch"],
+    );
+    refused(
+        &c,
+        &["--sweep", "--policies", "first_fit,best_fit"],
+        &[
+            "baseline `dedicated` is not among the policies run",
+            "--baseline",
+        ],
+    );
+    // Trace flags on a config that reads no traces.
+    refused(&c, &["--lenient"], &["--lenient", "reads none"]);
+    refused(&c, &["--trace-dir", "/tmp"], &["--trace-dir", "reads none"]);
+
+    // What the modes do use.
+    let h = ["--horizon", "1h"];
+    accepted(
+        &c,
+        &[&h[..], &["--compare", "--policies", "first_fit,best_fit"]].concat(),
+    );
+    accepted(
+        &c,
+        &[
+            &h[..],
+            &["--seeds", "2", "--policies", "first_fit,best_fit"],
+        ]
+        .concat(),
+    );
+    accepted(
+        &c,
+        &[&h[..], &["--seeds", "2", "--policy", "best_fit"]].concat(),
+    );
+    accepted(
+        &c,
+        &[
+            &h[..],
+            &[
+                "--sweep",
+                "0,1",
+                "--policies",
+                "first_fit,best_fit",
+                "--baseline",
+                "best_fit",
+            ],
+        ]
+        .concat(),
+    );
+    for args in [
+        &["--compare", "--by-type"][..],
+        &["--seeds", "2", "--by-type"],
+    ] {
+        let out = simulate(&[&[c.as_str()], &h[..], args].concat());
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("H100"),
+            "{args:?}"
+        );
+    }
+}
