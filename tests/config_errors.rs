@@ -175,6 +175,20 @@ fn horizon_errors_say_what_is_wrong_and_what_is_accepted() {
 }
 
 #[test]
+fn a_policy_named_twice_in_compare_is_located() {
+    let text = good().replace(
+        "policy = \"first_fit\"",
+        "policy = \"first_fit\"\ncompare = [\"first_fit\", \"best_fit\", \"first_fit\"]",
+    );
+    let (line, field, msg) = error_of(&text);
+    assert_eq!(
+        (line, field.as_str()),
+        (line_of(&text, "compare ="), "simulation.compare[2]")
+    );
+    assert!(msg.contains("named twice"), "{msg}");
+}
+
+#[test]
 fn syntax_errors_are_located() {
     let text = good().replace("[[pools]]", "[[pools]");
     let (line, _, _) = error_of(&text);

@@ -453,6 +453,11 @@ impl Ctx<'_> {
         self.one_of(&sim.policy, known, sp.clone().key("policy"), "policy")?;
         for (i, name) in sim.compare.iter().enumerate() {
             self.one_of(name, known, sp.clone().key("compare").index(i), "policy")?;
+            self.check(
+                !sim.compare[..i].contains(name),
+                sp.clone().key("compare").index(i),
+                format!("`{name}` is named twice; name each policy once"),
+            )?;
         }
 
         let gpu_types = self.gpu_types(&raw)?;
