@@ -1,7 +1,7 @@
 //! The `simulate` command: loads a scenario, applies command-line overrides, runs it and
 //! prints the report (and writes it as JSON with `--json`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -279,6 +279,11 @@ fn check_modes(cli: &Cli, seeds: u64) -> Result<()> {
 
 fn run(cli: Cli) -> Result<()> {
     let plan = plan(&cli)?;
+    let json_file = cli
+        .json
+        .as_deref()
+        .map(|p| JsonFile::open(p, &cli.config))
+        .transpose()?;
     let opts = config::LoadOptions {
         trace_dir: cli.trace_dir.clone(),
         lenient: cli.lenient,
@@ -322,7 +327,7 @@ fn run(cli: Cli) -> Result<()> {
         sc.seed = s;
     }
     if cli.compare || plan.sweep.is_some() || plan.seeds > 1 {
-        return run_many(&cli, &plan, &sc);
+        return run_many(&cli, &plan, &sc, json_file);
     }
     let policy = policy::by_name(&sc.policy).map_err(|e| {
         anyhow::anyhow!(
@@ -336,8 +341,8 @@ fn run(cli: Cli) -> Result<()> {
     let rep = report::build(&engine);
     tracing::info!(events = rep.engine_stats.events, "run finished");
     let json = serde_json::to_string_pretty(&rep)? + "\n";
-    if let Some(path) = &cli.json {
-        std::fs::write(path, &json).with_context(|| format!("cannot write {}", path.display()))?;
+    if let Some(f) = json_file {
+        f.finish(&json)?;
     }
     if cli.quiet {
         emit(&json)?;
@@ -348,7 +353,12 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 /// --compare, --seeds and --sweep: many runs of one scenario, in parallel.
-fn run_many(cli: &Cli, plan: &Plan, sc: &config::Scenario) -> Result<()> {
+fn run_many(
+    cli: &Cli,
+    plan: &Plan,
+    sc: &config::Scenario,
+    json_file: Option<JsonFile>,
+) -> Result<()> {
     let policies: Vec<String> = if !cli.policies.is_empty() {
         cli.policies.clone()
     } else if cli.compare || plan.sweep.is_some() {
@@ -390,7 +400,11 @@ fn run_many(cli: &Cli, plan: &Plan, sc: &config::Scenario) -> Result<()> {
             .context("simulation failed")?;
         bar.finish_and_clear();
         let sw = compare::sweep(&reports, scales, baseline);
-        write_json(cli, &serde_json::json!({ "sweep": sw, "runs": reports }))?;
+        write_json(
+            cli,
+            json_file,
+            &serde_json::json!({ "sweep": sw, "runs": reports }),
+        )?;
         if !cli.quiet {
             emit(&report::render_sweep(&sw))?;
         }
@@ -403,6 +417,7 @@ fn run_many(cli: &Cli, plan: &Plan, sc: &config::Scenario) -> Result<()> {
     let summary = compare::summarize(&reports);
     write_json(
         cli,
+        json_file,
         &serde_json::json!({ "summary": summary, "runs": reports }),
     )?;
     if !cli.quiet {
@@ -446,15 +461,98 @@ fn sweep_factors(texts: &[String]) -> Result<Vec<f64>> {
     Ok(scales)
 }
 
-fn write_json(cli: &Cli, value: &serde_json::Value) -> Result<()> {
+fn write_json(cli: &Cli, json_file: Option<JsonFile>, value: &serde_json::Value) -> Result<()> {
     let json = serde_json::to_string_pretty(value)? + "\n";
-    if let Some(path) = &cli.json {
-        std::fs::write(path, &json).with_context(|| format!("cannot write {}", path.display()))?;
+    if let Some(f) = json_file {
+        f.finish(&json)?;
     }
     if cli.quiet {
         emit(&json)?;
     }
     Ok(())
+}
+
+/// The `--json` file, opened before the config is read and the run starts (either can take
+/// a while), so that a path that cannot be written is reported at once. It is written only
+/// at the end: an existing file keeps its contents if the run fails, and a file created for
+/// the run is removed again.
+struct JsonFile {
+    path: PathBuf,
+    file: std::fs::File,
+    created: bool,
+    written: bool,
+}
+
+impl JsonFile {
+    fn open(path: &Path, config: &Path) -> Result<JsonFile> {
+        let shown = path.display();
+        if path.is_dir() {
+            bail!("--json {shown}: that is a folder; give the path of a file to write");
+        }
+        let existed = path.exists();
+        if existed && same_file(path, config) {
+            bail!("--json {shown}: that is the config file; give another path");
+        }
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| {
+                let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+                match parent {
+                    Some(dir) if e.kind() == std::io::ErrorKind::NotFound && !dir.is_dir() => {
+                        anyhow::anyhow!(
+                            "--json {shown}: cannot write it: the folder {} does not exist",
+                            dir.display()
+                        )
+                    }
+                    _ => anyhow::anyhow!("--json {shown}: cannot write it: {e}"),
+                }
+            })?;
+        Ok(JsonFile {
+            path: path.to_path_buf(),
+            file,
+            created: !existed,
+            written: false,
+        })
+    }
+
+    /// Replaces the file's contents with `text`.
+    fn finish(mut self, text: &str) -> Result<()> {
+        use std::io::{Seek, Write};
+        let shown = self.path.display().to_string();
+        // A regular file is truncated here, not when opened; a device or pipe
+        // (`/dev/stdout`) is written as it is.
+        if self.file.metadata().is_ok_and(|m| m.is_file()) {
+            self.file
+                .set_len(0)
+                .and_then(|()| self.file.rewind())
+                .with_context(|| format!("cannot write {shown}"))?;
+        }
+        self.file
+            .write_all(text.as_bytes())
+            .and_then(|()| self.file.flush())
+            .with_context(|| format!("cannot write {shown}"))?;
+        self.written = true;
+        Ok(())
+    }
+}
+
+impl Drop for JsonFile {
+    fn drop(&mut self) {
+        if self.created && !self.written {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Whether two existing paths name the same file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
 }
 
 /// Writes `text` to stdout. A reader that has gone away (`simulate ... | head`) ends the

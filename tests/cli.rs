@@ -433,3 +433,49 @@ fn flags_outside_the_modes_that_use_them_are_refused() {
         );
     }
 }
+
+#[test]
+fn an_unwritable_json_path_is_found_before_the_run() {
+    let d = Dir::new("json");
+    let c = d.small();
+    let missing = d.0.join("no/such/folder/x.json");
+    let missing = missing.to_str().unwrap();
+    refused(
+        &c,
+        &["--json", missing],
+        &["--json", "cannot write", "does not exist"],
+    );
+    let folder = d.0.to_str().unwrap();
+    refused(
+        &c,
+        &["--json", folder],
+        &["--json", "folder", "path of a file"],
+    );
+    refused(&c, &["--json", &c], &["--json", "config file"]);
+    // Before the config is read (and so before the run, which may take long).
+    let absent = d.0.join("absent.toml");
+    let e = refused(absent.to_str().unwrap(), &["--json", missing], &["--json"]);
+    assert!(!e.contains("cannot read the config"), "{e}");
+
+    // A run that fails leaves an existing file as it was and removes one it created.
+    let old = d.0.join("old.json");
+    // Longer than the report, so that a write without truncating would leave a tail.
+    let before = format!("{{\"old\": 1}}{}\n", " ".repeat(100_000));
+    std::fs::write(&old, &before).unwrap();
+    refused(
+        &c,
+        &["--json", old.to_str().unwrap(), "--scale", "1e9"],
+        &["--scale"],
+    );
+    assert_eq!(std::fs::read_to_string(&old).unwrap(), before);
+    let new = d.0.join("new.json");
+    refused(
+        &c,
+        &["--json", new.to_str().unwrap(), "--scale", "1e9"],
+        &["--scale"],
+    );
+    assert!(!new.exists());
+    // A run that succeeds replaces the contents.
+    let out = accepted(&c, &["--json", old.to_str().unwrap(), "--horizon", "1h"]);
+    assert_eq!(std::fs::read_to_string(&old).unwrap(), out);
+}
