@@ -43,8 +43,9 @@ struct Cli {
     /// 2^64-1).
     #[arg(long, value_name = "N")]
     seed: Option<String>,
-    /// Simulated time span with a unit ("7d", "36h"), overriding `simulation.horizon`.
-    #[arg(long)]
+    /// Simulated time span, longer than 0, with a unit right after the number ("7d", "36h",
+    /// "1h30m"; units us, ms, s, m, h, d, w; at most 1e12 s), overriding `simulation.horizon`.
+    #[arg(long, value_name = "DUR")]
     horizon: Option<String>,
     /// Also write the report as JSON to this path (with --compare or --sweep: every run and
     /// the summary).
@@ -265,6 +266,9 @@ fn check_modes(cli: &Cli, seeds: u64) -> Result<()> {
              or --policies name the policies with --policies"
         );
     }
+    if let Some(p) = &cli.policy {
+        policy::by_name(p).map_err(|e| anyhow::anyhow!("--policy: {e}"))?;
+    }
     for (i, p) in cli.policies.iter().enumerate() {
         policy::by_name(p).map_err(|e| anyhow::anyhow!("--policies: {e}"))?;
         if cli.policies[..i].contains(p) {
@@ -329,12 +333,7 @@ fn run(cli: Cli) -> Result<()> {
     if cli.compare || plan.sweep.is_some() || plan.seeds > 1 {
         return run_many(&cli, &plan, &sc, json_file);
     }
-    let policy = policy::by_name(&sc.policy).map_err(|e| {
-        anyhow::anyhow!(
-            "{e}; set it with --policy or `simulation.policy` (one of {})",
-            POLICIES.join(", ")
-        )
-    })?;
+    let policy = policy::by_name(&sc.policy).map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing::info!(scenario = %sc.name, policy = %sc.policy, gpus = sc.total_gpus(), "starting run");
     let mut engine = Engine::new(sc, policy);
     run_with_progress(&mut engine).context("simulation failed")?;

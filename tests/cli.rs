@@ -372,6 +372,12 @@ fn flags_outside_the_modes_that_use_them_are_refused() {
         &["--sweep", "--baseline", "nonesuch"],
         &["--baseline", "nonesuch"],
     );
+    let e = refused(
+        &c,
+        &["--policy", "nonesuch"],
+        &["--policy: unknown policy `nonesuch`"],
+    );
+    assert_eq!(e.matches("known:").count(), 1, "{e}");
     refused(
         &c,
         &["--sweep", "--policies", "first_fit,best_fit"],
