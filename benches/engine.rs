@@ -73,7 +73,7 @@ fn decision(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(2));
     for (label, k) in [("1k", 0.25), ("100k", 25.0), ("500k", 118.0)] {
         let mut sc = base.clone();
-        sc.scale(k);
+        sc.scale(k).expect("a valid scale");
         sc.horizon = 2 * US_PER_HOUR;
         for name in POLICIES {
             let mut e = Engine::new(sc.clone(), policy::by_name(name).unwrap());

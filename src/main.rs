@@ -1,7 +1,7 @@
 //! The `simulate` command: loads a scenario, applies command-line overrides, runs it and
 //! prints the report (and writes it as JSON with `--json`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -9,10 +9,11 @@ use clap::Parser;
 
 use fleetsim::compare;
 use fleetsim::config;
+use fleetsim::fleet::MAX_FLEET_GPUS;
 use fleetsim::policy::{self, POLICIES};
 use fleetsim::report;
 use fleetsim::sim::Engine;
-use fleetsim::units::{US_PER_HOUR, parse_duration};
+use fleetsim::units::{Time, US_PER_HOUR, parse_horizon};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::time::Instant;
 
@@ -23,6 +24,10 @@ use std::time::Instant;
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Largest switch-cost factor `--sweep` accepts (1000 times an 18-minute tenant switch is
+/// 300 hours: far past where any policy's advantage is gone).
+const MAX_SWEEP_FACTOR: f64 = 1000.0;
+
 /// Simulate a multi-tenant GPU fleet under a placement policy and report utilization,
 /// tokens per GPU-hour, switch costs and margin.
 #[derive(Parser, Debug)]
@@ -30,44 +35,52 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     /// Scenario file (TOML), e.g. configs/fleet.toml.
     config: PathBuf,
-    /// Placement policy, overriding the config's `simulation.policy`.
+    /// Placement policy of a single run (or of --seeds N), overriding the config's
+    /// `simulation.policy`; not with --compare, --sweep or --policies.
     #[arg(long)]
     policy: Option<String>,
-    /// Random seed, overriding the config's `simulation.seed`.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Simulated time span with a unit ("7d", "36h"), overriding `simulation.horizon`.
-    #[arg(long)]
+    /// Random seed, overriding the config's `simulation.seed` (a whole number from 0 to
+    /// 2^64-1).
+    #[arg(long, value_name = "N")]
+    seed: Option<String>,
+    /// Simulated time span, longer than 0, with a unit right after the number ("7d", "36h",
+    /// "1h30m"; units us, ms, s, m, h, d, w; at most 1e12 s), overriding `simulation.horizon`.
+    #[arg(long, value_name = "DUR")]
     horizon: Option<String>,
     /// Also write the report as JSON to this path (with --compare or --sweep: every run and
     /// the summary).
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
-    /// Run several policies on the same demand and print one comparison table.
+    /// Run several policies on the same demand and print one comparison table (not with
+    /// --sweep, which runs several policies itself).
     #[arg(long)]
     compare: bool,
-    /// Policies for --compare and --sweep, comma-separated (default: `simulation.compare` in
-    /// the config, else every policy).
+    /// Policies for --compare, --sweep or --seeds N > 1, comma-separated, each once (default:
+    /// `simulation.compare` in the config, else every policy; with --seeds alone, the one
+    /// policy of the run).
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     policies: Vec<String>,
     /// Repeat every run over N seeds (the config's seed and the N-1 following) and report
-    /// means with 95 % confidence intervals.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    seeds: u64,
-    /// With --compare: also print utilization and tokens per GPU-hour per GPU type.
+    /// means with 95 % confidence intervals; N from 1 to 10000 (default 1).
+    #[arg(long, value_name = "N")]
+    seeds: Option<String>,
+    /// With --compare (or --seeds N > 1): also print utilization and tokens per GPU-hour per
+    /// GPU type in the table (not with --sweep or --quiet, which print no such table).
     #[arg(long)]
     by_type: bool,
-    /// Scale all switch costs by each factor (default 0,0.5,1,2,4,10) and report where each
-    /// pooled policy's advantage over the baseline disappears.
+    /// Scale all switch costs by each factor (default 0,0.5,1,2,4,10; each from 0 to 1000, in
+    /// increasing order) and report where each pooled policy's advantage over the baseline
+    /// disappears.
     #[arg(long, value_delimiter = ',', num_args = 0.., value_name = "SCALES")]
-    sweep: Option<Vec<f64>>,
-    /// Baseline policy of the sweep.
-    #[arg(long, default_value = "dedicated")]
-    baseline: String,
+    sweep: Option<Vec<String>>,
+    /// Baseline policy of --sweep (default dedicated); only with --sweep.
+    #[arg(long, value_name = "NAME")]
+    baseline: Option<String>,
     /// Scale the fleet and its demand by K (pools, reservations, inference demand, arrival
-    /// rates, backlogs), keeping demand per GPU the same: a 10x region is `--scale 10`.
+    /// rates, backlogs), keeping demand per GPU the same: a 10x region is `--scale 10`. K > 0,
+    /// and the scaled fleet must have at most 10,000,000 GPUs.
     #[arg(long, value_name = "K")]
-    scale: Option<f64>,
+    scale: Option<String>,
     /// Folder that the config's trace files are relative to, overriding
     /// `simulation.trace_dir` (e.g. where you downloaded the public traces).
     #[arg(long, value_name = "DIR")]
@@ -96,7 +109,7 @@ fn main() -> ExitCode {
             true,
         );
     }
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(attach_negative_values(std::env::args_os()));
     init_logging(cli.verbose);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -123,23 +136,179 @@ fn init_logging(verbose: u8) {
         .try_init();
 }
 
-fn run(cli: Cli) -> Result<()> {
-    let horizon = match &cli.horizon {
-        Some(h) => {
-            let t = parse_duration(h).map_err(|e| anyhow::anyhow!("--horizon: {e}"))?;
-            if t == 0 {
-                bail!("--horizon must be longer than 0");
-            }
-            Some(t)
+/// Flags whose value may start with `-`.
+const NUMERIC_FLAGS: [&str; 5] = ["--seed", "--seeds", "--scale", "--sweep", "--horizon"];
+
+/// `--seeds -1` as `--seeds=-1`: clap reads a word that starts with `-` as a flag, and would
+/// say "unexpected argument '-1'"; attached, the value reaches the flag's own check, which says
+/// what is accepted. Only for [`NUMERIC_FLAGS`], and only a word that looks like a negative
+/// number (`-1`, `-2.5`, `-1,2`, `-inf`, `-1h`); nothing after `--`.
+fn attach_negative_values(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let mut out: Vec<std::ffi::OsString> = Vec::new();
+    let mut args = args.into_iter().peekable();
+    while let Some(a) = args.next() {
+        if a == "--" {
+            out.push(a);
+            out.extend(args);
+            break;
         }
+        let negative_next = args.peek().and_then(|n| n.to_str()).is_some_and(|n| {
+            n.strip_prefix('-').is_some_and(|rest| {
+                rest.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+                    || rest.parse::<f64>().is_ok()
+            })
+        });
+        match a.to_str() {
+            Some(flag) if negative_next && NUMERIC_FLAGS.contains(&flag) => {
+                let value = args.next().expect("peeked");
+                let mut joined = std::ffi::OsString::from(format!("{flag}="));
+                joined.push(value);
+                out.push(joined);
+            }
+            _ => out.push(a),
+        }
+    }
+    out
+}
+
+/// Most seeds `--seeds` takes.
+const MAX_SEEDS: u64 = 10_000;
+
+/// Most runs one invocation makes (seeds x policies x sweep factors): every report is kept
+/// for the summary and the JSON.
+const MAX_RUNS: u64 = 100_000;
+
+/// The command line's values, checked before the config is read (reading large traces can
+/// take a while).
+struct Plan {
+    horizon: Option<Time>,
+    seed: Option<u64>,
+    seeds: u64,
+    scale: Option<f64>,
+    sweep: Option<Vec<f64>>,
+}
+
+fn plan(cli: &Cli) -> Result<Plan> {
+    let horizon = match &cli.horizon {
+        Some(h) => Some(parse_horizon(h).map_err(|e| anyhow::anyhow!("--horizon: {e}"))?),
         None => None,
     };
+    let seed = match &cli.seed {
+        Some(t) => Some(t.trim().parse::<u64>().map_err(|_| {
+            anyhow::anyhow!(
+                "--seed must be a whole number from 0 to {}, got `{t}`",
+                u64::MAX
+            )
+        })?),
+        None => None,
+    };
+    let seeds = match &cli.seeds {
+        Some(t) => match t.trim().parse::<u64>() {
+            Ok(n) if (1..=MAX_SEEDS).contains(&n) => n,
+            _ => bail!("--seeds must be a whole number from 1 to {MAX_SEEDS}, got `{t}`"),
+        },
+        None => 1,
+    };
+    let scale = cli.scale.as_deref().map(scale_factor).transpose()?;
+    let sweep = cli.sweep.as_deref().map(sweep_factors).transpose()?;
+    check_modes(cli, seeds)?;
+    Ok(Plan {
+        horizon,
+        seed,
+        seeds,
+        scale,
+        sweep,
+    })
+}
+
+/// Refuses flags that the mode of the run would ignore, and lists of policies it would
+/// misread; the command line otherwise changes nothing silently.
+fn check_modes(cli: &Cli, seeds: u64) -> Result<()> {
+    let sweep = cli.sweep.is_some();
+    let many = cli.compare || sweep || seeds > 1;
+    if cli.compare && sweep {
+        bail!(
+            "--compare and --sweep do not go together: --sweep already runs each policy \
+             (--policies, else simulation.compare, else all) at every factor"
+        );
+    }
+    if cli.by_type {
+        if sweep {
+            bail!("--by-type changes only the table of --compare; --sweep prints its own table");
+        }
+        if !many {
+            bail!(
+                "--by-type changes only the table of --compare or --seeds N > 1; a single run's \
+                 report already has a table per GPU type"
+            );
+        }
+        if cli.quiet {
+            bail!(
+                "--by-type changes only the printed table, which --quiet leaves out (the JSON \
+                 summary always has `by_gpu_type`)"
+            );
+        }
+    }
+    if cli.baseline.is_some() && !sweep {
+        bail!("--baseline is the baseline of --sweep; without --sweep nothing would use it");
+    }
+    if !cli.policies.is_empty() && !many {
+        bail!(
+            "--policies names the policies of --compare, --sweep or --seeds N > 1; for a single \
+             run give one with --policy"
+        );
+    }
+    if cli.policy.is_some() && (cli.compare || sweep || !cli.policies.is_empty()) {
+        bail!(
+            "--policy sets the policy of a single run (or of --seeds N); with --compare, --sweep \
+             or --policies name the policies with --policies"
+        );
+    }
+    if let Some(p) = &cli.policy {
+        policy::by_name(p).map_err(|e| anyhow::anyhow!("--policy: {e}"))?;
+    }
+    for (i, p) in cli.policies.iter().enumerate() {
+        policy::by_name(p).map_err(|e| anyhow::anyhow!("--policies: {e}"))?;
+        if cli.policies[..i].contains(p) {
+            bail!("--policies: `{p}` is named twice; name each policy once");
+        }
+    }
+    if let Some(b) = &cli.baseline {
+        policy::by_name(b).map_err(|e| anyhow::anyhow!("--baseline: {e}"))?;
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let plan = plan(&cli)?;
+    let json_file = cli
+        .json
+        .as_deref()
+        .map(|p| JsonFile::open(p, &cli.config))
+        .transpose()?;
     let opts = config::LoadOptions {
         trace_dir: cli.trace_dir.clone(),
         lenient: cli.lenient,
-        horizon,
+        horizon: plan.horizon,
     };
     let mut sc = config::load_with(&cli.config, &opts)?;
+    if sc.traces.is_empty() {
+        let unused = if cli.trace_dir.is_some() {
+            Some("--trace-dir")
+        } else if cli.lenient {
+            Some("--lenient")
+        } else {
+            None
+        };
+        if let Some(flag) = unused {
+            bail!(
+                "{flag} applies to trace files, and {} reads none",
+                cli.config.display()
+            );
+        }
+    }
     for u in &sc.traces {
         if u.skipped_rows > 0 {
             eprintln!(
@@ -151,52 +320,47 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
     }
-    if let Some(k) = cli.scale {
-        if !(k.is_finite() && k > 0.0) {
-            bail!("--scale must be a number > 0, got {k}");
-        }
-        sc.scale(k);
+    if let (Some(k), Some(text)) = (plan.scale, &cli.scale) {
+        sc.scale(k)
+            .map_err(|e| anyhow::anyhow!("--scale {text}: {e}"))?;
     }
     if let Some(p) = &cli.policy {
         sc.policy = p.clone();
     }
-    if let Some(s) = cli.seed {
+    if let Some(s) = plan.seed {
         sc.seed = s;
     }
-    if cli.seeds == 0 {
-        bail!("--seeds must be at least 1");
+    if cli.compare || plan.sweep.is_some() || plan.seeds > 1 {
+        return run_many(&cli, &plan, &sc, json_file);
     }
-    if cli.compare || cli.sweep.is_some() || cli.seeds > 1 {
-        return run_many(&cli, &sc);
-    }
-    let policy = policy::by_name(&sc.policy).map_err(|e| {
-        anyhow::anyhow!(
-            "{e}; set it with --policy or `simulation.policy` (one of {})",
-            POLICIES.join(", ")
-        )
-    })?;
+    let policy = policy::by_name(&sc.policy).map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing::info!(scenario = %sc.name, policy = %sc.policy, gpus = sc.total_gpus(), "starting run");
     let mut engine = Engine::new(sc, policy);
     run_with_progress(&mut engine).context("simulation failed")?;
     let rep = report::build(&engine);
     tracing::info!(events = rep.engine_stats.events, "run finished");
     let json = serde_json::to_string_pretty(&rep)? + "\n";
-    if let Some(path) = &cli.json {
-        std::fs::write(path, &json).with_context(|| format!("cannot write {}", path.display()))?;
+    if let Some(f) = json_file {
+        f.finish(&json)?;
     }
     if cli.quiet {
-        print!("{json}");
+        emit(&json)?;
     } else {
-        print!("{}", report::render(&rep));
+        emit(&report::render(&rep))?;
     }
     Ok(())
 }
 
 /// --compare, --seeds and --sweep: many runs of one scenario, in parallel.
-fn run_many(cli: &Cli, sc: &config::Scenario) -> Result<()> {
+fn run_many(
+    cli: &Cli,
+    plan: &Plan,
+    sc: &config::Scenario,
+    json_file: Option<JsonFile>,
+) -> Result<()> {
     let policies: Vec<String> = if !cli.policies.is_empty() {
         cli.policies.clone()
-    } else if cli.compare || cli.sweep.is_some() {
+    } else if cli.compare || plan.sweep.is_some() {
         if sc.compare.is_empty() {
             POLICIES.iter().map(|s| s.to_string()).collect()
         } else {
@@ -208,58 +372,199 @@ fn run_many(cli: &Cli, sc: &config::Scenario) -> Result<()> {
     for p in &policies {
         policy::by_name(p).map_err(|e| anyhow::anyhow!("--policies: {e}"))?;
     }
-    let seeds: Vec<u64> = (0..cli.seeds).map(|i| sc.seed.wrapping_add(i)).collect();
-    if let Some(scales) = &cli.sweep {
-        let scales: Vec<f64> = if scales.is_empty() {
-            compare::DEFAULT_SCALES.to_vec()
-        } else {
-            scales.clone()
-        };
-        if scales.iter().any(|k| !(k.is_finite() && *k >= 0.0)) {
-            bail!("--sweep: scales must be finite and >= 0");
-        }
-        if !policies.contains(&cli.baseline) {
+    let baseline = cli.baseline.as_deref().unwrap_or("dedicated");
+    let factors = plan.sweep.as_ref().map_or(1, Vec::len) as u64;
+    let runs = plan
+        .seeds
+        .saturating_mul(policies.len() as u64)
+        .saturating_mul(factors);
+    if runs > MAX_RUNS {
+        bail!(
+            "{} seed(s) x {} policies x {factors} sweep factor(s) make {runs} runs; at most {MAX_RUNS} are allowed (lower --seeds or give fewer policies or --sweep factors)",
+            plan.seeds,
+            policies.len()
+        );
+    }
+    let seeds: Vec<u64> = (0..plan.seeds).map(|i| sc.seed.wrapping_add(i)).collect();
+    if let Some(scales) = &plan.sweep {
+        if !policies.iter().any(|p| p == baseline) {
             bail!(
-                "--sweep: the baseline `{}` is not among the policies run ({})",
-                cli.baseline,
+                "--sweep: the baseline `{baseline}` is not among the policies run ({}); add it to \
+                 --policies or choose another with --baseline",
                 policies.join(", ")
             );
         }
-        let bar = runs_bar((scales.len() * policies.len() * seeds.len()) as u64);
-        let reports = compare::run_matrix_with(sc, &policies, &seeds, &scales, &|| bar.inc(1))
+        let bar = runs_bar(runs);
+        let reports = compare::run_matrix_with(sc, &policies, &seeds, scales, &|| bar.inc(1))
             .context("simulation failed")?;
         bar.finish_and_clear();
-        let sw = compare::sweep(&reports, &scales, &cli.baseline);
-        write_json(cli, &serde_json::json!({ "sweep": sw, "runs": reports }))?;
+        let sw = compare::sweep(&reports, scales, baseline);
+        write_json(
+            cli,
+            json_file,
+            &serde_json::json!({ "sweep": sw, "runs": reports }),
+        )?;
         if !cli.quiet {
-            print!("{}", report::render_sweep(&sw));
+            emit(&report::render_sweep(&sw))?;
         }
         return Ok(());
     }
-    let bar = runs_bar((policies.len() * seeds.len()) as u64);
+    let bar = runs_bar(runs);
     let reports = compare::run_matrix_with(sc, &policies, &seeds, &[1.0], &|| bar.inc(1))
         .context("simulation failed")?;
     bar.finish_and_clear();
     let summary = compare::summarize(&reports);
     write_json(
         cli,
+        json_file,
         &serde_json::json!({ "summary": summary, "runs": reports }),
     )?;
     if !cli.quiet {
-        print!("{}", report::render_comparison(&summary, cli.by_type));
+        emit(&report::render_comparison(&summary, cli.by_type))?;
     }
     Ok(())
 }
 
-fn write_json(cli: &Cli, value: &serde_json::Value) -> Result<()> {
+/// The factor of `--scale`: a finite number > 0 (the fleet's own bound is checked when
+/// scaling).
+fn scale_factor(text: &str) -> Result<f64> {
+    match text.trim().parse::<f64>() {
+        Ok(k) if k.is_finite() && k > 0.0 => Ok(k),
+        _ => bail!(
+            "--scale must be a number > 0 (and the scaled fleet at most {MAX_FLEET_GPUS} GPUs), got `{text}`"
+        ),
+    }
+}
+
+/// The factors of `--sweep` (the default ones if none are given): numbers from 0 to
+/// [`MAX_SWEEP_FACTOR`], in increasing order.
+fn sweep_factors(texts: &[String]) -> Result<Vec<f64>> {
+    if texts.is_empty() {
+        return Ok(compare::DEFAULT_SCALES.to_vec());
+    }
+    let mut scales = Vec::with_capacity(texts.len());
+    for t in texts {
+        match t.trim().parse::<f64>() {
+            Ok(k) if (0.0..=MAX_SWEEP_FACTOR).contains(&k) => scales.push(k),
+            _ => bail!(
+                "--sweep: each factor must be a number from 0 to {MAX_SWEEP_FACTOR}, got `{t}`"
+            ),
+        }
+    }
+    if scales.windows(2).any(|w| w[0] >= w[1]) {
+        bail!(
+            "--sweep: give the factors in increasing order, each once (got {})",
+            texts.join(",")
+        );
+    }
+    Ok(scales)
+}
+
+fn write_json(cli: &Cli, json_file: Option<JsonFile>, value: &serde_json::Value) -> Result<()> {
     let json = serde_json::to_string_pretty(value)? + "\n";
-    if let Some(path) = &cli.json {
-        std::fs::write(path, &json).with_context(|| format!("cannot write {}", path.display()))?;
+    if let Some(f) = json_file {
+        f.finish(&json)?;
     }
     if cli.quiet {
-        print!("{json}");
+        emit(&json)?;
     }
     Ok(())
+}
+
+/// The `--json` file, opened before the config is read and the run starts (either can take
+/// a while), so that a path that cannot be written is reported at once. It is written only
+/// at the end: an existing file keeps its contents if the run fails, and a file created for
+/// the run is removed again.
+struct JsonFile {
+    path: PathBuf,
+    file: std::fs::File,
+    created: bool,
+    written: bool,
+}
+
+impl JsonFile {
+    fn open(path: &Path, config: &Path) -> Result<JsonFile> {
+        let shown = path.display();
+        if path.is_dir() {
+            bail!("--json {shown}: that is a folder; give the path of a file to write");
+        }
+        let existed = path.exists();
+        if existed && same_file(path, config) {
+            bail!("--json {shown}: that is the config file; give another path");
+        }
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| {
+                let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+                match parent {
+                    Some(dir) if e.kind() == std::io::ErrorKind::NotFound && !dir.is_dir() => {
+                        anyhow::anyhow!(
+                            "--json {shown}: cannot write it: the folder {} does not exist",
+                            dir.display()
+                        )
+                    }
+                    _ => anyhow::anyhow!("--json {shown}: cannot write it: {e}"),
+                }
+            })?;
+        Ok(JsonFile {
+            path: path.to_path_buf(),
+            file,
+            created: !existed,
+            written: false,
+        })
+    }
+
+    /// Replaces the file's contents with `text`.
+    fn finish(mut self, text: &str) -> Result<()> {
+        use std::io::{Seek, Write};
+        let shown = self.path.display().to_string();
+        // A regular file is truncated here, not when opened; a device or pipe
+        // (`/dev/stdout`) is written as it is.
+        if self.file.metadata().is_ok_and(|m| m.is_file()) {
+            self.file
+                .set_len(0)
+                .and_then(|()| self.file.rewind())
+                .with_context(|| format!("cannot write {shown}"))?;
+        }
+        self.file
+            .write_all(text.as_bytes())
+            .and_then(|()| self.file.flush())
+            .with_context(|| format!("cannot write {shown}"))?;
+        self.written = true;
+        Ok(())
+    }
+}
+
+impl Drop for JsonFile {
+    fn drop(&mut self) {
+        if self.created && !self.written {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Whether two existing paths name the same file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// Writes `text` to stdout. A reader that has gone away (`simulate ... | head`) ends the
+/// output quietly instead of panicking as `print!` would.
+fn emit(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write to stdout")
+        }
+        _ => Ok(()),
+    }
 }
 
 fn stderr_is_terminal() -> bool {

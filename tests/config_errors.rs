@@ -149,6 +149,46 @@ fn semantic_checks_name_the_field() {
 }
 
 #[test]
+fn horizon_errors_say_what_is_wrong_and_what_is_accepted() {
+    for (value, wanted) in [
+        ("\"2 days\"", "\"2d\""),
+        ("\"2days\"", "\"2d\""),
+        ("\"0\"", "longer than 0"),
+        ("0", "longer than 0"),
+        ("\"0s\"", "longer than 0"),
+        ("12", "\"12h\""),
+        ("\"12\"", "\"12h\""),
+    ] {
+        let text = good().replace("horizon = \"4h\"", &format!("horizon = {value}"));
+        let (line, field, msg) = error_of(&text);
+        assert_eq!(
+            (line, field.as_str()),
+            (line_of(&text, "horizon ="), "simulation.horizon"),
+            "{value}: {msg}"
+        );
+        assert!(msg.contains(wanted), "{value}: {msg}");
+        assert!(
+            !msg.contains("\"0s\"") && !msg.contains("\"12s\""),
+            "{value}: the hint suggests a bad horizon: {msg}"
+        );
+    }
+}
+
+#[test]
+fn a_policy_named_twice_in_compare_is_located() {
+    let text = good().replace(
+        "policy = \"first_fit\"",
+        "policy = \"first_fit\"\ncompare = [\"first_fit\", \"best_fit\", \"first_fit\"]",
+    );
+    let (line, field, msg) = error_of(&text);
+    assert_eq!(
+        (line, field.as_str()),
+        (line_of(&text, "compare ="), "simulation.compare[2]")
+    );
+    assert!(msg.contains("named twice"), "{msg}");
+}
+
+#[test]
 fn syntax_errors_are_located() {
     let text = good().replace("[[pools]]", "[[pools]");
     let (line, _, _) = error_of(&text);

@@ -348,3 +348,57 @@ jobs = [{{ at = \"0s\", gpus = 8, tokens = 1_000_000 }}]
         assert_eq!(r.by_gpu_type["K80"].gpu_hours.productive, 0.0, "{policy}");
     }
 }
+
+#[test]
+fn any_switch_cost_scale_runs_without_overflow() {
+    // Switch costs scaled without bound saturate instead of overflowing when a model load's
+    // fixed part and its weight transfer are added (a sweep factor of 1e13 once panicked).
+    let text = format!(
+        "{}{H100}\n[[pools]]\ngpu_type = \"H100\"\ngpus = 16\n{}",
+        sim("6h"),
+        r#"
+[[tenants]]
+name = "a"
+[[tenants]]
+name = "b"
+
+[[inference]]
+name = "chat"
+tenant = "a"
+model_gb = 70
+tokens_per_s_per_gpu = { H100 = 1000 }
+demand_tokens_per_s = 4000
+
+[[batch]]
+name = "bulk"
+tenant = "b"
+model_gb = 70
+tokens_per_s_per_gpu = { H100 = 3900 }
+job_tokens = "1B"
+arrivals_per_hour = 2
+backlog_jobs = 3
+
+[[training]]
+name = "train"
+tenant = "b"
+tokens_per_s_per_gpu = { H100 = 650 }
+checkpoint_interval = "30m"
+jobs = [{ at = "1h", gpus = 8, tokens = "10B" }]
+"#
+    );
+    let base = scenario(&text);
+    for k in [1000.0, 1e13, 1e300, f64::INFINITY, f64::NAN] {
+        let mut sc = base.clone();
+        sc.scale_switch_costs(k);
+        for g in &sc.gpu_types {
+            assert!(g.tenant_switch <= fleetsim::units::MAX_DURATION, "{k}");
+            assert!(
+                g.model_load_time(1e300) <= fleetsim::units::MAX_DURATION,
+                "{k}"
+            );
+        }
+        for name in POLICIES {
+            run(&sc, name);
+        }
+    }
+}

@@ -11,7 +11,7 @@ pub use traces::TraceUse;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::fleet::{GpuType, Pool, TypeId};
+use crate::fleet::{GpuType, MAX_FLEET_GPUS, Pool, TypeId};
 use crate::units::Time;
 use crate::workload::{
     BatchSpec, Billing, DemandChange, Diurnal, ExplicitJob, InferenceSpec, JobSize, Spec, Tenant,
@@ -37,6 +37,64 @@ pub enum ConfigError {
         field: String,
         message: String,
     },
+}
+
+/// Most explicit training jobs [`Scenario::scale`] may make by repeating a scenario's own.
+pub const MAX_SCALED_JOBS: u64 = 10_000_000;
+
+/// Why a scenario cannot be scaled by a factor.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ScaleError {
+    #[error("the factor must be a finite number > 0")]
+    NotPositive(f64),
+    #[error(
+        "this fleet of {gpus} GPUs would grow to {} GPUs; a fleet may have at most \
+         {MAX_FLEET_GPUS}, so the factor can be at most {} here",
+        count(*.scaled),
+        below(*.max_k)
+    )]
+    FleetTooLarge {
+        k: f64,
+        gpus: u64,
+        scaled: f64,
+        max_k: f64,
+    },
+    #[error("{what} would be {}, more than its limit of {max}", count(*.value))]
+    CountTooLarge {
+        k: f64,
+        what: String,
+        value: f64,
+        max: u64,
+    },
+    #[error("{what} ({value}) would be too large to compute with")]
+    RateTooLarge { k: f64, what: String, value: f64 },
+    #[error(
+        "the {jobs} explicit training jobs would be repeated into {}; at most \
+         {MAX_SCALED_JOBS} are allowed",
+        count(*.scaled)
+    )]
+    TooManyJobs { k: f64, jobs: u64, scaled: f64 },
+}
+
+/// A whole number for a message: in digits, or in scientific notation when huge.
+fn count(x: f64) -> String {
+    if x < 1e15 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2e}")
+    }
+}
+
+/// `x` (> 0) rounded down to a short figure: whole above 100, else three significant digits.
+fn below(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{}", x.floor())
+    } else {
+        let step = 10f64.powi(x.log10().floor() as i32 - 2);
+        let v = (x / step).floor() * step;
+        let decimals = (2 - x.log10().floor() as i32).max(0) as usize;
+        format!("{v:.decimals$}")
+    }
 }
 
 /// A validated scenario: fleet, tenants, workloads and simulation settings.
@@ -95,51 +153,135 @@ impl Scenario {
     /// stays the same: pools (rounded to whole NVLink domains, at least one), reservations,
     /// inference demand and minimum replicas, arrival rates and batch backlogs. Explicit
     /// training jobs are repeated `round(k)` times (kept once when `k` < 1.5).
-    pub fn scale(&mut self, k: f64) {
-        let times = |x: u32| (x as f64 * k).round() as u32;
-        for pl in &mut self.pools {
-            let d = self.gpu_types[pl.gpu_type].nvlink_domain_gpus;
-            pl.gpus = ((pl.gpus as f64 * k / d as f64).round() as u32).max(1) * d;
+    ///
+    /// `k` must be finite and > 0, the scaled fleet at most [`MAX_FLEET_GPUS`] GPUs, every
+    /// scaled count must fit its integer type and the explicit jobs stay within
+    /// [`MAX_SCALED_JOBS`]; otherwise the scenario is left as it was.
+    pub fn scale(&mut self, k: f64) -> Result<(), ScaleError> {
+        if !(k.is_finite() && k > 0.0) {
+            return Err(ScaleError::NotPositive(k));
         }
-        let cap: Vec<u32> = (0..self.gpu_types.len())
-            .map(|t| self.type_gpus(t))
+        let gpus = self.total_gpus();
+        let max_k = MAX_FLEET_GPUS as f64 / gpus.max(1) as f64;
+        let mut out = self.clone();
+        let scaled: Vec<f64> = out
+            .pools
+            .iter()
+            .map(|pl| {
+                let d = out.gpu_types[pl.gpu_type].nvlink_domain_gpus as f64;
+                (pl.gpus as f64 * k / d).round().max(1.0) * d
+            })
             .collect();
-        for tn in &mut self.tenants {
-            for (t, r) in tn.reserved.iter_mut().enumerate() {
-                *r = times(*r).min(cap[t]);
-            }
-            tn.reserved_any = times(tn.reserved_any);
+        let total: f64 = scaled.iter().sum();
+        if total > MAX_FLEET_GPUS as f64 {
+            return Err(ScaleError::FleetTooLarge {
+                k,
+                gpus,
+                scaled: total,
+                max_k,
+            });
         }
-        let copies = (k.round() as usize).max(1);
-        for w in &mut self.workloads {
+        for (pl, g) in out.pools.iter_mut().zip(scaled) {
+            // At most MAX_FLEET_GPUS: exact in u32.
+            pl.gpus = g as u32;
+        }
+        let fleet = out.total_gpus() as f64;
+        let cap: Vec<f64> = (0..out.gpu_types.len())
+            .map(|t| out.type_gpus(t) as f64)
+            .collect();
+        // A count times k, rounded; `what` names it if it does not fit a u32.
+        let times = |x: u32, what: &dyn Fn() -> String| -> Result<u32, ScaleError> {
+            let v = (x as f64 * k).round();
+            if v <= u32::MAX as f64 {
+                Ok(v as u32)
+            } else {
+                Err(ScaleError::CountTooLarge {
+                    k,
+                    what: what(),
+                    value: v,
+                    max: u32::MAX as u64,
+                })
+            }
+        };
+        let rate = |x: &mut f64, what: &dyn Fn() -> String| -> Result<(), ScaleError> {
+            let v = *x * k;
+            if !v.is_finite() {
+                return Err(ScaleError::RateTooLarge {
+                    k,
+                    what: what(),
+                    value: *x,
+                });
+            }
+            *x = v;
+            Ok(())
+        };
+        for tn in &mut out.tenants {
+            // Within the scaled fleet: exact in u32.
+            for (t, r) in tn.reserved.iter_mut().enumerate() {
+                *r = (*r as f64 * k).round().min(cap[t]) as u32;
+            }
+            tn.reserved_any = (tn.reserved_any as f64 * k).round().min(fleet) as u32;
+        }
+        let copies = k.round().max(1.0);
+        let explicit: f64 = out
+            .workloads
+            .iter()
+            .map(|w| match &w.spec {
+                Spec::Training(s) => s.jobs.len() as f64,
+                _ => 0.0,
+            })
+            .sum();
+        if copies > 1.0 && explicit * copies > MAX_SCALED_JOBS as f64 {
+            return Err(ScaleError::TooManyJobs {
+                k,
+                jobs: explicit as u64,
+                scaled: explicit * copies,
+            });
+        }
+        let copies = copies as usize;
+        for w in &mut out.workloads {
+            let name = w.name.clone();
             match &mut w.spec {
                 Spec::Inference(s) => {
-                    s.demand_tokens_per_s *= k;
+                    let what = || format!("inference `{name}`: demand_tokens_per_s");
+                    rate(&mut s.demand_tokens_per_s, &what)?;
                     if s.replay.is_some() {
-                        s.demand_scale *= k;
+                        let what = || format!("inference `{name}`: the replayed demand");
+                        rate(&mut s.demand_scale, &what)?;
                     }
-                    s.min_replicas = times(s.min_replicas).max(1);
+                    let what = || format!("inference `{name}`: min_replicas");
+                    s.min_replicas = times(s.min_replicas, &what)?.max(1);
                 }
                 Spec::Training(s) => {
-                    s.arrivals_per_hour *= k;
+                    let what = || format!("training `{name}`: arrivals_per_hour");
+                    rate(&mut s.arrivals_per_hour, &what)?;
                     let one = s.jobs.clone();
+                    s.jobs.reserve(one.len() * (copies - 1));
                     for _ in 1..copies {
                         s.jobs.extend(one.iter().cloned());
                     }
                     s.jobs.sort_by_key(|j| j.at);
                 }
                 Spec::Batch(s) => {
-                    s.arrivals_per_hour *= k;
-                    s.backlog_jobs = times(s.backlog_jobs);
+                    let what = || format!("batch `{name}`: arrivals_per_hour");
+                    rate(&mut s.arrivals_per_hour, &what)?;
+                    let what = || format!("batch `{name}`: backlog_jobs");
+                    s.backlog_jobs = times(s.backlog_jobs, &what)?;
                 }
             }
         }
+        *self = out;
+        Ok(())
     }
 
     /// Multiplies every switch cost by `k`: tenant switch, model-load time (fixed part and
-    /// weight transfer) and training restart.
+    /// weight transfer) and training restart. Saturating: a scaled cost is at most
+    /// [`MAX_DURATION`](crate::units::MAX_DURATION) whatever `k` (and 0 for `k` <= 0 or NaN),
+    /// so sums of costs and times cannot overflow.
     pub fn scale_switch_costs(&mut self, k: f64) {
-        let scale = |t: Time| crate::units::from_secs_f64(crate::units::secs(t) * k);
+        let scale = |t: Time| {
+            crate::units::from_secs_f64(crate::units::secs(t) * k).min(crate::units::MAX_DURATION)
+        };
         for g in &mut self.gpu_types {
             g.tenant_switch = scale(g.tenant_switch);
             g.model_load_fixed = scale(g.model_load_fixed);
@@ -311,6 +453,11 @@ impl Ctx<'_> {
         self.one_of(&sim.policy, known, sp.clone().key("policy"), "policy")?;
         for (i, name) in sim.compare.iter().enumerate() {
             self.one_of(name, known, sp.clone().key("compare").index(i), "policy")?;
+            self.check(
+                !sim.compare[..i].contains(name),
+                sp.clone().key("compare").index(i),
+                format!("`{name}` is named twice; name each policy once"),
+            )?;
         }
 
         let gpu_types = self.gpu_types(&raw)?;
@@ -352,6 +499,21 @@ impl Ctx<'_> {
             let (more, u) = self.inventory(inv, &gpu_types)?;
             pools.extend(more);
             traces.push(u);
+        }
+        let fleet: u64 = pools.iter().map(|pl| pl.gpus as u64).sum();
+        if fleet > MAX_FLEET_GPUS {
+            let configured: u64 = raw.pools.iter().map(|r| r.gpus as u64).sum();
+            let path = if raw.inventory.is_some() && configured <= MAX_FLEET_GPUS {
+                p().key("inventory")
+            } else {
+                p().key("pools")
+            };
+            return Err(self.err(
+                path,
+                format!(
+                    "the pools hold {fleet} GPUs in all; a fleet may have at most {MAX_FLEET_GPUS}"
+                ),
+            ));
         }
         let mut capacity = vec![0u32; gpu_types.len()];
         for pl in &pools {

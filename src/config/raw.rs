@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-use super::values::{Dur, Tokens};
+use super::values::{Dur, Horizon, Tokens};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,7 +31,7 @@ pub struct RawConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSimulation {
-    pub horizon: Dur,
+    pub horizon: Horizon,
     #[serde(default)]
     pub seed: u64,
     #[serde(default = "default_policy")]

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use std::fmt;
 
-use crate::units::{Time, parse_duration, parse_tokens};
+use crate::units::{Time, horizon_number_hint, parse_duration, parse_horizon, parse_tokens};
 
 /// A duration written with a unit, e.g. `"30s"`, `"18m"`, `"7d"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +31,35 @@ impl<'de> Deserialize<'de> for Dur {
                 Err(E::custom(format!(
                     "`{v}` has no unit; write a string such as \"{v}s\" or \"{v}h\""
                 )))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The simulation horizon: a duration longer than 0, e.g. `"7d"`, `"36h"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Horizon(pub Time);
+
+impl<'de> Deserialize<'de> for Horizon {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Horizon;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration string with a unit, e.g. \"7d\", \"36h\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Horizon, E> {
+                parse_horizon(v).map(Horizon).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Horizon, E> {
+                Err(E::custom(horizon_number_hint(&v.to_string())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Horizon, E> {
+                Err(E::custom(horizon_number_hint(&v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Horizon, E> {
+                Err(E::custom(horizon_number_hint(&v.to_string())))
             }
         }
         d.deserialize_any(V)

@@ -42,9 +42,13 @@ impl GpuType {
         self.nvlink_domain_gpus / self.node_gpus
     }
 
-    /// Time to load `model_gb` of weights onto a node.
+    /// Time to load `model_gb` of weights onto a node, at most
+    /// [`MAX_DURATION`](crate::units::MAX_DURATION) (however far a sweep scaled the costs).
     pub fn model_load_time(&self, model_gb: f64) -> Time {
-        self.model_load_fixed + crate::units::from_secs_f64(model_gb / self.model_load_gb_per_s)
+        let transfer = crate::units::from_secs_f64(model_gb / self.model_load_gb_per_s);
+        self.model_load_fixed
+            .saturating_add(transfer)
+            .min(crate::units::MAX_DURATION)
     }
 }
 
