@@ -338,6 +338,7 @@ fn run(cli: Cli) -> Result<()> {
     let mut engine = Engine::new(sc, policy);
     run_with_progress(&mut engine).context("simulation failed")?;
     let rep = report::build(&engine);
+    finite("the report", &rep)?;
     tracing::info!(events = rep.engine_stats.events, "run finished");
     let json = serde_json::to_string_pretty(&rep)? + "\n";
     if let Some(f) = json_file {
@@ -399,6 +400,8 @@ fn run_many(
             .context("simulation failed")?;
         bar.finish_and_clear();
         let sw = compare::sweep(&reports, scales, baseline);
+        finite("a run's report", &reports)?;
+        finite("the sweep", &sw)?;
         write_json(
             cli,
             json_file,
@@ -414,6 +417,8 @@ fn run_many(
         .context("simulation failed")?;
     bar.finish_and_clear();
     let summary = compare::summarize(&reports);
+    finite("a run's report", &reports)?;
+    finite("the summary", &summary)?;
     write_json(
         cli,
         json_file,
@@ -458,6 +463,17 @@ fn sweep_factors(texts: &[String]) -> Result<Vec<f64>> {
         );
     }
     Ok(scales)
+}
+
+/// Refuses output with a number that is not finite (JSON would show it as `null`): the
+/// config's ranges are meant to make that impossible, so it is a bug to report.
+fn finite<T: serde::Serialize + ?Sized>(what: &str, value: &T) -> Result<()> {
+    match report::first_non_finite(value) {
+        None => Ok(()),
+        Some(field) => bail!(
+            "internal error: {what} holds a number that is not finite at `{field}`; nothing was written (please report this with the config)"
+        ),
+    }
 }
 
 fn write_json(cli: &Cli, json_file: Option<JsonFile>, value: &serde_json::Value) -> Result<()> {

@@ -231,3 +231,61 @@ fn the_binary_reports_bad_files_and_exits_non_zero() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--horizon"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn every_number_has_a_range_checked_at_load() {
+    // Values that once overflowed, hung or came out as `null`: each is refused at its own
+    // line and field, with its range.
+    let svc = |extra: &str| {
+        format!(
+            "{ONE_NODE}
+[[tenants]]
+name = \"a\"
+[[inference]]
+name = \"svc\"
+tenant = \"a\"
+model_gb = 70
+tokens_per_s_per_gpu = {{ H100 = 3900 }}
+demand_tokens_per_s = 1000
+{extra}
+"
+        )
+    };
+    let cases = [
+        (
+            good().replace("tenant_switch = \"18m\"", "tenant_switch = \"18m\"\nfailures_per_gpu_hour = 1e6"),
+            "gpu_types.H100.failures_per_gpu_hour",
+            "from 0 to 1",
+        ),
+        (
+            good().replace("price_usd_per_gpu_hour = 2.5", "price_usd_per_gpu_hour = 1e308"),
+            "gpu_types.H100.price_usd_per_gpu_hour",
+            "from 0 to 1000",
+        ),
+        (
+            svc("diurnal = { peak = inf, trough = 0.5 }"),
+            "inference[0].diurnal.peak",
+            "at most 1000000",
+        ),
+        (
+            svc("demand_changes = [{ at = \"1h\", factor = 1e308 }]"),
+            "inference[0].demand_changes[0].factor",
+            "from 0 to 1000000",
+        ),
+        (
+            good().replace("checkpoint_interval = \"30m\"", "checkpoint_interval = \"30m\"\narrivals_per_hour = 99000\nsizes = [{ gpus = 1, weight = 1, tokens = 1 }]").replace("horizon = \"4h\"", "horizon = \"30d\""),
+            "training[0].arrivals_per_hour",
+            "at most 50000000",
+        ),
+        (
+            good().replace("horizon = \"4h\"", "horizon = \"200000w\""),
+            "simulation.horizon",
+            "at most 100 years",
+        ),
+    ];
+    for (text, field, msg) in cases {
+        let (_, f, m) = error_of(&text);
+        assert_eq!(f, field, "{m}");
+        assert!(m.contains(msg), "{field}: {m}");
+    }
+}

@@ -1,6 +1,7 @@
 //! Scenario configuration: reads a TOML file, validates every field, and builds the
 //! [`Scenario`] the engine runs. Every error names the file, the line and the field.
 
+pub mod limits;
 pub mod locate;
 pub mod raw;
 pub mod traces;
@@ -17,6 +18,7 @@ use crate::workload::{
     BatchSpec, Billing, DemandChange, Diurnal, ExplicitJob, InferenceSpec, JobSize, Spec, Tenant,
     TrainingSpec, Workload, min_replica_gpus,
 };
+use limits as L;
 use locate::{KeyPath, line_col, path_at, span_of};
 use raw::RawConfig;
 
@@ -74,6 +76,15 @@ pub enum ScaleError {
         count(*.scaled)
     )]
     TooManyJobs { k: f64, jobs: u64, scaled: f64 },
+}
+
+/// A number for a message: as written, or in scientific notation when huge.
+fn shown(v: f64) -> String {
+    if v.is_finite() && v.abs() >= 1e15 {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
 }
 
 /// A whole number for a message: in digits, or in scientific notation when huge.
@@ -418,19 +429,33 @@ impl Ctx<'_> {
         )
     }
 
-    fn non_negative(&self, v: f64, path: KeyPath) -> Result<(), ConfigError> {
+    /// `v` in `[0, max]`.
+    fn non_negative(&self, v: f64, max: f64, path: KeyPath) -> Result<(), ConfigError> {
         self.check(
-            v.is_finite() && v >= 0.0,
+            v.is_finite() && (0.0..=max).contains(&v),
             path,
-            format!("must be a finite number >= 0, got {v}"),
+            format!("must be a number from 0 to {max}, got {}", shown(v)),
         )
     }
 
-    fn positive(&self, v: f64, path: KeyPath) -> Result<(), ConfigError> {
+    /// `v` in `(0, max]`.
+    fn positive(&self, v: f64, max: f64, path: KeyPath) -> Result<(), ConfigError> {
         self.check(
-            v.is_finite() && v > 0.0,
+            v.is_finite() && v > 0.0 && v <= max,
             path,
-            format!("must be a finite number > 0, got {v}"),
+            format!(
+                "must be a number greater than 0 and at most {max}, got {}",
+                shown(v)
+            ),
+        )
+    }
+
+    /// A count in `[min, max]`.
+    fn count(&self, v: u32, min: u32, max: u32, path: KeyPath) -> Result<(), ConfigError> {
+        self.check(
+            (min..=max).contains(&v),
+            path,
+            format!("must be a whole number from {min} to {max}, got {v}"),
         )
     }
 
@@ -444,9 +469,18 @@ impl Ctx<'_> {
             "the horizon must be longer than 0",
         )?;
         self.check(
-            sim.autoscale_interval.0 > 0,
+            horizon <= L::MAX_HORIZON,
+            sp.clone().key("horizon"),
+            format!(
+                "the horizon may be at most 100 years ({} h), got {} h",
+                L::MAX_HORIZON / crate::units::US_PER_HOUR,
+                horizon / crate::units::US_PER_HOUR
+            ),
+        )?;
+        self.check(
+            sim.autoscale_interval.0 >= L::MIN_AUTOSCALE_INTERVAL,
             sp.clone().key("autoscale_interval"),
-            "must be longer than 0",
+            "must be at least 1s",
         )?;
 
         let known = crate::policy::POLICIES;
@@ -557,7 +591,7 @@ impl Ctx<'_> {
                 let mut v = vec![None; gpu_types.len()];
                 for (k, &r) in map {
                     let t = type_of(k, path.clone().key(k))?;
-                    self.positive(r, path.clone().key(k))?;
+                    self.positive(r, L::MAX_TOKENS_PER_S_PER_GPU, path.clone().key(k))?;
                     v[t] = Some(r);
                 }
                 Ok(v)
@@ -597,8 +631,12 @@ impl Ctx<'_> {
                 wp.clone().key("checkpoint_interval"),
                 "must be longer than 0",
             )?;
-            self.non_negative(r.arrivals_per_hour, wp.clone().key("arrivals_per_hour"))?;
-            self.non_negative(r.tokens_cv, wp.clone().key("tokens_cv"))?;
+            self.non_negative(
+                r.arrivals_per_hour,
+                L::MAX_ARRIVALS_PER_HOUR,
+                wp.clone().key("arrivals_per_hour"),
+            )?;
+            self.non_negative(r.tokens_cv, L::MAX_TOKENS_CV, wp.clone().key("tokens_cv"))?;
             self.check(
                 r.arrivals_per_hour == 0.0 || !r.sizes.is_empty(),
                 wp.clone().key("sizes"),
@@ -612,8 +650,9 @@ impl Ctx<'_> {
                     sp.clone().key("gpus"),
                     "a job needs at least 1 GPU",
                 )?;
-                self.positive(s.weight, sp.clone().key("weight"))?;
-                self.positive(s.tokens.0, sp.clone().key("tokens"))?;
+                self.count(s.gpus, 1, L::MAX_JOB_GPUS, sp.clone().key("gpus"))?;
+                self.positive(s.weight, L::MAX_SIZE_WEIGHT, sp.clone().key("weight"))?;
+                self.positive(s.tokens.0, L::MAX_JOB_TOKENS, sp.clone().key("tokens"))?;
                 sizes.push(JobSize {
                     gpus: s.gpus,
                     weight: s.weight,
@@ -640,7 +679,8 @@ impl Ctx<'_> {
                     jp.clone().key("gpus"),
                     "a job needs at least 1 GPU",
                 )?;
-                self.positive(s.tokens.0, jp.clone().key("tokens"))?;
+                self.count(s.gpus, 1, L::MAX_JOB_GPUS, jp.clone().key("gpus"))?;
+                self.positive(s.tokens.0, L::MAX_JOB_TOKENS, jp.clone().key("tokens"))?;
                 jobs.push(ExplicitJob {
                     at: s.at.0,
                     gpus: s.gpus,
@@ -715,7 +755,11 @@ impl Ctx<'_> {
                     ));
                 }
                 (None, Some(d)) => {
-                    self.non_negative(d, wp.clone().key("demand_tokens_per_s"))?;
+                    self.non_negative(
+                        d,
+                        L::MAX_DEMAND_TOKENS_PER_S,
+                        wp.clone().key("demand_tokens_per_s"),
+                    )?;
                     (d, None, 0.0)
                 }
                 (Some(t), None) => {
@@ -733,7 +777,8 @@ impl Ctx<'_> {
                 None => None,
                 Some(d) => {
                     let dp = wp.clone().key("diurnal");
-                    self.positive(d.trough, dp.clone().key("trough"))?;
+                    self.positive(d.trough, L::MAX_DEMAND_FACTOR, dp.clone().key("trough"))?;
+                    self.positive(d.peak, L::MAX_DEMAND_FACTOR, dp.clone().key("peak"))?;
                     self.check(
                         d.peak >= d.trough,
                         dp.clone().key("peak"),
@@ -744,7 +789,7 @@ impl Ctx<'_> {
                         dp.clone().key("peak_hour"),
                         "must be an hour of the day in [0, 24)",
                     )?;
-                    self.positive(d.weekend, dp.key("weekend"))?;
+                    self.positive(d.weekend, L::MAX_DEMAND_FACTOR, dp.key("weekend"))?;
                     Some(Diurnal {
                         peak: d.peak,
                         trough: d.trough,
@@ -753,10 +798,17 @@ impl Ctx<'_> {
                     })
                 }
             };
+            self.count(
+                r.min_replicas,
+                0,
+                L::MAX_MIN_REPLICAS,
+                wp.clone().key("min_replicas"),
+            )?;
             let mut changes = Vec::new();
             for (j, c) in r.demand_changes.iter().enumerate() {
                 self.non_negative(
                     c.factor,
+                    L::MAX_DEMAND_FACTOR,
                     wp.clone().key("demand_changes").index(j).key("factor"),
                 )?;
                 changes.push(DemandChange {
@@ -802,9 +854,23 @@ impl Ctx<'_> {
                 &r.gpus_per_replica,
                 &wp,
             )?;
-            self.non_negative(r.arrivals_per_hour, wp.clone().key("arrivals_per_hour"))?;
-            self.positive(r.job_tokens.0, wp.clone().key("job_tokens"))?;
-            self.non_negative(r.tokens_cv, wp.clone().key("tokens_cv"))?;
+            self.non_negative(
+                r.arrivals_per_hour,
+                L::MAX_ARRIVALS_PER_HOUR,
+                wp.clone().key("arrivals_per_hour"),
+            )?;
+            self.positive(
+                r.job_tokens.0,
+                L::MAX_JOB_TOKENS,
+                wp.clone().key("job_tokens"),
+            )?;
+            self.non_negative(r.tokens_cv, L::MAX_TOKENS_CV, wp.clone().key("tokens_cv"))?;
+            self.count(
+                r.backlog_jobs,
+                0,
+                L::MAX_BACKLOG_JOBS,
+                wp.clone().key("backlog_jobs"),
+            )?;
             workloads.push(Workload {
                 name: r.name.clone(),
                 tenant,
@@ -820,6 +886,39 @@ impl Ctx<'_> {
                     backlog_jobs: r.backlog_jobs,
                 }),
             });
+        }
+
+        // Jobs over the horizon (random arrivals at their mean), which the run holds records
+        // and figures for: bounded whatever the rates.
+        let hours = horizon as f64 / crate::units::US_PER_HOUR as f64;
+        let expected = |w: &Workload| match &w.spec {
+            Spec::Training(s) => s.arrivals_per_hour * hours + s.jobs.len() as f64,
+            Spec::Batch(b) => b.arrivals_per_hour * hours + b.backlog_jobs as f64,
+            Spec::Inference(_) => 0.0,
+        };
+        let total: f64 = workloads.iter().map(expected).sum();
+        if total > L::MAX_JOBS {
+            let (i, w) = (workloads.iter().enumerate())
+                .max_by(|a, b| expected(a.1).total_cmp(&expected(b.1)))
+                .expect("some workload has jobs");
+            let section = match w.spec {
+                Spec::Training(_) => "training",
+                Spec::Batch(_) => "batch",
+                Spec::Inference(_) => "inference",
+            };
+            let nth = workloads[..i]
+                .iter()
+                .filter(|v| std::mem::discriminant(&v.spec) == std::mem::discriminant(&w.spec))
+                .count();
+            return Err(self.err(
+                p().key(section).index(nth).key("arrivals_per_hour"),
+                format!(
+                    "the workloads would submit about {total:.0} jobs over the {hours:.0} h horizon (`{}` the most, {:.0}); a run may submit at most {:.0}: lower the rates, the backlogs or the horizon",
+                    w.name,
+                    expected(w),
+                    L::MAX_JOBS
+                ),
+            ));
         }
 
         Ok(Scenario {
@@ -853,8 +952,14 @@ impl Ctx<'_> {
         let mut out = Vec::new();
         for (name, g) in &raw.gpu_types {
             let gp = p().key("gpu_types").key(name);
-            self.positive(g.hbm_gb, gp.clone().key("hbm_gb"))?;
-            self.positive(g.tdp_w, gp.clone().key("tdp_w"))?;
+            self.positive(g.hbm_gb, L::MAX_HBM_GB, gp.clone().key("hbm_gb"))?;
+            self.positive(g.tdp_w, L::MAX_TDP_W, gp.clone().key("tdp_w"))?;
+            self.count(
+                g.node_gpus,
+                1,
+                L::MAX_NODE_GPUS,
+                gp.clone().key("node_gpus"),
+            )?;
             self.check(
                 g.node_gpus >= 1,
                 gp.clone().key("node_gpus"),
@@ -867,15 +972,22 @@ impl Ctx<'_> {
             )?;
             self.non_negative(
                 g.price_usd_per_gpu_hour,
+                L::MAX_USD_PER_GPU_HOUR,
                 gp.clone().key("price_usd_per_gpu_hour"),
             )?;
             self.non_negative(
                 g.cost_usd_per_gpu_hour,
+                L::MAX_USD_PER_GPU_HOUR,
                 gp.clone().key("cost_usd_per_gpu_hour"),
             )?;
-            self.positive(g.model_load_gb_per_s, gp.clone().key("model_load_gb_per_s"))?;
+            self.positive(
+                g.model_load_gb_per_s,
+                L::MAX_LOAD_GB_PER_S,
+                gp.clone().key("model_load_gb_per_s"),
+            )?;
             self.non_negative(
                 g.failures_per_gpu_hour,
+                L::MAX_FAILURES_PER_GPU_HOUR,
                 gp.clone().key("failures_per_gpu_hour"),
             )?;
             self.check(
@@ -961,12 +1073,20 @@ impl Ctx<'_> {
                     ));
                 }
                 (_, Some(u)) => {
-                    self.non_negative(u, tp.clone().key("usd_per_million_tokens"))?;
+                    self.non_negative(
+                        u,
+                        L::MAX_USD_PER_MILLION_TOKENS,
+                        tp.clone().key("usd_per_million_tokens"),
+                    )?;
                     Billing::Tokens { usd_per_million: u }
                 }
                 (m, None) => {
                     let m = m.unwrap_or(1.0);
-                    self.non_negative(m, tp.clone().key("price_multiplier"))?;
+                    self.non_negative(
+                        m,
+                        L::MAX_PRICE_MULTIPLIER,
+                        tp.clone().key("price_multiplier"),
+                    )?;
                     Billing::GpuHour { multiplier: m }
                 }
             };
@@ -998,7 +1118,7 @@ impl Ctx<'_> {
         explicit: &BTreeMap<String, u32>,
         wp: &KeyPath,
     ) -> Result<Vec<Option<u32>>, ConfigError> {
-        self.positive(model_gb, wp.clone().key("model_gb"))?;
+        self.positive(model_gb, L::MAX_MODEL_GB, wp.clone().key("model_gb"))?;
         self.check(
             (0.0..1.0).contains(&headroom),
             wp.clone().key("hbm_headroom"),

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::limits::{MAX_JOBS, MIN_LOOP_PERIOD};
 use super::locate::KeyPath;
 use super::raw::{RawInventory, RawTrace};
 use super::{ConfigError, Ctx};
@@ -133,7 +134,11 @@ impl Ctx<'_> {
 
     fn time_map(&self, t: &RawTrace, tp: &KeyPath) -> Result<TimeMap, ConfigError> {
         let k = t.rate_scale.unwrap_or(1.0);
-        self.positive(k, tp.clone().key("rate_scale"))?;
+        self.positive(
+            k,
+            super::limits::MAX_RATE_SCALE,
+            tp.clone().key("rate_scale"),
+        )?;
         let from = t.from.map_or(0, |d| d.0);
         let to = t.to.map(|d| d.0);
         if let Some(to) = to {
@@ -150,6 +155,47 @@ impl Ctx<'_> {
 
     /// Rejects options that the section's reader does not use, so a misplaced option is not
     /// silently ignored.
+    /// A looped trace's pass must last at least [`MIN_LOOP_PERIOD`]: a trace whose rows all
+    /// share one time would otherwise repeat without end.
+    fn loop_ok(&self, looping: bool, period: Time, tp: &KeyPath) -> Result<(), ConfigError> {
+        self.check(
+            !looping || period >= MIN_LOOP_PERIOD,
+            tp.clone().key("loop"),
+            format!(
+                "a looped pass would last {} s; looping needs a trace (or window) that spans at least {} s",
+                secs(period),
+                secs(MIN_LOOP_PERIOD)
+            ),
+        )
+    }
+
+    /// A looped job trace repeats its `rows` jobs every `period` from `start` to the horizon:
+    /// the pass must be long enough and the jobs at most [`MAX_JOBS`].
+    fn repeat_ok(
+        &self,
+        looping: bool,
+        start: Time,
+        period: Time,
+        rows: usize,
+        horizon: Time,
+        tp: &KeyPath,
+    ) -> Result<(), ConfigError> {
+        self.loop_ok(looping, period, tp)?;
+        let passes = if looping {
+            horizon.saturating_sub(start).div_ceil(period.max(1)).max(1)
+        } else {
+            1
+        };
+        let jobs = rows as f64 * passes as f64;
+        self.check(
+            jobs <= MAX_JOBS,
+            tp.clone().key("loop"),
+            format!(
+                "{rows} jobs repeated {passes} times over the horizon would be {jobs:.0} jobs; a run may submit at most {MAX_JOBS:.0}"
+            ),
+        )
+    }
+
     fn only_for(&self, t: &RawTrace, tp: &KeyPath) -> Result<(), ConfigError> {
         let r = t.reader.as_str();
         let inference = INFERENCE_READERS.contains(&r);
@@ -203,7 +249,11 @@ impl Ctx<'_> {
         )?;
         self.only_for(t, tp)?;
         let cost = t.prompt_token_cost.unwrap_or(DEFAULT_PROMPT_TOKEN_COST);
-        self.positive(cost, tp.clone().key("prompt_token_cost"))?;
+        self.positive(
+            cost,
+            super::limits::MAX_PROMPT_TOKEN_COST,
+            tp.clone().key("prompt_token_cost"),
+        )?;
         let tm = self.time_map(t, tp)?;
         let path = self.trace_path(&t.file);
         let fp = tp.clone().key("file");
@@ -251,6 +301,7 @@ impl Ctx<'_> {
                 tm.scale(natural).max(last + 1)
             };
             u.used = arrivals.len() as u64;
+            self.loop_ok(tm.looping, period, tp)?;
             (Replay::requests(&arrivals, period, tm.looping, tm.start), u)
         };
         Ok((replay, cost, u))
@@ -273,7 +324,7 @@ impl Ctx<'_> {
                     format!("the servegen reader needs `{key}` (mean tokens per request; the rate files carry none)"),
                 )
             })?;
-            self.non_negative(v, tp.clone().key(key))?;
+            self.non_negative(v, super::limits::MAX_REQUEST_TOKENS, tp.clone().key(key))?;
             Ok(v)
         };
         let out_per = per_request("output_tokens", t.output_tokens)?;
@@ -353,6 +404,7 @@ impl Ctx<'_> {
             .unwrap_or(0)
             .saturating_sub(tm.from);
         let period = tm.period(natural_end).max(last_end);
+        self.loop_ok(tm.looping, period, tp)?;
         Ok((Replay::rates(&windows, period, tm.looping, tm.start), u))
     }
 
@@ -375,7 +427,11 @@ impl Ctx<'_> {
         })?;
         let src_rate = match t.ran_on_tokens_per_s_per_gpu {
             Some(r) => {
-                self.positive(r, tp.clone().key("ran_on_tokens_per_s_per_gpu"))?;
+                self.positive(
+                    r,
+                    super::limits::MAX_TOKENS_PER_S_PER_GPU,
+                    tp.clone().key("ran_on_tokens_per_s_per_gpu"),
+                )?;
                 r
             }
             None => types
@@ -448,7 +504,9 @@ impl Ctx<'_> {
             }
         }
         u.used = base.len() as u64;
-        let jobs = repeat(&base, tm.start, tm.period(natural), tm.looping, horizon);
+        let period = tm.period(natural);
+        self.repeat_ok(tm.looping, tm.start, period, base.len(), horizon, tp)?;
+        let jobs = repeat(&base, tm.start, period, tm.looping, horizon);
         Ok((jobs, u))
     }
 
@@ -567,6 +625,8 @@ impl Ctx<'_> {
             });
         }
         let period = tm.period(natural);
+        let rows = by_type.values().map(|(_, base)| base.len()).sum();
+        self.repeat_ok(tm.looping, tm.start, period, rows, horizon, tp)?;
         let out = by_type
             .into_iter()
             .map(|(name, (rates, base))| {

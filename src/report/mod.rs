@@ -2,9 +2,11 @@
 //! stable field names, and rendered as tables for the terminal.
 
 mod compare;
+mod finite;
 mod render;
 
 pub use compare::{render_comparison, render_sweep};
+pub use finite::first_non_finite;
 pub use render::render;
 
 use serde::Serialize;
