@@ -315,11 +315,24 @@ pub fn load(path: &Path) -> Result<Scenario, ConfigError> {
 /// Reads and validates a scenario file, reading its traces as `opts` say.
 pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Scenario, ConfigError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
         file: file.clone(),
         source,
     })?;
-    parse_with(&text, &file, opts)
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let col = good.len() - good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
+        ConfigError::Invalid {
+            file: file.clone(),
+            line,
+            col,
+            field: "(text)".into(),
+            message: "the file is not valid UTF-8 here (TOML is UTF-8 text)".into(),
+        }
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    parse_with(text, &file, opts)
 }
 
 /// Parses and validates scenario text; `file` is the name used in error messages and the
