@@ -212,7 +212,7 @@ impl fmt::Display for HumanDuration {
             ("s", US_PER_SEC),
             ("ms", 1_000),
         ] {
-            if t >= us && t % us == 0 {
+            if t >= us && t.is_multiple_of(us) {
                 return write!(f, "{}{unit}", t / us);
             }
         }

@@ -188,17 +188,19 @@ fn scaling_checks_every_count_and_leaves_the_scenario_as_it_was_on_error() {
     assert!(big.scale(1_250_000.0).is_ok());
     assert_eq!(big.total_gpus(), MAX_FLEET_GPUS);
 
-    // A backlog that no longer fits its u32.
+    // A backlog that no longer fits its u32 (the largest a config may give, times 500).
     let text =
-        format!("{ONE_NODE}{SMALL}").replace("backlog_jobs = 3", "backlog_jobs = 4_000_000_000");
+        format!("{ONE_NODE}{SMALL}").replace("backlog_jobs = 3", "backlog_jobs = 10_000_000");
     let mut sc = scenario(&text);
-    let e = sc.scale(2.0).unwrap_err();
+    let e = sc.scale(500.0).unwrap_err();
     assert!(e.to_string().contains("batch `b`: backlog_jobs"), "{e}");
     assert!(matches!(e, ScaleError::CountTooLarge { .. }));
-    // A rate that would become infinite.
-    let text =
-        format!("{ONE_NODE}{SMALL}").replace("arrivals_per_hour = 2", "arrivals_per_hour = 1e308");
-    let e = scenario(&text).scale(10.0).unwrap_err();
+    // A rate that would become infinite (beyond what a config may give: set on the scenario).
+    let mut sc = scenario(&format!("{ONE_NODE}{SMALL}"));
+    if let fleetsim::workload::Spec::Batch(b) = &mut sc.workloads[0].spec {
+        b.arrivals_per_hour = 1e308;
+    }
+    let e = sc.scale(10.0).unwrap_err();
     assert!(matches!(e, ScaleError::RateTooLarge { .. }), "{e:?}");
     // Explicit jobs repeated beyond the bound: 10 jobs, 1,250,000 times.
     let jobs: Vec<String> = (0..10)
@@ -225,7 +227,10 @@ fn scaling_checks_every_count_and_leaves_the_scenario_as_it_was_on_error() {
 
 #[test]
 fn a_config_fleet_is_bounded_too() {
-    let text = format!("{ONE_NODE}{SMALL}").replace("gpus = 8\n", "gpus = 4_000_000_000\n");
+    let text = format!("{ONE_NODE}{SMALL}").replace(
+        "gpu_type = \"H100\"\ngpus = 8\n",
+        "gpu_type = \"H100\"\ngpus = 4_000_000_000\n",
+    );
     let e = fleetsim::config::parse(&text, "big.toml")
         .unwrap_err()
         .to_string();

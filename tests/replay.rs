@@ -463,7 +463,7 @@ fn trace_sections_are_validated_before_any_file_is_read() {
         (
             base("reader = \"azure\"\nfile = \"x.csv\"\nrate_scale = 0", ""),
             "inference[0].trace.rate_scale",
-            "> 0",
+            "greater than 0",
         ),
         (
             base(
@@ -471,7 +471,7 @@ fn trace_sections_are_validated_before_any_file_is_read() {
                 "",
             ),
             "inference[0].trace.prompt_token_cost",
-            "> 0",
+            "greater than 0",
         ),
         (
             base("reader = \"azure\"\nfile = \"x.csv\"\nloop = \"yes\"", ""),

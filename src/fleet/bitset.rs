@@ -87,7 +87,7 @@ impl BitSet {
         // The next non-empty word after `w`, through the summary.
         let next = w + 1;
         let mut s = next / 64;
-        let mut mask = if next % 64 == 0 {
+        let mut mask = if next.is_multiple_of(64) {
             u64::MAX
         } else {
             u64::MAX << (next % 64)

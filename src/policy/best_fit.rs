@@ -25,25 +25,25 @@ pub fn packed(c: &Cluster, t: TypeId, tenant: TenantId, g: u32) -> Option<Placem
     let ng = c.types[t].node_gpus;
     let mut nodes = NodeList::new();
     let mut left = g;
-    if left < ng {
-        if let Some(n) = c.tightest_partial(t, tenant, left) {
-            return Some(Placement {
-                gpu_type: t,
-                nodes: smallvec::smallvec![(n, left)],
-            });
-        }
+    if left < ng
+        && let Some(n) = c.tightest_partial(t, tenant, left)
+    {
+        return Some(Placement {
+            gpu_type: t,
+            nodes: smallvec::smallvec![(n, left)],
+        });
     }
     'domains: for d in c.domains_with_idle_at_least(t, 1) {
         for n in c.domain_nodes(d) {
             if c.nodes[n as usize].class() != NodeClass::Idle {
                 continue;
             }
-            if left < ng {
-                if let Some(p) = c.tightest_partial(t, tenant, left) {
-                    nodes.push((p, left));
-                    left = 0;
-                    break 'domains;
-                }
+            if left < ng
+                && let Some(p) = c.tightest_partial(t, tenant, left)
+            {
+                nodes.push((p, left));
+                left = 0;
+                break 'domains;
             }
             let take = ng.min(left);
             nodes.push((n, take));

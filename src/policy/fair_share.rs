@@ -204,10 +204,8 @@ impl Policy for FairShare {
             let Some(g) = req.gpus_on(sc, t) else {
                 continue;
             };
-            if under_quota {
-                if let Some(v) = reclaim(view, req, t, g) {
-                    return Decision::Preempt(v);
-                }
+            if under_quota && let Some(v) = reclaim(view, req, t, g) {
+                return Decision::Preempt(v);
             }
             let own = c.idle_count_of(t, Some(req.tenant));
             if let Some(v) = victims_for(view, req, t, g, own, Some(req.tenant), |_| true) {

@@ -162,11 +162,10 @@ impl Policy for SwitchAware {
             if let Some(v) = victims_for(view, req, t, g, no_switch, Some(req.tenant), |_| true) {
                 return Decision::Preempt(v);
             }
-            if worth_switching(view, req, t) {
-                if let Some(v) = victims_for(view, req, t, g, c.idle_node_count(t), None, |_| true)
-                {
-                    return Decision::Preempt(v);
-                }
+            if worth_switching(view, req, t)
+                && let Some(v) = victims_for(view, req, t, g, c.idle_node_count(t), None, |_| true)
+            {
+                return Decision::Preempt(v);
             }
         }
         Decision::Wait

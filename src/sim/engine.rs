@@ -738,11 +738,13 @@ impl Engine {
             let take_stream = h.backlog_left == 0
                 && next_due.is_some_and(|t| t <= self.now && before_head(t, u64::MAX));
             if !take_backlog && !take_stream {
-                if head.is_none() && h.backlog_left == 0 && !h.event_pending {
-                    if let Some(t) = next_due.filter(|&t| t > self.now) {
-                        self.held[w].as_mut().expect("held").event_pending = true;
-                        self.push(Ev::Arrival(w as u32), t);
-                    }
+                if head.is_none()
+                    && h.backlog_left == 0
+                    && !h.event_pending
+                    && let Some(t) = next_due.filter(|&t| t > self.now)
+                {
+                    self.held[w].as_mut().expect("held").event_pending = true;
+                    self.push(Ev::Arrival(w as u32), t);
                 }
                 return;
             }

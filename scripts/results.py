@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Prints the README's result tables as Markdown, from the JSON of `simulate` runs.
+
+    python3 scripts/results.py policies   # Policies side by side on the default region
+    python3 scripts/results.py sweep      # Switch-cost sweep
+    python3 scripts/results.py scenario configs/anchor.toml
+    python3 scripts/results.py replay configs/azure_two_tenants.toml
+
+Each mode runs the command printed above its tables (the binary from `cargo build --release`).
+"""
+import json
+import subprocess
+import sys
+
+SIM = "./target/release/simulate"
+
+
+def run(args, table_only=()):
+    """Runs `simulate ARGS --quiet` (flags in `table_only` change only the printed table, so
+    they are shown but not passed)."""
+    print(f"`simulate {' '.join([*args, *table_only])}`\n")
+    out = subprocess.run([SIM, *args, "--quiet"], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def num(x, d):
+    return f"{x:,.{d}f}"
+
+
+def cell(s, k=1.0, d=1):
+    if s is None:
+        return "-"
+    if s["ci95"] > 0:
+        return f"{num(s['mean'] * k, d)} ± {num(s['ci95'] * k, d)}"
+    return num(s["mean"] * k, d)
+
+
+def mean(xs):
+    return sum(xs) / len(xs)
+
+
+def runs_of(data, policy):
+    return [r for r in data["runs"] if r["policy"] == policy]
+
+
+def policies():
+    d = run(["configs/fleet.toml", "--compare", "--seeds", "5"], ["--by-type"])
+    print("| policy | utilization % | M tokens / GPU-h | tenant-switch GPU-h | workflow-switch GPU-h | SLO % | training wait p99 h | jobs never started | gross margin % |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for s in d["summary"]:
+        print(f"| `{s['policy']}` | {cell(s['gpu_utilization'], 100)} | {cell(s['tokens_per_gpu_hour'], 1e-6, 2)} | "
+              f"{cell(s['tenant_switch_gpu_hours'], 1, 0)} | {cell(s['workflow_switch_gpu_hours'], 1, 0)} | "
+              f"{cell(s['slo_attainment'], 100)} | {cell(s['training_wait_p99_hours'])} | {cell(s['jobs_never_started'], 1, 0)} | {cell(s['gross_margin'], 100)} |")
+    types = list(d["summary"][0]["by_gpu_type"].keys())
+    print("\nPer GPU type:\n")
+    print("| policy | " + " | ".join(f"{t} util % | {t} M tok/GPU-h" for t in types) + " |")
+    print("|---|" + "---|---|" * len(types))
+    for s in d["summary"]:
+        cells = []
+        for t in types:
+            u, k = s["by_gpu_type"][t]
+            cells += [cell(u, 100), cell(k, 1e-6, 2)]
+        print(f"| `{s['policy']}` | " + " | ".join(cells) + " |")
+    tenants = list(d["runs"][0]["by_tenant"].keys())
+    print("\nProductive GPU-hours per tenant (mean over the 5 seeds):\n")
+    print("| policy | " + " | ".join(tenants) + " |")
+    print("|---|" + "---|" * len(tenants))
+    for s in d["summary"]:
+        rs = runs_of(d, s["policy"])
+        print(f"| `{s['policy']}` | " + " | ".join(num(mean([r['by_tenant'][t]['gpu_hours'] for r in rs]), 0) for t in tenants) + " |")
+    print("\nTokens by kind (mean over the 5 seeds):\n")
+    print("| policy | training tokens (T) | inference tokens (T) | batch tokens (T) |")
+    print("|---|---|---|---|")
+    for s in d["summary"]:
+        rs = runs_of(d, s["policy"])
+        k = lambda kind: num(mean([r["by_kind"][kind]["tokens"] for r in rs]) / 1e12, 2)
+        print(f"| `{s['policy']}` | {k('training')} | {k('inference')} | {k('batch')} |")
+
+
+def sweep():
+    d = run(["configs/fleet.toml", "--sweep", "0,1,2,4,10,20,40", "--seeds", "3"])
+    sw = d["sweep"]
+    pols = [p["policy"] for p in sw["rows"][0]["policies"]]
+    for title, key, k, dd in [("utilization %", "gpu_utilization", 100, 1), ("M tokens / GPU-h", "tokens_per_gpu_hour", 1e-6, 2)]:
+        print(f"| switch cost x ({title}) | " + " | ".join(f"`{p}`" for p in pols) + " |")
+        print("|---|" + "---|" * len(pols))
+        for row in sw["rows"]:
+            print(f"| {row['switch_cost_scale']:g} | " + " | ".join(cell(p[key], k, dd) for p in row["policies"]) + " |")
+        print()
+    print("| policy | tokens / GPU-h advantage gone at | utilization advantage gone at |")
+    print("|---|---|---|")
+    last = sw["rows"][-1]["switch_cost_scale"]
+    f = lambda x: f"{x:.1f}x" if x is not None else f"beyond {last:g}x"
+    for v in sw["vanishing"]:
+        print(f"| `{v['policy']}` | {f(v['tokens_per_gpu_hour_at'])} | {f(v['gpu_utilization_at'])} |")
+
+
+def scenario(path):
+    d = run([path, "--compare", "--seeds", "3"])
+    print(f"`{path}` ({d['runs'][0]['gpus']:,} GPUs)\n")
+    print("| policy | utilization % | M tokens / GPU-h | tokens / h (B) | training tokens (T) | tenant-switch GPU-h | SLO % | margin % |")
+    print("|---|---|---|---|---|---|---|---|")
+    for s in d["summary"]:
+        rs = runs_of(d, s["policy"])
+        per_h = mean([r["tokens"] / r["horizon_hours"] for r in rs]) / 1e9
+        tr = mean([r["by_kind"]["training"]["tokens"] for r in rs]) / 1e12
+        print(f"| `{s['policy']}` | {cell(s['gpu_utilization'], 100)} | {cell(s['tokens_per_gpu_hour'], 1e-6, 2)} | {num(per_h, 1)} | {num(tr, 2)} | "
+              f"{cell(s['tenant_switch_gpu_hours'], 1, 0)} | {cell(s['slo_attainment'], 100)} | {cell(s['gross_margin'], 100)} |")
+
+
+def replay(path):
+    d = run([path, "--compare", "--seeds", "3"])
+    print(f"`{path}` ({d['runs'][0]['gpus']:,} GPUs)\n")
+    print("| policy | utilization % | M tokens / GPU-h | inference GPU-h | tenant-switch GPU-h | workflow-switch GPU-h | SLO % | job wait p99 h | margin % |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for s in d["summary"]:
+        rs = runs_of(d, s["policy"])
+        inf = mean([r["by_kind"]["inference"]["gpu_hours"] for r in rs])
+        print(f"| `{s['policy']}` | {cell(s['gpu_utilization'], 100)} | {cell(s['tokens_per_gpu_hour'], 1e-6, 2)} | {num(inf, 0)} | "
+              f"{cell(s['tenant_switch_gpu_hours'], 1, 0)} | {cell(s['workflow_switch_gpu_hours'], 1, 0)} | {cell(s['slo_attainment'], 100)} | "
+              f"{cell(s['job_wait_p99_hours'])} | {cell(s['gross_margin'], 100)} |")
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1]
+    {"policies": policies, "sweep": sweep}.get(mode, lambda: {"scenario": scenario, "replay": replay}[mode](sys.argv[2]))()
