@@ -54,6 +54,11 @@ impl Walk {
 /// Map keys, as text.
 struct Key;
 
+/// Key kinds a report never has.
+macro_rules! refuse {
+    ($($f:ident: $t:ty),*) => { $(fn $f(self, _: $t) -> Result<String, Stop> { Err(Stop) })* };
+}
+
 macro_rules! leaf {
     ($($f:ident: $t:ty),*) => { $(fn $f(self, _: $t) -> Result<(), Stop> { Ok(()) })* };
 }
@@ -247,32 +252,12 @@ impl ser::Serializer for Key {
     fn serialize_i32(self, v: i32) -> Result<String, Stop> {
         Ok(v.to_string())
     }
-    fn serialize_bool(self, _: bool) -> Result<String, Stop> {
-        Err(Stop)
-    }
-    fn serialize_i8(self, _: i8) -> Result<String, Stop> {
-        Err(Stop)
-    }
-    fn serialize_i16(self, _: i16) -> Result<String, Stop> {
-        Err(Stop)
-    }
-    fn serialize_u8(self, _: u8) -> Result<String, Stop> {
-        Err(Stop)
-    }
-    fn serialize_u16(self, _: u16) -> Result<String, Stop> {
-        Err(Stop)
-    }
-    fn serialize_f32(self, _: f32) -> Result<String, Stop> {
-        Err(Stop)
-    }
-    fn serialize_f64(self, _: f64) -> Result<String, Stop> {
-        Err(Stop)
-    }
+    refuse!(serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_u8: u8,
+        serialize_u16: u16, serialize_f32: f32, serialize_f64: f64, serialize_bytes: &[u8],
+        serialize_unit_struct: &'static str);
+
     fn serialize_char(self, v: char) -> Result<String, Stop> {
         Ok(v.to_string())
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<String, Stop> {
-        Err(Stop)
     }
     fn serialize_none(self) -> Result<String, Stop> {
         Err(Stop)
@@ -281,9 +266,6 @@ impl ser::Serializer for Key {
         v.serialize(self)
     }
     fn serialize_unit(self) -> Result<String, Stop> {
-        Err(Stop)
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<String, Stop> {
         Err(Stop)
     }
     fn serialize_unit_variant(
