@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints the README's result tables as Markdown, from the JSON of `simulate` runs.
+"""Prints the result tables of docs/results.md as Markdown, from the JSON of `simulate` runs.
 
     python3 scripts/results.py policies   # Policies side by side on the default region
     python3 scripts/results.py sweep      # Switch-cost sweep

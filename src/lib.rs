@@ -8,11 +8,23 @@ pub mod metrics;
 pub mod policy;
 pub mod report;
 pub mod sim;
+pub mod state;
 pub mod trace;
 pub mod units;
 pub mod workload;
 
 use config::Scenario;
+
+/// Reads and validates a scenario file as `opts` say, and checks the policies it names
+/// against those this build knows (the config layer does not know them).
+pub fn load(
+    path: &std::path::Path,
+    opts: &config::LoadOptions,
+) -> Result<Scenario, config::ConfigError> {
+    let sc = config::load_with(path, opts)?;
+    sc.check_policies(policy::POLICIES)?;
+    Ok(sc)
+}
 
 /// Runs a scenario under its configured policy and returns the report.
 pub fn run_scenario(sc: &Scenario) -> Result<report::Report, RunError> {

@@ -293,7 +293,7 @@ fn run(cli: Cli) -> Result<()> {
         lenient: cli.lenient,
         horizon: plan.horizon,
     };
-    let mut sc = config::load_with(&cli.config, &opts)?;
+    let mut sc = fleetsim::load(&cli.config, &opts)?;
     if sc.traces.is_empty() {
         let unused = if cli.trace_dir.is_some() {
             Some("--trace-dir")
@@ -408,7 +408,7 @@ fn run_many(
             &serde_json::json!({ "sweep": sw, "runs": reports }),
         )?;
         if !cli.quiet {
-            emit(&report::render_sweep(&sw))?;
+            emit(&compare::render_sweep(&sw))?;
         }
         return Ok(());
     }
@@ -425,7 +425,7 @@ fn run_many(
         &serde_json::json!({ "summary": summary, "runs": reports }),
     )?;
     if !cli.quiet {
-        emit(&report::render_comparison(&summary, cli.by_type))?;
+        emit(&compare::render_comparison(&summary, cli.by_type))?;
     }
     Ok(())
 }

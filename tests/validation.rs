@@ -5,7 +5,7 @@
 //! engine's time-averaged queue length must obey Little's law.
 //!
 //! `cargo test --release --test validation -- --nocapture` prints the table quoted in the
-//! README's "Validation" section.
+//! "Validation" section of docs/model.md.
 
 mod common;
 

@@ -129,6 +129,38 @@ pub struct Scenario {
     pub workloads: Vec<Workload>,
     /// Traces the scenario read, with their row counts.
     pub traces: Vec<TraceUse>,
+    /// Where the file names each policy (`simulation.policy` and `compare`), so that a name
+    /// can be checked against the policies a build knows ([`Scenario::check_policies`])
+    /// without this layer knowing them.
+    pub policy_names: Vec<(String, Located)>,
+}
+
+/// A place in a config file: file, line, column and field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub field: String,
+}
+
+impl Scenario {
+    /// Checks every policy the file names against `known`, with the file, line and field of
+    /// an unknown one.
+    pub fn check_policies(&self, known: &[&str]) -> Result<(), ConfigError> {
+        for (name, at) in &self.policy_names {
+            if !known.contains(&name.as_str()) {
+                return Err(ConfigError::Invalid {
+                    file: at.file.clone(),
+                    line: at.line,
+                    col: at.col,
+                    field: at.field.clone(),
+                    message: format!("unknown policy `{name}` (known: {})", known.join(", ")),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How to read a scenario's traces.
@@ -403,13 +435,17 @@ fn p() -> KeyPath {
 
 impl Ctx<'_> {
     fn err(&self, path: KeyPath, message: impl Into<String>) -> ConfigError {
-        let (line, col) =
-            span_of(self.text, &path).map_or((1, 1), |s| line_col(self.text, s.start));
-        ConfigError::Invalid {
-            file: self.file.to_string(),
+        let Located {
+            file,
             line,
             col,
-            field: path.to_string(),
+            field,
+        } = self.located(path);
+        ConfigError::Invalid {
+            file,
+            line,
+            col,
+            field,
             message: message.into(),
         }
     }
@@ -428,6 +464,18 @@ impl Ctx<'_> {
     }
 
     /// `value` must be one of `known`; the error names them (`what`: "policy", ...).
+    /// Where `path` is in the file (its start, or line 1 when it is absent).
+    fn located(&self, path: KeyPath) -> Located {
+        let (line, col) =
+            span_of(self.text, &path).map_or((1, 1), |s| line_col(self.text, s.start));
+        Located {
+            file: self.file.to_string(),
+            line,
+            col,
+            field: path.to_string(),
+        }
+    }
+
     fn one_of(
         &self,
         value: &str,
@@ -496,10 +544,12 @@ impl Ctx<'_> {
             "must be at least 1s",
         )?;
 
-        let known = crate::policy::POLICIES;
-        self.one_of(&sim.policy, known, sp.clone().key("policy"), "policy")?;
+        // Policy names are checked against the build's policies by the caller
+        // (`Scenario::check_policies`): this layer does not know them.
+        let mut policy_names = vec![(sim.policy.clone(), self.located(sp.clone().key("policy")))];
         for (i, name) in sim.compare.iter().enumerate() {
-            self.one_of(name, known, sp.clone().key("compare").index(i), "policy")?;
+            let at = sp.clone().key("compare").index(i);
+            policy_names.push((name.clone(), self.located(at.clone())));
             self.check(
                 !sim.compare[..i].contains(name),
                 sp.clone().key("compare").index(i),
@@ -944,6 +994,7 @@ impl Ctx<'_> {
             seed: sim.seed,
             policy: sim.policy.clone(),
             compare: sim.compare.clone(),
+            policy_names,
             switch_cost_scale: 1.0,
             autoscale_interval: sim.autoscale_interval.0,
             failures: sim.failures,

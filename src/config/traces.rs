@@ -44,9 +44,9 @@ pub struct TraceUse {
 pub const INFERENCE_READERS: [&str; 3] = ["azure", "mooncake", "servegen"];
 pub const TRAINING_READERS: [&str; 4] = ["philly", "helios", "openb", "gavel"];
 
-/// Default GPU time of a prompt token relative to a generated one [D]: decode at the MLPerf
+/// Default GPU time of a prompt token relative to a generated one \[D\]: decode at the MLPerf
 /// H100 rate (3,900 tokens/s per GPU x 140 GFLOP per token for a 70B model) uses ~28 % of the
-/// FP8 dense peak; prefill is compute-bound at ~50 % [A], so a prompt token costs ~0.55.
+/// FP8 dense peak; prefill is compute-bound at ~50 % \[A\], so a prompt token costs ~0.55.
 pub const DEFAULT_PROMPT_TOKEN_COST: f64 = 0.55;
 
 /// Where a trace's time axis lands in the simulation: the window `[from, to)` of trace time,

@@ -7,9 +7,9 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
 
+use super::TenantId;
 use super::bitset::BitSet;
 use super::{GpuType, Pool, TypeId};
-use crate::workload::TenantId;
 
 pub type NodeId = u32;
 pub type DomainId = u32;

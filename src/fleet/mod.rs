@@ -9,5 +9,8 @@ pub mod types;
 /// times the gigawatt region, and far inside the engine's 32-bit GPU and node indexes.
 pub const MAX_FLEET_GPUS: u64 = 10_000_000;
 
+/// Index of a tenant in `Scenario::tenants` (a node carries one tenant's image at a time).
+pub type TenantId = usize;
+
 pub use cluster::{Cluster, GpuState, NodeClass, NodeId};
 pub use types::{GpuType, Pool, Shape, TypeId};

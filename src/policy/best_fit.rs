@@ -14,7 +14,7 @@ use super::common::{
 use super::{Decision, NodeList, Placement, Policy, View};
 use crate::fleet::cluster::NodeClass;
 use crate::fleet::{Cluster, TypeId};
-use crate::sim::request::Request;
+use crate::state::request::Request;
 use crate::workload::TenantId;
 
 pub struct BestFit;

@@ -5,9 +5,9 @@ use super::{NodeList, Placement, View};
 pub use crate::fleet::Shape;
 use crate::fleet::cluster::{Node, NodeClass};
 use crate::fleet::{Cluster, NodeId, TypeId};
-use crate::sim::alloc::AllocId;
-use crate::sim::preemption_allowed;
-use crate::sim::request::Request;
+use crate::state::alloc::AllocId;
+use crate::state::preemption_allowed;
+use crate::state::request::Request;
 use crate::workload::TenantId;
 
 /// Takes `g` GPUs of type `t` for `tenant` from `nodes` in the order given, in the request's

@@ -10,7 +10,7 @@
 use super::common::{fill_from, nodes_for, shaped_candidates, take_idle_in_domain, victims_for};
 use super::{Decision, Placement, Policy, View};
 use crate::fleet::TypeId;
-use crate::sim::request::Request;
+use crate::state::request::Request;
 use crate::workload::TenantId;
 
 #[derive(Default)]

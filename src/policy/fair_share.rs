@@ -25,9 +25,9 @@ use super::common::{
 };
 use super::{Decision, Placement, Policy, View};
 use crate::fleet::{Cluster, NodeId, TypeId};
-use crate::sim::alloc::AllocId;
-use crate::sim::request::Request;
-use crate::sim::{VictimSet, preemption_allowed, within_quota};
+use crate::state::alloc::AllocId;
+use crate::state::request::Request;
+use crate::state::{VictimSet, preemption_allowed, within_quota};
 use crate::workload::TenantId;
 
 pub struct FairShare;
@@ -63,7 +63,7 @@ fn reclaim_cost(view: &View, req: &Request, n: NodeId) -> Option<(u32, usize)> {
 /// already passed [`preemption_allowed`] in [`reclaim_cost`]; nothing changes while a policy
 /// decides).
 fn try_add(view: &View, req: &Request, picked: &mut VictimSet, n: NodeId) -> bool {
-    let victims: Option<Vec<(AllocId, &crate::sim::alloc::Alloc)>> =
+    let victims: Option<Vec<(AllocId, &crate::state::alloc::Alloc)>> =
         (view.cluster.nodes[n as usize].allocs.iter())
             .map(|&id| view.allocs.get(id).map(|a| (id, a)))
             .collect();

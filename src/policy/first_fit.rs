@@ -12,7 +12,7 @@ use super::common::{
 };
 use super::{Decision, Placement, Policy, View};
 use crate::fleet::{Cluster, TypeId};
-use crate::sim::request::Request;
+use crate::state::request::Request;
 use crate::workload::TenantId;
 
 pub struct FirstFit;

@@ -13,7 +13,7 @@ use super::common::{evict_by_types, place_by_types};
 use super::rank::comparative_advantage;
 use super::{Decision, Policy, View};
 use crate::fleet::TypeId;
-use crate::sim::request::Request;
+use crate::state::request::Request;
 
 #[derive(Default)]
 pub struct HeterogeneityAware {

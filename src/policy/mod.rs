@@ -10,42 +10,12 @@ pub mod heterogeneity_aware;
 pub mod rank;
 pub mod switch_aware;
 
-use crate::config::Scenario;
-use crate::fleet::cluster::GpuId;
-use crate::fleet::{Cluster, NodeId, TypeId};
-use crate::sim::alloc::{AllocId, Allocs};
-use crate::sim::request::Request;
-use crate::units::Time;
+use crate::fleet::TypeId;
+use crate::state::alloc::AllocId;
+pub use crate::state::alloc::NodeList;
+use crate::state::request::Request;
+pub use crate::state::view::View;
 use crate::workload::TenantId;
-
-/// What a policy may look at: the scenario, the cluster with its indexes, the allocations.
-pub struct View<'a> {
-    pub now: Time,
-    pub scenario: &'a Scenario,
-    pub cluster: &'a Cluster,
-    pub allocs: &'a Allocs,
-    /// GPUs of the nodes each tenant occupies, by tenant (see `Cluster::occupied`).
-    pub occupied: &'a [u64],
-    /// Requests waiting in the queue, by tenant.
-    pub queued: &'a [u64],
-}
-
-impl View<'_> {
-    /// The workflow GPU `g` holds now: what it last loaded, or, under a job whose model load
-    /// has ended, that job's (the engine writes it to the GPU when the job is released; see
-    /// `Alloc::loading`).
-    pub fn gpu_workflow(&self, g: GpuId) -> u32 {
-        match self.allocs.get(self.cluster.gpu_alloc[g as usize]) {
-            Some(a) if a.loaded_by(self.now) => a.workflow,
-            _ => self.cluster.gpu_workflow[g as usize],
-        }
-    }
-}
-
-/// Nodes and the GPUs taken on each. Inline up to two nodes, since most placements are one
-/// node: with the allocations' GPU lists inline too, no placement allocates on the heap
-/// (together 18 % of a gigawatt run's wall time, see BENCHMARKS.md).
-pub type NodeList = smallvec::SmallVec<[(NodeId, u32); 2]>;
 
 /// GPUs chosen for a request: one GPU type, and how many GPUs on each node.
 #[derive(Clone, Debug, PartialEq, Eq)]

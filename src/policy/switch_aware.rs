@@ -20,7 +20,7 @@ use super::rank::comparative_advantage;
 use super::{Decision, NodeList, Placement, Policy, View};
 use crate::fleet::cluster::NodeClass;
 use crate::fleet::{NodeId, TypeId};
-use crate::sim::request::Request;
+use crate::state::request::Request;
 use crate::units::secs;
 
 /// Re-provision another tenant's node only for runs at least this many times the switch.

@@ -1,13 +1,12 @@
 //! The run report: built from the engine's ledger after the horizon, written as JSON with
 //! stable field names, and rendered as tables for the terminal.
 
-mod compare;
 mod finite;
 mod render;
 
-pub use compare::{render_comparison, render_sweep};
+pub use crate::metrics::percentile;
 pub use finite::first_non_finite;
-pub use render::render;
+pub use render::{num, render};
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -163,17 +162,6 @@ fn h(us: u128) -> f64 {
 
 fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { 0.0 }
-}
-
-/// Linear-interpolation percentile (numpy's default) of an unsorted sample.
-pub fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let pos = q * (sorted.len() - 1) as f64;
-    let lo = pos.floor() as usize;
-    let hi = pos.ceil() as usize;
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
 /// Revenue of one account at a tenant's billing.

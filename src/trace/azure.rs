@@ -80,7 +80,7 @@ pub fn parse_timestamp(s: &str) -> Result<i64, String> {
 
 /// Reads a trace file. Rows with a missing or extra field, a non-numeric token count, an
 /// unparsable or out-of-range timestamp, or one earlier than the last good row's are bad rows
-/// (see [`super::finish`]). Times are µs after the first good row.
+/// (see `trace::finish`: strict or lenient). Times are µs after the first good row.
 pub fn read(path: &Path, lenient: bool) -> Result<Loaded<Request>, TraceError> {
     let mut first: Option<i64> = None;
     let mut order = Ordered::new();

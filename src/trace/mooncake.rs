@@ -20,7 +20,7 @@ pub struct Row {
 
 /// Reads a trace file (plain or `.gz`); rows that are not JSON objects with the four fields,
 /// hold a negative or non-integer number, a timestamp beyond [`super::MAX_SECS`] (in ms), or
-/// one earlier than the last good row's are bad rows (see [`super::finish`]).
+/// one earlier than the last good row's are bad rows (see `trace::finish`: strict or lenient).
 pub fn read(path: &Path, lenient: bool) -> Result<Loaded<Row>, TraceError> {
     let mut order = Ordered::new();
     read_jsonl(path, lenient, |r| {

@@ -8,7 +8,7 @@ pub mod replay;
 use crate::fleet::TypeId;
 use crate::units::Time;
 
-pub type TenantId = usize;
+pub use crate::fleet::TenantId;
 pub type WorkloadId = usize;
 
 #[derive(Clone, Debug)]

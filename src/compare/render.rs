@@ -4,8 +4,8 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
-use super::render::num;
-use crate::compare::{PolicySummary, Stat, Sweep};
+use super::{PolicySummary, Stat, Sweep};
+use crate::report::num;
 
 fn table(header: Vec<String>) -> Table {
     let mut t = Table::new();

@@ -3,6 +3,10 @@
 //! fixed order, so they are identical to a sequential run), then summarized as means with 95 %
 //! confidence intervals, and swept to find where pooling stops paying.
 
+mod render;
+
+pub use render::{render_comparison, render_sweep};
+
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -31,7 +31,7 @@ pub struct Request {
     /// Tokens the job still has to do (0 for an inference replica, which runs until scaled
     /// down).
     pub tokens_left: f64,
-    /// The job's submission order ([`super::job::Job::serial`]); 0 for a replica.
+    /// The job's submission order ([`crate::sim::job::Job::serial`]); 0 for a replica.
     pub serial: u32,
 }
 

@@ -1,0 +1,108 @@
+//! Services and autoscaling: the autoscaling tick, integrating a service's served tokens,
+//! and adding or removing replicas to match its demand.
+
+use super::request::ServiceId;
+use crate::workload::demand;
+use crate::workload::{Kind, Spec};
+
+use super::engine::{End, Engine, Ev};
+
+impl Engine {
+    /// Autoscaling, and a placement pass if work waits: a policy may choose to wait (for a
+    /// cheaper node, or until switching pays), and must be asked again even if nothing else
+    /// changes.
+    pub(super) fn tick(&mut self) {
+        for s in 0..self.services.len() {
+            self.autoscale(s as ServiceId);
+        }
+        if !self.queue.is_empty() {
+            self.dirty = true;
+        }
+        let next = self.now + self.sc.autoscale_interval;
+        if next < self.sc.horizon {
+            self.push(Ev::Tick, next);
+        }
+    }
+
+    /// Integrates a service's tokens to now and books them.
+    pub(super) fn accrue_service(&mut self, s: ServiceId) {
+        let svc = &mut self.services[s as usize];
+        let by_type = svc.accrue(self.now);
+        let tenant = self.sc.workloads[svc.workload].tenant;
+        for (t, tok) in by_type.into_iter().enumerate() {
+            if tok > 0.0 {
+                self.ledger.book_tokens(tenant, t, Kind::Inference, tok);
+            }
+        }
+    }
+
+    /// Sets demand for the coming interval and adds or removes replicas to match it.
+    pub(super) fn autoscale(&mut self, s: ServiceId) {
+        self.accrue_service(s);
+        let wi = self.services[s as usize].workload;
+        let w = &self.sc.workloads[wi];
+        let Spec::Inference(spec) = &w.spec else {
+            return;
+        };
+        let mid = (self.now + self.sc.autoscale_interval / 2).min(self.sc.horizon);
+        let end = (self.now + self.sc.autoscale_interval).min(self.sc.horizon);
+        let step = demand::step(spec, self.now, end, mid);
+        let desired = step.work_per_s / spec.target_utilization;
+        let min_r = spec.min_replicas as usize;
+        // Queued replicas are counted at the best capacity they could get, so the queue is
+        // not overfilled; the next tick tops up if they land on slower GPUs.
+        // Types the fleet has none of cannot host a replica: their demand goes unserved.
+        let est = (0..self.sc.gpu_types.len())
+            .filter(|&t| self.cluster.type_gpus[t] > 0)
+            .filter_map(|t| Some(w.rate(t)? * w.replica_gpus[t]? as f64))
+            .fold(0.0, f64::max);
+        let svc = &mut self.services[s as usize];
+        svc.close_demand_step(self.now);
+        svc.demand = step.work_per_s;
+        svc.out_per_work = step.out_per_work;
+        svc.prompt_per_work = step.prompt_per_work;
+        let mut have = svc.capacity() + svc.starting_cap;
+        let placed = svc.running.len() + svc.starting.len();
+        let mut want_queued = if est > 0.0 {
+            ((desired - have).max(0.0) / est).ceil() as usize
+        } else {
+            0
+        };
+        if est > 0.0 {
+            want_queued = want_queued.max(min_r.saturating_sub(placed));
+        }
+        // Never more replicas than the fleet could hold at once, whatever the demand: the
+        // queue is bounded by the fleet, not by a demand figure.
+        let hostable: u64 = (0..self.sc.gpu_types.len())
+            .filter(|&t| w.rate(t).is_some())
+            .filter_map(|t| Some(self.cluster.type_gpus[t] as u64 / w.replica_gpus[t]? as u64))
+            .sum();
+        want_queued = want_queued.min(hostable.saturating_sub(placed as u64) as usize);
+        while self.services[s as usize].queued.len() > want_queued {
+            let key = *self.services[s as usize].queued.last().expect("non-empty");
+            self.dequeue(&key);
+        }
+        while self.services[s as usize].queued.len() < want_queued {
+            let req = self.replica_request(s);
+            self.enqueue(req);
+        }
+        if want_queued == 0 {
+            loop {
+                let svc = &self.services[s as usize];
+                if svc.running.len() + svc.starting.len() <= min_r {
+                    break;
+                }
+                let Some(&(_, id)) = svc.running.iter().next() else {
+                    break;
+                };
+                let r = self.allocs.get(id).expect("running replica").rate;
+                if have - r < desired {
+                    break;
+                }
+                have -= r;
+                self.release(id, End::ScaledDown);
+                self.stats.replicas_stopped += 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,487 @@
+//! Placement, phases and release: applying a validated placement, the tenant-switch and
+//! workflow-switch phases (where switch costs are charged), the run, and the release of an
+//! allocation when it completes or is preempted, scaled down or failed.
+
+use super::alloc::{Alloc, AllocId, GpuList, Phase};
+use super::job::JobState;
+use super::request::{JobId, Request, Target};
+use super::service::efficiency_key;
+use crate::fleet::cluster::{GpuState, NONE};
+use crate::fleet::{NodeId, TypeId};
+use crate::policy::{NodeList, Placement};
+use crate::units::{Time, secs};
+use crate::workload::Spec;
+
+use super::books::book_phase;
+use super::engine::{End, Engine, Ev};
+
+impl Engine {
+    pub(super) fn workflow_switch_time(&self, req: &Request, t: TypeId) -> Time {
+        let ty = &self.sc.gpu_types[t];
+        match self.sc.workloads[req.workload].model_gb() {
+            Some(gb) => ty.model_load_time(gb),
+            None => ty.training_restart,
+        }
+    }
+
+    /// Applies a validated placement.
+    pub(super) fn place(&mut self, req: &Request, p: Placement) {
+        let t = p.gpu_type;
+        let wf = req.workflow(&self.sc);
+        let ty = &self.sc.gpu_types[t];
+        let ts_time = ty.tenant_switch;
+        let mut gpus = GpuList::new();
+        let mut switched = NodeList::new();
+        // Nodes being re-provisioned for this tenant that the request joins, with the GPUs it
+        // takes there from the switch's lock: it starts when their switch ends.
+        let mut joined = NodeList::new();
+        let mut switch_end = self.now;
+        let mut any_wf = false;
+        for &(n, k) in &p.nodes {
+            let node = &self.cluster.nodes[n as usize];
+            let switch =
+                node.used == 0 && node.locked == 0 && node.tenant.is_some_and(|x| x != req.tenant);
+            // A node still being re-provisioned for this tenant: work placed there starts when
+            // the switch ends, whether it takes GPUs the switch locks or GPUs that work which
+            // joined the switch gave back.
+            let joins = !switch && node.switch_until > self.now;
+            if joins {
+                switch_end = switch_end.max(node.switch_until);
+            }
+            let free = &mut self.scratch;
+            free.clear();
+            free.extend(
+                (node.first_gpu..node.first_gpu + node.gpus)
+                    .filter(|&g| self.cluster.gpu_alloc[g as usize] == NONE),
+            );
+            // GPUs that already hold this workflow first: they need no load; then free GPUs
+            // before those a switch locks.
+            let locked = |g: u32| self.cluster.gpu_state[g as usize] == GpuState::TenantSwitch;
+            free.sort_by_key(|&g| (self.cluster.gpu_workflow[g as usize] != wf, locked(g), g));
+            let picked = &free[..k as usize];
+            if joins {
+                let from_lock = picked.iter().filter(|&&g| locked(g)).count() as u32;
+                joined.push((n, from_lock));
+            }
+            any_wf |= switch
+                || joins
+                || picked
+                    .iter()
+                    .any(|&g| self.cluster.gpu_workflow[g as usize] != wf);
+            gpus.extend_from_slice(picked);
+            if switch {
+                switched.push((n, node.gpus - k));
+            }
+        }
+        let ts = if switched.is_empty() { 0 } else { ts_time };
+        if ts > 0 {
+            switch_end = switch_end.max(self.now + ts);
+        }
+        let wf_time = if any_wf {
+            self.workflow_switch_time(req, t)
+        } else {
+            0
+        };
+        // A job's model load needs no event of its own: it runs from the load's end (see
+        // `Alloc::loading`). A replica's does, since its capacity counts from then.
+        let job = matches!(req.target, Target::Job(_));
+        let phase = if switch_end > self.now {
+            Phase::TenantSwitch
+        } else if wf_time > 0 && !job {
+            Phase::WorkflowSwitch
+        } else {
+            Phase::Running
+        };
+        let run_start = if phase == Phase::Running {
+            self.now + wf_time
+        } else {
+            Time::MAX
+        };
+        let rate = req.rate_on(&self.sc, t);
+        let alloc = Alloc {
+            target: req.target,
+            tenant: req.tenant,
+            workload: req.workload,
+            kind: req.kind,
+            workflow: wf,
+            gpu_type: t,
+            gpus,
+            nodes: p.nodes,
+            switched: if ts > 0 {
+                switched.clone()
+            } else {
+                NodeList::new()
+            },
+            phase,
+            phase_start: self.now,
+            phase_end: if phase == Phase::TenantSwitch {
+                switch_end
+            } else {
+                self.now + wf_time
+            },
+            workflow_switch: wf_time,
+            loading: phase == Phase::Running && wf_time > 0,
+            preemptible: req.preemptible,
+            rate,
+            placed_at: self.now,
+        };
+        let (id, generation) = self.allocs.insert(alloc);
+        tracing::trace!(
+            t_s = secs(self.now),
+            alloc = id,
+            workload = %self.sc.workloads[req.workload].name,
+            gpu_type = %self.sc.gpu_types[t].name,
+            gpus = self.allocs.get(id).expect("live").gpus.len(),
+            tenant_switch = ts,
+            workflow_switch = wf_time,
+            "placed"
+        );
+        self.ledger.tenant_switches += switched.len() as u64;
+        if any_wf {
+            self.ledger.workflow_switches += 1;
+        }
+        let tenant = req.tenant;
+        for &(n, k) in &joined {
+            if k > 0 {
+                self.join_switch(n, k);
+            }
+        }
+        // The allocation's GPUs first, so that the free GPUs left on a node it re-provisions
+        // are those still without an allocation.
+        let placed = &self.allocs.get(id).expect("live").gpus;
+        for &g in placed {
+            self.cluster.gpu_alloc[g as usize] = id;
+        }
+        let state = self.allocs.get(id).expect("live").gpu_state();
+        self.cluster
+            .set_gpus_state(t, placed.iter().copied(), state);
+        let size = self.allocs.get(id).expect("live").gpus.len() as u32;
+        let until = self.now + ts;
+        // Work that runs at once (or once loaded) is entered as running here, in the same node
+        // update.
+        let exempt_end = run_start.saturating_add(self.sc.preempt_exempt);
+        let preemptible = req.preemptible;
+        for i in 0..self.allocs.get(id).expect("live").nodes.len() {
+            let (n, k) = self.allocs.get(id).expect("live").nodes[i];
+            let sw = switched.iter().find(|s| s.0 == n).map(|s| s.1);
+            let lock = if ts > 0 { sw.unwrap_or(0) } else { 0 };
+            let from_lock = joined.iter().find(|j| j.0 == n).map_or(0, |j| j.1);
+            self.cluster.update_node(n, |node| {
+                node.tenant = Some(tenant);
+                node.locked -= from_lock;
+                node.free -= k - from_lock + lock;
+                node.used += k;
+                node.locked += lock;
+                if sw.is_some() && ts > 0 {
+                    node.switch_until = until;
+                }
+                node.allocs.push(id);
+                node.alloc_gpus += size;
+                if phase == Phase::Running {
+                    node.exempt_end.push(exempt_end);
+                    if preemptible {
+                        node.evictable_at = node.evictable_at.max(exempt_end);
+                    } else {
+                        node.pinned += k;
+                    }
+                } else {
+                    node.exempt_end.push(0);
+                    node.pinned += k;
+                }
+            });
+            if sw.is_some() {
+                let node = &self.cluster.nodes[n as usize];
+                for g in node.first_gpu..node.first_gpu + node.gpus {
+                    self.cluster.gpu_workflow[g as usize] = NONE;
+                }
+            }
+            if lock > 0 {
+                let node = &self.cluster.nodes[n as usize];
+                for g in node.first_gpu..node.first_gpu + node.gpus {
+                    if self.cluster.gpu_alloc[g as usize] == NONE {
+                        self.cluster.set_gpu_state(g, GpuState::TenantSwitch);
+                    }
+                }
+            }
+        }
+        match req.target {
+            Target::Job(j) => {
+                self.stats.running_jobs += 1;
+                let job = &mut self.jobs[j as usize];
+                if job.start(self.now) {
+                    self.stats.waits[req.kind as usize].push(self.now - job.arrival);
+                }
+            }
+            Target::Replica(s) => {
+                self.stats.replicas_started += 1;
+                let svc = &mut self.services[s as usize];
+                svc.starting.insert(id);
+                svc.starting_cap += rate;
+            }
+        }
+        if phase == Phase::Running {
+            self.enter_running(id, false, run_start);
+        } else {
+            let end = self.allocs.get(id).expect("live").phase_end;
+            self.push(Ev::Alloc(id, generation), end);
+        }
+    }
+
+    /// Hands `k` GPUs of node `n`, locked by the tenant switch in progress there, from the
+    /// allocation that started the switch to one joining it: the starter is charged their
+    /// switch time so far, the joiner the rest.
+    pub(super) fn join_switch(&mut self, n: NodeId, k: u32) {
+        let owner = self.cluster.nodes[n as usize]
+            .allocs
+            .iter()
+            .copied()
+            .find(|&id| {
+                self.allocs
+                    .get(id)
+                    .is_some_and(|a| a.switched.iter().any(|s| s.0 == n && s.1 > 0))
+            })
+            .expect("a locked node has the allocation that locked it");
+        let a = self.allocs.get_mut(owner).expect("live");
+        let dt = (self.now - a.phase_start) as u128;
+        for s in &mut a.switched {
+            if s.0 == n {
+                s.1 -= k;
+            }
+        }
+        let (tenant, t, kind) = (a.tenant, a.gpu_type, a.kind);
+        self.ledger
+            .book_time(tenant, t, kind, GpuState::TenantSwitch, k as u128 * dt);
+    }
+
+    pub(super) fn next_phase(&mut self, id: AllocId) {
+        let a = self.allocs.get(id).expect("live");
+        let phase = a.phase;
+        if phase == Phase::Running {
+            return self.release(id, End::Completed);
+        }
+        book_phase(&mut self.ledger, a, self.now);
+        if phase == Phase::WorkflowSwitch {
+            return self.enter_running(id, true, self.now);
+        }
+        let switched = std::mem::take(&mut self.allocs.get_mut(id).expect("live").switched);
+        self.unlock(&switched);
+        let a = self.allocs.get_mut(id).expect("live");
+        a.phase_start = self.now;
+        if a.workflow_switch == 0 || matches!(a.target, Target::Job(_)) {
+            let run_start = self.now + a.workflow_switch;
+            self.enter_running(id, true, run_start);
+        } else {
+            a.phase = Phase::WorkflowSwitch;
+            a.phase_end = self.now + a.workflow_switch;
+            let end = a.phase_end;
+            self.cluster.set_gpus_state(
+                a.gpu_type,
+                a.gpus.iter().copied(),
+                GpuState::WorkflowSwitch,
+            );
+            let generation = self.allocs.generation(id);
+            self.push(Ev::Alloc(id, generation), end);
+        }
+    }
+
+    /// Frees GPUs a tenant switch held on nodes it re-provisioned.
+    pub(super) fn unlock(&mut self, switched: &[(NodeId, u32)]) {
+        for &(n, lock) in switched {
+            if lock == 0 {
+                continue;
+            }
+            let node = &self.cluster.nodes[n as usize];
+            let t = node.gpu_type;
+            let gpus: GpuList = (node.first_gpu..node.first_gpu + node.gpus)
+                .filter(|&g| {
+                    self.cluster.gpu_alloc[g as usize] == NONE
+                        && self.cluster.gpu_state[g as usize] == GpuState::TenantSwitch
+                })
+                .collect();
+            self.cluster.set_gpus_state(t, gpus, GpuState::Idle);
+            self.cluster.update_node(n, |node| {
+                node.locked -= lock;
+                node.free += lock;
+            });
+            self.dirty = true;
+        }
+    }
+
+    /// Starts an allocation's running phase; `switched` when it comes out of a switch phase
+    /// (placed straight into running, its nodes already count it as running).
+    /// A job may start running at `run_start` after now, once its model is loaded: it is
+    /// `loading` until then, with no event for the load's end.
+    pub(super) fn enter_running(&mut self, id: AllocId, switched: bool, run_start: Time) {
+        let now = self.now;
+        let a = self.allocs.get_mut(id).expect("live");
+        a.phase = Phase::Running;
+        a.phase_start = run_start;
+        a.loading = run_start > now;
+        let (preemptible, target, rate, t) = (a.preemptible, a.target, a.rate, a.gpu_type);
+        let wf = a.workflow;
+        let n_gpus = a.gpus.len();
+        if a.loading {
+            // Its GPUs get the new workflow when it is released; until then the policies' view
+            // derives it (`View::gpu_workflow`).
+            if switched {
+                let gpus = a.gpus.iter().copied();
+                self.cluster
+                    .set_gpus_state(t, gpus, GpuState::WorkflowSwitch);
+            }
+        } else {
+            for &g in &a.gpus {
+                self.cluster.gpu_workflow[g as usize] = wf;
+            }
+            self.cluster
+                .set_gpus_state(t, a.gpus.iter().copied(), GpuState::Busy);
+        }
+        // A node's exemption ends with its last: a job still loading there may end its own
+        // after this allocation's.
+        let at = run_start.saturating_add(self.sc.preempt_exempt);
+        let nodes = if switched { a.nodes.len() } else { 0 };
+        for i in 0..nodes {
+            let (n, k) = self.allocs.get(id).expect("live").nodes[i];
+            let node = &mut self.cluster.nodes[n as usize];
+            let pos = node.allocs.iter().position(|&x| x == id).expect("listed");
+            node.exempt_end[pos] = at;
+            if preemptible {
+                self.cluster.update_node(n, |node| {
+                    node.pinned -= k;
+                    node.evictable_at = node.evictable_at.max(at);
+                });
+            }
+        }
+        match target {
+            Target::Job(j) => {
+                let job = &self.jobs[j as usize];
+                let left = (job.tokens_total - job.tokens_done).max(0.0);
+                let dur = ((left / rate) * 1e6).ceil().max(1.0) as Time;
+                let a = self.allocs.get_mut(id).expect("live");
+                a.phase_end = run_start.saturating_add(dur);
+                let end = a.phase_end;
+                let generation = self.allocs.generation(id);
+                self.push(Ev::Alloc(id, generation), end);
+            }
+            Target::Replica(s) => {
+                self.accrue_service(s);
+                let svc = &mut self.services[s as usize];
+                svc.starting.remove(&id);
+                svc.starting_cap -= rate;
+                svc.running.insert((efficiency_key(rate, n_gpus), id));
+                svc.cap_by_type[t] += rate;
+                self.allocs.get_mut(id).expect("live").phase_end = Time::MAX;
+            }
+        }
+    }
+
+    /// Tokens a running job has produced since its phase started, and the part that survives
+    /// an interruption (up to the last checkpoint for training; all of it for batch).
+    pub(super) fn job_progress(&self, a: &Alloc, j: JobId) -> (f64, f64) {
+        let job = &self.jobs[j as usize];
+        // Nothing before a loading job's run starts.
+        let elapsed = self.now.saturating_sub(a.phase_start);
+        let produced = (a.rate * secs(elapsed))
+            .min(job.tokens_total - job.tokens_done)
+            .max(0.0);
+        let saved = match &self.sc.workloads[a.workload].spec {
+            Spec::Training(s) => {
+                let ck = s.checkpoint_interval;
+                (a.rate * secs(elapsed / ck * ck)).min(produced)
+            }
+            _ => produced,
+        };
+        (produced, saved)
+    }
+
+    pub(super) fn release(&mut self, id: AllocId, why: End) {
+        let a = self.allocs.remove(id).expect("live allocation");
+        book_phase(&mut self.ledger, &a, self.now);
+        if a.phase == Phase::TenantSwitch {
+            self.unlock(&a.switched);
+        }
+        match a.target {
+            Target::Job(j) => {
+                // A completed job keeps what it had left, whatever it produced.
+                let (produced, saved) = if a.phase == Phase::Running && why != End::Completed {
+                    self.job_progress(&a, j)
+                } else {
+                    (0.0, 0.0)
+                };
+                let kept = if why == End::Completed {
+                    let job = &self.jobs[j as usize];
+                    job.tokens_total - job.tokens_done
+                } else {
+                    saved
+                };
+                self.ledger.book_tokens(a.tenant, a.gpu_type, a.kind, kept);
+                if why != End::Completed {
+                    self.ledger.tokens_lost += produced - saved;
+                }
+                self.stats.running_jobs -= 1;
+                let job = &mut self.jobs[j as usize];
+                job.tokens_done += kept;
+                if why == End::Completed {
+                    job.complete(self.now);
+                    self.stats.completions[a.kind as usize].push(self.now - job.arrival);
+                    self.stats.completed_jobs += 1;
+                    self.retire_job(j);
+                } else {
+                    match why {
+                        End::Preempted => job.preemptions += 1,
+                        _ => {
+                            job.failures += 1;
+                            self.stats.jobs_interrupted += 1;
+                        }
+                    }
+                    job.state = JobState::Queued;
+                    let req = self.job_request(j);
+                    self.enqueue(req);
+                }
+            }
+            Target::Replica(s) => {
+                if a.phase == Phase::Running {
+                    self.accrue_service(s);
+                    let svc = &mut self.services[s as usize];
+                    svc.running
+                        .remove(&(efficiency_key(a.rate, a.gpus.len()), id));
+                    svc.cap_by_type[a.gpu_type] = (svc.cap_by_type[a.gpu_type] - a.rate).max(0.0);
+                } else {
+                    let svc = &mut self.services[s as usize];
+                    svc.starting.remove(&id);
+                    svc.starting_cap -= a.rate;
+                }
+                if why == End::Failed {
+                    let req = self.replica_request(s);
+                    self.enqueue(req);
+                }
+            }
+        }
+        let pinned = !a.preemptible || a.phase != Phase::Running;
+        // A loading job that got to run leaves its workflow loaded.
+        let loaded = a.loaded_by(self.now);
+        for &g in &a.gpus {
+            self.cluster.gpu_alloc[g as usize] = NONE;
+            if loaded {
+                self.cluster.gpu_workflow[g as usize] = a.workflow;
+            }
+        }
+        self.cluster
+            .set_gpus_state(a.gpu_type, a.gpus.iter().copied(), GpuState::Idle);
+        for &(node, k) in &a.nodes {
+            self.cluster.update_node(node, |nd| {
+                nd.used -= k;
+                nd.free += k;
+                if pinned {
+                    nd.pinned -= k;
+                }
+                let pos = nd.allocs.iter().position(|&x| x == id).expect("listed");
+                nd.allocs.remove(pos);
+                nd.exempt_end.remove(pos);
+                nd.alloc_gpus -= a.gpus.len() as u32;
+                // When all running work left here has run its preemption exemption.
+                nd.evictable_at = nd.exempt_end.iter().copied().max().unwrap_or(0);
+            });
+        }
+        self.dirty = true;
+    }
+}

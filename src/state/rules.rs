@@ -1,0 +1,147 @@
+//! The engine's preemption and quota rules, shared with the policies: which running work may
+//! be evicted for a request (preemptible work yielding, borrowed GPUs reclaimed), and whether
+//! a request keeps its tenant within its reservation. The engine refuses a decision that
+//! breaks them; policies read them to propose only what the engine accepts.
+
+use std::collections::BTreeSet;
+
+use crate::config::Scenario;
+use crate::fleet::{Cluster, NodeId};
+use crate::units::Time;
+use crate::workload::TenantId;
+
+use super::alloc::{Alloc, AllocId, Phase};
+use super::request::Request;
+
+/// The engine's preemption rule for one victim, shared with the policies: it must have been
+/// running for at least `simulation.preempt_exempt`, and either preemptible while the
+/// requester is not (it yields), or borrowed (reclaimed): its tenant occupies more GPUs than
+/// it reserved, and the requester's tenant stays within its own reservation once the request
+/// is placed. Quotas count the GPUs of occupied nodes, since a partly used node is closed to
+/// other tenants. [`victims_allowed`] adds the condition on a whole set of victims.
+pub fn preemption_allowed(sc: &Scenario, c: &Cluster, req: &Request, a: &Alloc, now: Time) -> bool {
+    // Work must have run `preempt_exempt` first, so evictions cannot thrash.
+    if a.phase != Phase::Running || now < a.phase_start.saturating_add(sc.preempt_exempt) {
+        return false;
+    }
+    yields(req, a)
+        || (a.tenant != req.tenant
+            && c.occupied()[a.tenant] > reserved(sc, a.tenant)
+            && within_quota(sc, c, req))
+}
+
+fn yields(req: &Request, a: &Alloc) -> bool {
+    a.preemptible && !req.preemptible
+}
+
+/// Whether a set of victims may be evicted for `req`: each is allowed, and the nodes the
+/// reclaimed (not yielding) victims vacate take from each tenant only what it occupies beyond
+/// its reservation. So a reclaim never pushes a tenant below its quota, and that tenant cannot
+/// reclaim back: quotas do not flap.
+pub fn victims_allowed(
+    sc: &Scenario,
+    c: &Cluster,
+    req: &Request,
+    victims: &[(AllocId, &Alloc)],
+    now: Time,
+) -> bool {
+    let mut reclaims = false;
+    for &(_, a) in victims {
+        if !preemption_allowed(sc, c, req, a, now) {
+            return false;
+        }
+        reclaims |= !yields(req, a);
+    }
+    // The quota rule only bounds reclaims: a set of victims that all yield keeps it.
+    !reclaims || VictimSet::new(sc.tenants.len()).add(sc, c, req, victims)
+}
+
+/// A set of victims grown a few at a time, with what the quota rule of [`victims_allowed`]
+/// needs to judge it, so that a policy adding victims one node at a time need not re-judge
+/// the whole set at each step.
+#[derive(Clone, Debug, Default)]
+pub struct VictimSet {
+    pub ids: BTreeSet<AllocId>,
+    /// Nodes every holder of which is in the set.
+    vacated: BTreeSet<NodeId>,
+    /// GPUs of the vacated nodes, by their tenant.
+    vacated_gpus: Vec<u64>,
+    /// Tenants with a victim that does not yield (reclaimed, not preempted).
+    reclaimed_from: BTreeSet<TenantId>,
+}
+
+impl VictimSet {
+    pub fn new(tenants: usize) -> Self {
+        VictimSet {
+            vacated_gpus: vec![0; tenants],
+            ..Default::default()
+        }
+    }
+
+    /// Adds `victims` if the grown set keeps the quota rule of [`victims_allowed`], and
+    /// returns whether it did (checking each victim against [`preemption_allowed`] is the
+    /// caller's).
+    pub fn add(
+        &mut self,
+        sc: &Scenario,
+        c: &Cluster,
+        req: &Request,
+        victims: &[(AllocId, &Alloc)],
+    ) -> bool {
+        let new: BTreeSet<AllocId> = (victims.iter())
+            .map(|v| v.0)
+            .filter(|id| !self.ids.contains(id))
+            .collect();
+        let is_in = |id: &AllocId| self.ids.contains(id) || new.contains(id);
+        let mut reclaimed = BTreeSet::new();
+        let mut vacated = BTreeSet::new();
+        for &(id, a) in victims {
+            if !new.contains(&id) {
+                continue;
+            }
+            if !yields(req, a) && !self.reclaimed_from.contains(&a.tenant) {
+                reclaimed.insert(a.tenant);
+            }
+            for &(m, _) in &a.nodes {
+                if !self.vacated.contains(&m)
+                    && !vacated.contains(&m)
+                    && c.nodes[m as usize].allocs.iter().all(is_in)
+                {
+                    vacated.insert(m);
+                }
+            }
+        }
+        let mut gpus = self.vacated_gpus.clone();
+        for &m in &vacated {
+            if let Some(t) = c.nodes[m as usize].tenant {
+                gpus[t] += c.nodes[m as usize].gpus as u64;
+            }
+        }
+        let within = |t: TenantId| gpus[t] == 0 || c.occupied()[t] >= reserved(sc, t) + gpus[t];
+        if !(self.reclaimed_from.iter().chain(&reclaimed)).all(|&t| within(t)) {
+            return false;
+        }
+        self.ids.extend(new);
+        self.vacated.extend(vacated);
+        self.vacated_gpus = gpus;
+        self.reclaimed_from.extend(reclaimed);
+        true
+    }
+}
+
+pub fn reserved(sc: &Scenario, t: usize) -> u64 {
+    sc.tenants[t].reserved_total() as u64
+}
+
+/// Whether `req`, on its smallest shape rounded up to whole nodes, keeps its tenant within its
+/// reservation.
+pub fn within_quota(sc: &Scenario, c: &Cluster, req: &Request) -> bool {
+    let smallest = (0..sc.gpu_types.len())
+        .filter_map(|t| {
+            req.gpus_on(sc, t)
+                .map(|g| g.div_ceil(sc.gpu_types[t].node_gpus) * sc.gpu_types[t].node_gpus)
+        })
+        .min()
+        .unwrap_or(u32::MAX);
+    c.occupied()[req.tenant] + smallest as u64 <= reserved(sc, req.tenant)
+}
