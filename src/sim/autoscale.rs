@@ -25,6 +25,7 @@ impl Engine {
     }
 
     /// Integrates a service's tokens to now and books them.
+    #[inline]
     pub(super) fn accrue_service(&mut self, s: ServiceId) {
         let svc = &mut self.services[s as usize];
         let by_type = svc.accrue(self.now);

@@ -16,6 +16,7 @@ use super::engine::Engine;
 /// A loading job's phase is its workflow switch and then, if it has started by `now`, its run;
 /// the state integrals counted its GPUs as switching throughout, so the run's part moves to
 /// busy there.
+#[inline]
 pub(super) fn book_phase(ledger: &mut Ledger, a: &Alloc, now: Time) {
     let gpus = a.phase_gpus() as u128;
     if a.loading {

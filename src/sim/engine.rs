@@ -272,6 +272,7 @@ impl Engine {
         &self.ledger
     }
 
+    #[inline]
     pub(super) fn push(&mut self, ev: Ev, at: Time) {
         let seq = if ev == Ev::Horizon {
             u64::MAX

@@ -77,6 +77,7 @@ impl Engine {
     }
 
     /// Offers one request to the policy; returns whether it was placed.
+    #[inline]
     pub(super) fn offer(&mut self, key: QueueKey, req: &Request) -> Result<bool, SimError> {
         for round in 0.. {
             let decision = {
@@ -124,6 +125,7 @@ impl Engine {
 
     /// Whether any allocation might be evicted for `req` under [`preemption_allowed`]: a cheap
     /// necessary condition, so requests that can neither fit nor preempt are not offered.
+    #[inline]
     pub(super) fn could_preempt_for(&self, req: &Request) -> bool {
         let yields = !req.preemptible && self.cluster.has_preemptible();
         let reclaim = (!req.preemptible || self.policy.preempts_for_preemptible())
@@ -134,6 +136,7 @@ impl Engine {
     }
 
     /// Whether some tenant holds more GPUs than it reserved (so a reclaim is possible).
+    #[inline]
     pub(super) fn anyone_borrowing(&self) -> bool {
         (0..self.sc.tenants.len()).any(|t| self.cluster.occupied()[t] > reserved(&self.sc, t))
     }
@@ -146,6 +149,7 @@ impl Engine {
         }
     }
 
+    #[inline]
     pub(super) fn validate(&self, req: &Request, p: &Placement) -> Result<(), SimError> {
         let t = p.gpu_type;
         if t >= self.sc.gpu_types.len() {

@@ -16,6 +16,7 @@ use super::books::book_phase;
 use super::engine::{End, Engine, Ev};
 
 impl Engine {
+    #[inline]
     pub(super) fn workflow_switch_time(&self, req: &Request, t: TypeId) -> Time {
         let ty = &self.sc.gpu_types[t];
         match self.sc.workloads[req.workload].model_gb() {
@@ -25,6 +26,7 @@ impl Engine {
     }
 
     /// Applies a validated placement.
+    #[inline]
     pub(super) fn place(&mut self, req: &Request, p: Placement) {
         let t = p.gpu_type;
         let wf = req.workflow(&self.sc);
@@ -230,6 +232,7 @@ impl Engine {
     /// Hands `k` GPUs of node `n`, locked by the tenant switch in progress there, from the
     /// allocation that started the switch to one joining it: the starter is charged their
     /// switch time so far, the joiner the rest.
+    #[inline]
     pub(super) fn join_switch(&mut self, n: NodeId, k: u32) {
         let owner = self.cluster.nodes[n as usize]
             .allocs
@@ -253,6 +256,7 @@ impl Engine {
             .book_time(tenant, t, kind, GpuState::TenantSwitch, k as u128 * dt);
     }
 
+    #[inline]
     pub(super) fn next_phase(&mut self, id: AllocId) {
         let a = self.allocs.get(id).expect("live");
         let phase = a.phase;
@@ -285,6 +289,7 @@ impl Engine {
     }
 
     /// Frees GPUs a tenant switch held on nodes it re-provisioned.
+    #[inline]
     pub(super) fn unlock(&mut self, switched: &[(NodeId, u32)]) {
         for &(n, lock) in switched {
             if lock == 0 {
@@ -311,6 +316,7 @@ impl Engine {
     /// (placed straight into running, its nodes already count it as running).
     /// A job may start running at `run_start` after now, once its model is loaded: it is
     /// `loading` until then, with no event for the load's end.
+    #[inline]
     pub(super) fn enter_running(&mut self, id: AllocId, switched: bool, run_start: Time) {
         let now = self.now;
         let a = self.allocs.get_mut(id).expect("live");
@@ -376,6 +382,7 @@ impl Engine {
 
     /// Tokens a running job has produced since its phase started, and the part that survives
     /// an interruption (up to the last checkpoint for training; all of it for batch).
+    #[inline]
     pub(super) fn job_progress(&self, a: &Alloc, j: JobId) -> (f64, f64) {
         let job = &self.jobs[j as usize];
         // Nothing before a loading job's run starts.
@@ -393,6 +400,7 @@ impl Engine {
         (produced, saved)
     }
 
+    #[inline]
     pub(super) fn release(&mut self, id: AllocId, why: End) {
         let a = self.allocs.remove(id).expect("live allocation");
         book_phase(&mut self.ledger, &a, self.now);

@@ -10,11 +10,13 @@ use crate::workload::Kind;
 use super::engine::{Engine, Ev};
 
 impl Engine {
+    #[inline]
     pub(super) fn enqueue(&mut self, req: Request) -> QueueKey {
         self.enqueue_at(req, None)
     }
 
     /// Queues `req` with a reserved sequence number, or the next one.
+    #[inline]
     pub(super) fn enqueue_at(&mut self, req: Request, seq: Option<u64>) -> QueueKey {
         let key = QueueKey {
             neg_priority: -(req.priority as i64),
@@ -42,6 +44,7 @@ impl Engine {
     }
 
     /// Takes a request out of the queue and its class.
+    #[inline]
     pub(super) fn dequeue(&mut self, key: &QueueKey) -> Option<Target> {
         let target = self.queue.remove(key)?;
         let w = key.workload as usize;
@@ -60,6 +63,7 @@ impl Engine {
 
     /// The request a queue entry stands for, rebuilt from its job or service (nothing it is
     /// made of changes while it waits).
+    #[inline]
     pub(super) fn queued_request(&self, key: &QueueKey, target: Target) -> Request {
         match target {
             Target::Job(j) => self.job_request(j),
@@ -70,6 +74,7 @@ impl Engine {
         }
     }
 
+    #[inline]
     pub(super) fn job_request(&self, j: JobId) -> Request {
         let job = &self.jobs[j as usize];
         let w = &self.sc.workloads[job.workload()];
@@ -87,6 +92,7 @@ impl Engine {
         }
     }
 
+    #[inline]
     pub(super) fn replica_request(&self, s: ServiceId) -> Request {
         let wi = self.services[s as usize].workload;
         let w = &self.sc.workloads[wi];
@@ -129,6 +135,7 @@ impl Engine {
     }
 
     /// The next arrival of workload `w`'s stream, fingerprinted.
+    #[inline]
     pub(super) fn take_arrival(
         &mut self,
         w: usize,
@@ -138,6 +145,7 @@ impl Engine {
         Some(a)
     }
 
+    #[inline]
     pub(super) fn note_arrival(&mut self, w: usize, at: Time, gpus: u32, tokens: f64) {
         let (n, h) = &mut self.stats.arrivals[w];
         *n += 1;
@@ -151,6 +159,7 @@ impl Engine {
     /// all arrived at 0, then stream arrivals due by now) would sort before the queued ones
     /// (a requeued victim may be later than the backlog), or none is queued, queue it; when
     /// none is due, an arrival event at the next one.
+    #[inline]
     pub(super) fn refill(&mut self, w: usize) {
         loop {
             let Some(h) = self.held[w].as_ref() else {
@@ -220,6 +229,7 @@ impl Engine {
 
     /// Queues a job that arrived at `arrival` (now, or earlier for a held batch job, whose
     /// waiting so far is added to the queue-time integral).
+    #[inline]
     pub(super) fn submit(
         &mut self,
         w: usize,
@@ -254,6 +264,7 @@ impl Engine {
 
     /// Frees the slot of a job that is done with (completed or rejected) for the next one,
     /// unless the engine keeps every job's history.
+    #[inline]
     pub(super) fn retire_job(&mut self, id: JobId) {
         if !self.job_history {
             self.free_jobs.push(id);
