@@ -176,35 +176,27 @@ seq!(SerializeTuple, serialize_element);
 seq!(SerializeTupleStruct, serialize_field);
 seq!(SerializeTupleVariant, serialize_field);
 
-impl ser::SerializeStruct for &mut Walk {
-    type Ok = ();
-    type Error = Stop;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        v: &T,
-    ) -> Result<(), Stop> {
-        self.nested(key.into(), v)
-    }
-    fn end(self) -> Result<(), Stop> {
-        Ok(())
-    }
+/// Fields of a struct or a struct variant: the path's last part names them.
+macro_rules! fields {
+    ($tr:ident) => {
+        impl ser::$tr for &mut Walk {
+            type Ok = ();
+            type Error = Stop;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                v: &T,
+            ) -> Result<(), Stop> {
+                self.nested(key.into(), v)
+            }
+            fn end(self) -> Result<(), Stop> {
+                Ok(())
+            }
+        }
+    };
 }
-
-impl ser::SerializeStructVariant for &mut Walk {
-    type Ok = ();
-    type Error = Stop;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        v: &T,
-    ) -> Result<(), Stop> {
-        self.nested(key.into(), v)
-    }
-    fn end(self) -> Result<(), Stop> {
-        Ok(())
-    }
-}
+fields!(SerializeStruct);
+fields!(SerializeStructVariant);
 
 struct MapWalk<'a> {
     walk: &'a mut Walk,
