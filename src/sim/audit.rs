@@ -1,5 +1,6 @@
 //! Invariant checks over the whole engine state, run after every event when auditing is on
-//! (tests turn it on; it costs a scan of the fleet, so runs leave it off).
+//! (tests turn it on; it costs a scan of the fleet, so runs leave it off). It reads the state
+//! through the policies' view and the engine's public read-only accessors, not its fields.
 
 use super::alloc::Phase;
 use super::engine::Engine;
@@ -8,13 +9,13 @@ use super::request::Target;
 use crate::fleet::cluster::{ALL_STATES, GpuState, NONE};
 
 pub fn check(e: &Engine) -> Result<(), String> {
-    let c = &e.cluster;
+    // The engine's state as policies see it (the view), and its public read-only parts.
+    let v = e.view();
+    let (c, allocs, sc, now, queued_by_tenant) = (v.cluster, v.allocs, v.scenario, v.now, v.queued);
+    let (jobs, ledger, queue, stats) = (e.jobs(), e.ledger(), e.queue(), e.stats());
     c.check_indexes()?;
-    if e.ledger.last != e.now {
-        return Err(format!(
-            "ledger at {} but clock at {}",
-            e.ledger.last, e.now
-        ));
+    if ledger.last != now {
+        return Err(format!("ledger at {} but clock at {}", ledger.last, now));
     }
 
     // Allocations hold exactly the GPUs that point back at them, of one type, with the
@@ -24,7 +25,7 @@ pub fn check(e: &Engine) -> Result<(), String> {
         (vec![0u32; nodes], vec![0u32; nodes], vec![0u32; nodes]);
     // Jobs with an allocation: a running job has exactly one (their count is checked below).
     let mut job_allocs = std::collections::BTreeSet::new();
-    for (id, a) in e.allocs.iter() {
+    for (id, a) in allocs.iter() {
         if !a.preemptible || a.phase != Phase::Running {
             for &(n, k) in &a.nodes {
                 pinned[n as usize] += k;
@@ -70,7 +71,7 @@ pub fn check(e: &Engine) -> Result<(), String> {
         }
         let req = match a.target {
             Target::Job(j) => {
-                let job = &e.jobs[j as usize];
+                let job = &jobs[j as usize];
                 if job.state != JobState::Running || !job_allocs.insert(j) {
                     return Err(format!(
                         "allocation {id} is for job {j}, which is not running or has another"
@@ -83,13 +84,13 @@ pub fn check(e: &Engine) -> Result<(), String> {
         if a.placed_at < req {
             return Err(format!("allocation {id} started before its work arrived"));
         }
-        let w = &e.sc.workloads[a.workload];
+        let w = &sc.workloads[a.workload];
         let g = a.gpus.len() as u32;
         let needs_domain = match &w.spec {
             crate::workload::Spec::Training(s) => s.wide_nvlink,
             _ => true,
-        } && g > e.sc.gpu_types[a.gpu_type].node_gpus;
-        let ng = e.sc.gpu_types[a.gpu_type].node_gpus;
+        } && g > sc.gpu_types[a.gpu_type].node_gpus;
+        let ng = sc.gpu_types[a.gpu_type].node_gpus;
         if !crate::fleet::Shape::of(g, ng).matches(ng, a.nodes.iter().map(|x| x.1)) {
             return Err(format!(
                 "allocation {id} of {g} GPUs sits on nodes as {:?} (nodes of {ng})",
@@ -103,7 +104,7 @@ pub fn check(e: &Engine) -> Result<(), String> {
         }
     }
     for (g, &owner) in c.gpu_alloc.iter().enumerate() {
-        if owner != NONE && e.allocs.get(owner).is_none() {
+        if owner != NONE && allocs.get(owner).is_none() {
             return Err(format!(
                 "GPU {g} is held by allocation {owner}, which does not exist"
             ));
@@ -149,7 +150,7 @@ pub fn check(e: &Engine) -> Result<(), String> {
                 .get(id)
                 .ok_or_else(|| format!("node {i} lists a dead allocation {id}"))?;
             let want = if a.phase == Phase::Running {
-                a.phase_start.saturating_add(e.sc.preempt_exempt)
+                a.phase_start.saturating_add(sc.preempt_exempt)
             } else {
                 0
             };
@@ -171,19 +172,19 @@ pub fn check(e: &Engine) -> Result<(), String> {
     }
 
     // The GPU-time ledger adds up to GPUs x elapsed time.
-    let total: u128 = ALL_STATES.iter().map(|&s| e.ledger.total_in(s)).sum();
-    if total != c.gpus() as u128 * e.now as u128 {
+    let total: u128 = ALL_STATES.iter().map(|&s| ledger.total_in(s)).sum();
+    if total != c.gpus() as u128 * now as u128 {
         return Err(format!(
             "ledger holds {total} GPU-us, expected {}",
-            c.gpus() as u128 * e.now as u128
+            c.gpus() as u128 * now as u128
         ));
     }
 
     // Time booked to tenants plus the open phases equals the integrated state time, state
     // by state: every GPU-µs in a switch or busy is someone's.
-    for t in 0..e.sc.gpu_types.len() {
+    for t in 0..sc.gpu_types.len() {
         let mut open = [0u128; crate::fleet::cluster::N_STATES];
-        for (_, a) in e.allocs.iter() {
+        for (_, a) in allocs.iter() {
             if a.gpu_type == t {
                 let begin = if a.loading {
                     a.phase_start - a.workflow_switch
@@ -191,18 +192,18 @@ pub fn check(e: &Engine) -> Result<(), String> {
                     a.phase_start
                 };
                 open[a.gpu_state() as usize] +=
-                    a.phase_gpus() as u128 * e.now.saturating_sub(begin) as u128;
+                    a.phase_gpus() as u128 * now.saturating_sub(begin) as u128;
             }
         }
         let booked = |f: &dyn Fn(&crate::metrics::Account) -> u128| -> u128 {
-            e.ledger.accounts.iter().map(|row| f(&row[t])).sum()
+            ledger.accounts.iter().map(|row| f(&row[t])).sum()
         };
         for (state, b) in [
             (GpuState::Busy, booked(&|a| a.productive_us)),
             (GpuState::TenantSwitch, booked(&|a| a.tenant_switch_us)),
             (GpuState::WorkflowSwitch, booked(&|a| a.workflow_switch_us)),
         ] {
-            let integrated = e.ledger.state_us[t][state as usize];
+            let integrated = ledger.state_us[t][state as usize];
             if b + open[state as usize] != integrated {
                 return Err(format!(
                     "type {t}: {state:?} GPU-us booked {b} + open {} != integrated {integrated}",
@@ -212,18 +213,18 @@ pub fn check(e: &Engine) -> Result<(), String> {
         }
     }
 
-    if e.ledger.total_tokens() < e.stats.audit_tokens {
+    if ledger.total_tokens() < stats.audit_tokens {
         return Err("booked tokens decreased".into());
     }
 
-    let mut queued = vec![0u64; e.sc.tenants.len()];
-    for (key, _) in e.queue.iter() {
-        queued[e.sc.workloads[key.workload as usize].tenant] += 1;
+    let mut queued = vec![0u64; sc.tenants.len()];
+    for (key, _) in queue.iter() {
+        queued[sc.workloads[key.workload as usize].tenant] += 1;
     }
-    if queued != e.queued_by_tenant {
+    if queued != queued_by_tenant {
         return Err(format!(
             "queued per tenant {:?} disagrees with the queue {queued:?}",
-            e.queued_by_tenant
+            queued_by_tenant
         ));
     }
 
@@ -234,10 +235,10 @@ pub fn check(e: &Engine) -> Result<(), String> {
         .filter(|(_, target)| matches!(target, Target::Job(_)))
         .count();
     let mut counts = [0usize; 4];
-    for job in &e.jobs {
+    for job in jobs {
         counts[job.state as usize] += 1;
     }
-    if (e.stats.queued_jobs, e.stats.running_jobs)
+    if (stats.queued_jobs, stats.running_jobs)
         != (
             counts[JobState::Queued as usize] as u64,
             counts[JobState::Running as usize] as u64,
@@ -262,7 +263,7 @@ pub fn check(e: &Engine) -> Result<(), String> {
             counts[JobState::Running as usize]
         ));
     }
-    for job in &e.jobs {
+    for job in jobs {
         if job.tokens_done > job.tokens_total * (1.0 + 1e-9) + 1e-6 {
             return Err("a job has done more tokens than it has".into());
         }

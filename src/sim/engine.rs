@@ -267,6 +267,21 @@ impl Engine {
         &self.jobs
     }
 
+    /// The read-only view a policy decides on, of the state now.
+    pub fn view(&self) -> View<'_> {
+        view!(self)
+    }
+
+    /// The queue of waiting requests.
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    /// Counters that are not GPU time or tokens.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
     /// The GPU-time and token ledger (complete once the run reached its horizon).
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
