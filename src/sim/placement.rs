@@ -15,6 +15,27 @@ use crate::workload::Spec;
 use super::books::book_phase;
 use super::engine::{End, Engine, Ev};
 
+/// What [`Engine::pick_gpus`] found for a placement.
+struct Picked {
+    gpus: GpuList,
+    /// Nodes the placement re-provisions for its tenant, with the GPUs their switch locks.
+    switched: NodeList,
+    /// Nodes being re-provisioned for this tenant that the request joins, with the GPUs it
+    /// takes there from the switch's lock: it starts when their switch ends.
+    joined: NodeList,
+    switch_end: Time,
+    any_wf: bool,
+}
+
+/// How a new allocation holds its nodes, for [`Engine::occupy_nodes`].
+struct Holding<'a> {
+    switched: &'a NodeList,
+    joined: &'a NodeList,
+    ts: Time,
+    phase: Phase,
+    run_start: Time,
+}
+
 impl Engine {
     #[inline]
     pub(super) fn workflow_switch_time(&self, req: &Request, t: TypeId) -> Time {
@@ -32,49 +53,13 @@ impl Engine {
         let wf = req.workflow(&self.sc);
         let ty = &self.sc.gpu_types[t];
         let ts_time = ty.tenant_switch;
-        let mut gpus = GpuList::new();
-        let mut switched = NodeList::new();
-        // Nodes being re-provisioned for this tenant that the request joins, with the GPUs it
-        // takes there from the switch's lock: it starts when their switch ends.
-        let mut joined = NodeList::new();
-        let mut switch_end = self.now;
-        let mut any_wf = false;
-        for &(n, k) in &p.nodes {
-            let node = &self.cluster.nodes[n as usize];
-            let switch =
-                node.used == 0 && node.locked == 0 && node.tenant.is_some_and(|x| x != req.tenant);
-            // A node still being re-provisioned for this tenant: work placed there starts when
-            // the switch ends, whether it takes GPUs the switch locks or GPUs that work which
-            // joined the switch gave back.
-            let joins = !switch && node.switch_until > self.now;
-            if joins {
-                switch_end = switch_end.max(node.switch_until);
-            }
-            let free = &mut self.scratch;
-            free.clear();
-            free.extend(
-                (node.first_gpu..node.first_gpu + node.gpus)
-                    .filter(|&g| self.cluster.gpu_alloc[g as usize] == NONE),
-            );
-            // GPUs that already hold this workflow first: they need no load; then free GPUs
-            // before those a switch locks.
-            let locked = |g: u32| self.cluster.gpu_state[g as usize] == GpuState::TenantSwitch;
-            free.sort_by_key(|&g| (self.cluster.gpu_workflow[g as usize] != wf, locked(g), g));
-            let picked = &free[..k as usize];
-            if joins {
-                let from_lock = picked.iter().filter(|&&g| locked(g)).count() as u32;
-                joined.push((n, from_lock));
-            }
-            any_wf |= switch
-                || joins
-                || picked
-                    .iter()
-                    .any(|&g| self.cluster.gpu_workflow[g as usize] != wf);
-            gpus.extend_from_slice(picked);
-            if switch {
-                switched.push((n, node.gpus - k));
-            }
-        }
+        let Picked {
+            gpus,
+            switched,
+            joined,
+            mut switch_end,
+            any_wf,
+        } = self.pick_gpus(req, &p, wf);
         let ts = if switched.is_empty() { 0 } else { ts_time };
         if ts > 0 {
             switch_end = switch_end.max(self.now + ts);
@@ -142,8 +127,104 @@ impl Engine {
         if any_wf {
             self.ledger.workflow_switches += 1;
         }
+        let held = Holding {
+            switched: &switched,
+            joined: &joined,
+            ts,
+            phase,
+            run_start,
+        };
+        self.occupy_nodes(id, req, &held);
+        match req.target {
+            Target::Job(j) => {
+                self.stats.running_jobs += 1;
+                let job = &mut self.jobs[j as usize];
+                if job.start(self.now) {
+                    self.stats.waits[req.kind as usize].push(self.now - job.arrival);
+                }
+            }
+            Target::Replica(s) => {
+                self.stats.replicas_started += 1;
+                let svc = &mut self.services[s as usize];
+                svc.starting.insert(id);
+                svc.starting_cap += rate;
+            }
+        }
+        if phase == Phase::Running {
+            self.enter_running(id, false, run_start);
+        } else {
+            let end = self.allocs.get(id).expect("live").phase_end;
+            self.push(Ev::Alloc(id, generation), end);
+        }
+    }
+
+    /// The GPUs a validated placement takes on each node (those that hold the workflow first,
+    /// then free ones before locked ones), the nodes it re-provisions and those whose switch
+    /// it joins, when its switches end, and whether it must load its workflow.
+    #[inline]
+    fn pick_gpus(&mut self, req: &Request, p: &Placement, wf: u32) -> Picked {
+        let mut gpus = GpuList::new();
+        let mut switched = NodeList::new();
+        // Nodes being re-provisioned for this tenant that the request joins, with the GPUs it
+        // takes there from the switch's lock: it starts when their switch ends.
+        let mut joined = NodeList::new();
+        let mut switch_end = self.now;
+        let mut any_wf = false;
+        for &(n, k) in &p.nodes {
+            let node = &self.cluster.nodes[n as usize];
+            let switch =
+                node.used == 0 && node.locked == 0 && node.tenant.is_some_and(|x| x != req.tenant);
+            // A node still being re-provisioned for this tenant: work placed there starts when
+            // the switch ends, whether it takes GPUs the switch locks or GPUs that work which
+            // joined the switch gave back.
+            let joins = !switch && node.switch_until > self.now;
+            if joins {
+                switch_end = switch_end.max(node.switch_until);
+            }
+            let free = &mut self.scratch;
+            free.clear();
+            free.extend(
+                (node.first_gpu..node.first_gpu + node.gpus)
+                    .filter(|&g| self.cluster.gpu_alloc[g as usize] == NONE),
+            );
+            // GPUs that already hold this workflow first: they need no load; then free GPUs
+            // before those a switch locks.
+            let locked = |g: u32| self.cluster.gpu_state[g as usize] == GpuState::TenantSwitch;
+            free.sort_by_key(|&g| (self.cluster.gpu_workflow[g as usize] != wf, locked(g), g));
+            let picked = &free[..k as usize];
+            if joins {
+                let from_lock = picked.iter().filter(|&&g| locked(g)).count() as u32;
+                joined.push((n, from_lock));
+            }
+            any_wf |= switch
+                || joins
+                || picked
+                    .iter()
+                    .any(|&g| self.cluster.gpu_workflow[g as usize] != wf);
+            gpus.extend_from_slice(picked);
+            if switch {
+                switched.push((n, node.gpus - k));
+            }
+        }
+        Picked {
+            gpus,
+            switched,
+            joined,
+            switch_end,
+            any_wf,
+        }
+    }
+
+    /// Enters a new allocation on its nodes and GPUs: hands over the GPUs it takes from a
+    /// switch it joins, starts the switches it begins (locking the nodes' other GPUs), and
+    /// counts its GPUs as used, pinned or evictable.
+    #[inline]
+    fn occupy_nodes(&mut self, id: AllocId, req: &Request, h: &Holding) {
+        let (switched, joined, ts, phase, run_start) =
+            (h.switched, h.joined, h.ts, h.phase, h.run_start);
+        let t = self.allocs.get(id).expect("live").gpu_type;
         let tenant = req.tenant;
-        for &(n, k) in &joined {
+        for &(n, k) in joined {
             if k > 0 {
                 self.join_switch(n, k);
             }
@@ -205,27 +286,6 @@ impl Engine {
                     }
                 }
             }
-        }
-        match req.target {
-            Target::Job(j) => {
-                self.stats.running_jobs += 1;
-                let job = &mut self.jobs[j as usize];
-                if job.start(self.now) {
-                    self.stats.waits[req.kind as usize].push(self.now - job.arrival);
-                }
-            }
-            Target::Replica(s) => {
-                self.stats.replicas_started += 1;
-                let svc = &mut self.services[s as usize];
-                svc.starting.insert(id);
-                svc.starting_cap += rate;
-            }
-        }
-        if phase == Phase::Running {
-            self.enter_running(id, false, run_start);
-        } else {
-            let end = self.allocs.get(id).expect("live").phase_end;
-            self.push(Ev::Alloc(id, generation), end);
         }
     }
 
