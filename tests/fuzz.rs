@@ -314,6 +314,34 @@ proptest! {
     }
 }
 
+/// The tenant and the start of the inference service that replays a trace.
+macro_rules! service {
+    () => {
+        r#"
+[[tenants]]
+name = "a"
+[[inference]]
+name = "svc"
+tenant = "a"
+model_gb = 70
+tokens_per_s_per_gpu = { H100 = 3900 }"#
+    };
+}
+
+/// The tenant and the start of the training workload that replays a job trace.
+macro_rules! training {
+    () => {
+        r#"
+[[tenants]]
+name = "a"
+[[training]]
+name = "jobs"
+tenant = "a"
+tokens_per_s_per_gpu = { H100 = 650 }
+checkpoint_interval = "1h""#
+    };
+}
+
 /// A small trace of one reader and the workload that replays it.
 struct Trace {
     file: &'static str,
@@ -337,19 +365,15 @@ const TRACES: &[Trace] = &[
             }
             t
         },
-        config: r#"
-[[tenants]]
-name = "a"
-[[inference]]
-name = "svc"
-tenant = "a"
-model_gb = 70
-tokens_per_s_per_gpu = { H100 = 3900 }
+        config: concat!(
+            service!(),
+            r#"
 [inference.trace]
 reader = "azure"
 file = "azure.csv"
 loop = true
-"#,
+"#
+        ),
     },
     Trace {
         file: "mooncake.jsonl",
@@ -358,18 +382,14 @@ loop = true
                 .map(|i| format!("{{\"timestamp\": {}, \"input_length\": {}, \"output_length\": {}, \"hash_ids\": [{}, {}]}}\n", i * 1500, 1000 + i, 10 + i, i, i + 1))
                 .collect()
         },
-        config: r#"
-[[tenants]]
-name = "a"
-[[inference]]
-name = "svc"
-tenant = "a"
-model_gb = 70
-tokens_per_s_per_gpu = { H100 = 3900 }
+        config: concat!(
+            service!(),
+            r#"
 [inference.trace]
 reader = "mooncake"
 file = "mooncake.jsonl"
-"#,
+"#
+        ),
     },
     Trace {
         file: "servegen.csv",
@@ -380,20 +400,16 @@ file = "mooncake.jsonl"
             }
             t
         },
-        config: r#"
-[[tenants]]
-name = "a"
-[[inference]]
-name = "svc"
-tenant = "a"
-model_gb = 70
-tokens_per_s_per_gpu = { H100 = 3900 }
+        config: concat!(
+            service!(),
+            r#"
 [inference.trace]
 reader = "servegen"
 file = "servegen.csv"
 input_tokens = 100
 output_tokens = 10
-"#,
+"#
+        ),
     },
     Trace {
         file: "helios.csv",
@@ -412,20 +428,16 @@ output_tokens = 10
             }
             t
         },
-        config: r#"
-[[tenants]]
-name = "a"
-[[training]]
-name = "jobs"
-tenant = "a"
-tokens_per_s_per_gpu = { H100 = 650 }
-checkpoint_interval = "1h"
+        config: concat!(
+            training!(),
+            r#"
 [training.trace]
 reader = "helios"
 file = "helios.csv"
 ran_on = "H100"
 loop = true
-"#,
+"#
+        ),
     },
     Trace {
         file: "pods.csv",
@@ -442,19 +454,15 @@ loop = true
             }
             t
         },
-        config: r#"
-[[tenants]]
-name = "a"
-[[training]]
-name = "jobs"
-tenant = "a"
-tokens_per_s_per_gpu = { H100 = 650 }
-checkpoint_interval = "1h"
+        config: concat!(
+            training!(),
+            r#"
 [training.trace]
 reader = "openb"
 file = "pods.csv"
 ran_on = "H100"
-"#,
+"#
+        ),
     },
 ];
 
