@@ -213,8 +213,6 @@ struct TypeIndex {
     idle: BitSet,
     /// Idle nodes by the tenant they last served (slot per tenant, the last for never used).
     idle_by_tenant: Vec<BitSet>,
-    /// Partly used nodes by their tenant.
-    partial: Vec<BitSet>,
     /// Partly used nodes by their tenant and their usable (free and locked) GPUs: a request
     /// that must fit on one node finds one that holds it without walking those that do not.
     partial_by_free: Vec<Vec<BitSet>>,
@@ -366,7 +364,6 @@ impl Cluster {
             *ix = TypeIndex {
                 idle: BitSet::new(nodes),
                 idle_by_tenant: vec![BitSet::new(nodes); slots],
-                partial: vec![BitSet::new(nodes); slots],
                 partial_by_free: vec![
                     vec![BitSet::new(nodes); self.types[t].node_gpus as usize + 1];
                     slots
@@ -490,14 +487,6 @@ impl Cluster {
         }
         if let Some(s) = partial {
             ix.partial_free[s] += new.free;
-        }
-        if old_partial != partial {
-            if let Some(s) = old_partial {
-                ix.partial[s].remove(id);
-            }
-            if let Some(s) = partial {
-                ix.partial[s].insert(id);
-            }
         }
         let (old_bucket, bucket) = (
             old_partial.map(|s| (s, old.expect("some").free)),
@@ -669,15 +658,6 @@ impl Cluster {
     ) -> impl Iterator<Item = NodeId> + '_ {
         let sets = &self.idx[t].idle_by_tenant;
         sets[slot_of(tenant, sets.len())].iter()
-    }
-
-    /// Partly used nodes of a type held by tenant `tenant`, in node order.
-    pub fn partial_nodes_of(
-        &self,
-        t: TypeId,
-        tenant: TenantId,
-    ) -> impl Iterator<Item = NodeId> + '_ {
-        self.idx[t].partial[tenant].iter()
     }
 
     /// Partly used nodes of type `t` held by tenant `tenant` on which it could be given at least
@@ -944,8 +924,9 @@ impl Cluster {
                 .filter(|n| !n.down)
                 .map(|n| (n.free + n.locked) as u64)
                 .sum();
-            let mut partial_sorted: Vec<NodeId> =
-                (ix.partial.iter()).flat_map(|s| s.iter()).collect();
+            let mut partial_sorted: Vec<NodeId> = (ix.partial_by_free.iter().flatten())
+                .flat_map(|s| s.iter())
+                .collect();
             partial_sorted.sort_unstable();
             if ix.idle.iter().ne(idle.iter().copied())
                 || partial_sorted != partial
@@ -976,7 +957,6 @@ impl Cluster {
         for (t, (a, b)) in self.idx.iter().zip(&fresh.idx).enumerate() {
             if a.idle != b.idle
                 || a.idle_by_tenant != b.idle_by_tenant
-                || a.partial != b.partial
                 || a.partial_by_free != b.partial_by_free
                 || a.partial_free != b.partial_free
                 || a.idle_count != b.idle_count
