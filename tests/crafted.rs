@@ -35,9 +35,28 @@ jobs = [{{ at = \"0s\", gpus = 8, tokens = 18_720_000 }}]
         assert_eq!((r.jobs.submitted, r.jobs.completed), (1, 1));
         assert_eq!((r.switches.tenant, r.switches.workflow), (0, 1));
         assert_close(r.jobs.completion_hours.p50.unwrap(), 1.0 + 5.0 / 60.0);
-        // Revenue: 8 productive GPU-hours at $2.50; cost: 32 GPU-hours at $1.50.
-        assert_close(r.economics.revenue_usd, 20.0);
-        assert_close(r.economics.cost_usd, 48.0);
+        // Revenue: no reservation, so every GPU-hour held (8 productive and the 8 x 5 min
+        // restart, which the tenant pays for) at the burst price, here the committed $2.50
+        // (the type has no spot price).
+        let held = 8.0 + 8.0 * 5.0 / 60.0;
+        assert_close(r.economics.revenue_usd, 2.5 * held);
+        assert_close(r.economics.billed_gpu_hours, held);
+        assert_close(r.by_tenant["a"].held_gpu_hours, held);
+        // Energy at the default power model (PUE 1.3): training at 100 % of 700 W, the
+        // restart and idle GPUs at 11 %, and 300 W of host per GPU throughout.
+        let w = |share: f64| share * 700.0 * 1.3;
+        let kwh = (8.0 * w(1.0) + (32.0 - 8.0) * w(0.11) + 32.0 * 300.0 * 1.3) / 1e3;
+        assert_close(r.energy.kwh, kwh);
+        assert_close(r.energy.mean_mw, kwh / 4.0 / 1e3);
+        // Busy for the first hour after the restart: the peak 15 minutes draw it all.
+        assert_close(r.energy.peak_mw, (8.0 * w(1.0) + 300.0 * 1.3 * 8.0) / 1e6);
+        // Cost: 32 GPU-hours of capital at $1.50, energy at $0.08/kWh.
+        assert_close(r.economics.cost_by_part.capital, 48.0);
+        assert_close(r.economics.cost_by_part.energy, kwh * 0.08);
+        assert_close(r.economics.cost_usd, 48.0 + kwh * 0.08);
+        // Work: 18.72 M tokens at 650 tokens/s per H100 = 8 H100 GPU-hours.
+        assert_close(r.work.h100_gpu_hours, 8.0);
+        assert_close(r.work.per_gpu_hour.unwrap(), 8.0 / 32.0);
     }
 }
 
@@ -97,7 +116,7 @@ tdp_w = 500
 node_gpus = 1
 nvlink_domain_gpus = 1
 price_usd_per_gpu_hour = 2.0
-cost_usd_per_gpu_hour = 1.0
+capital_usd_per_gpu_hour = 1.0
 tenant_switch = "30m"
 model_load_fixed = "60s"
 model_load_gb_per_s = 1
@@ -340,6 +359,7 @@ fn wide_gangs_fit_only_inside_one_nvl72_rack() {
 name = \"small\"
 tenant = \"a\"
 tokens_per_s_per_gpu = {{ GB200 = 1300 }}
+reference_tokens_per_s_per_gpu = 650
 checkpoint_interval = \"1h\"
 jobs = [{{ at = \"0s\", gpus = 4, tokens = \"1T\" }}]
 
@@ -347,6 +367,7 @@ jobs = [{{ at = \"0s\", gpus = 4, tokens = \"1T\" }}]
 name = \"wide\"
 tenant = \"a\"
 tokens_per_s_per_gpu = {{ GB200 = 1300 }}
+reference_tokens_per_s_per_gpu = 650
 checkpoint_interval = \"1h\"
 wide_nvlink = true
 jobs = [
@@ -384,6 +405,7 @@ fn two_tenants_share_a_rack_but_never_a_tray() {
 name = \"ja\"
 tenant = \"a\"
 tokens_per_s_per_gpu = {{ GB200 = 1300 }}
+reference_tokens_per_s_per_gpu = 650
 checkpoint_interval = \"1h\"
 jobs = [{{ at = \"0s\", gpus = 2, tokens = 9_360_000 }}]
 
@@ -391,6 +413,7 @@ jobs = [{{ at = \"0s\", gpus = 2, tokens = 9_360_000 }}]
 name = \"jb\"
 tenant = \"b\"
 tokens_per_s_per_gpu = {{ GB200 = 1300 }}
+reference_tokens_per_s_per_gpu = 650
 checkpoint_interval = \"1h\"
 jobs = [{{ at = \"0s\", gpus = 2, tokens = 9_360_000 }}]
 "
@@ -542,7 +565,7 @@ tdp_w = 700
 node_gpus = 8
 nvlink_domain_gpus = 24
 price_usd_per_gpu_hour = 2.5
-cost_usd_per_gpu_hour = 1.5
+capital_usd_per_gpu_hour = 1.5
 tenant_switch = "24m"
 model_load_fixed = "0s"
 model_load_gb_per_s = 25
@@ -557,7 +580,7 @@ tdp_w = 700
 node_gpus = 1
 nvlink_domain_gpus = 3
 price_usd_per_gpu_hour = 2.5
-cost_usd_per_gpu_hour = 1.5
+capital_usd_per_gpu_hour = 1.5
 tenant_switch = "0m"
 model_load_fixed = "0s"
 model_load_gb_per_s = 25
@@ -590,6 +613,7 @@ name = "w2"
 tenant = "ten0"
 model_gb = 10
 tokens_per_s_per_gpu = { T1 = 500 }
+reference_tokens_per_s_per_gpu = 500
 demand_tokens_per_s = 401
 [[inference]]
 name = "w3"

@@ -80,6 +80,7 @@ name = \"a\"
 name = \"wide\"
 tenant = \"a\"
 tokens_per_s_per_gpu = {{ GB200 = 1300 }}
+reference_tokens_per_s_per_gpu = 650
 checkpoint_interval = \"1h\"
 wide_nvlink = true
 jobs = [{{ at = \"0s\", gpus = 72, tokens = {wide_1h} }}, {{ at = \"2h1s\", gpus = 72, tokens = {wide_1h} }}]
@@ -87,6 +88,7 @@ jobs = [{{ at = \"0s\", gpus = 72, tokens = {wide_1h} }}, {{ at = \"2h1s\", gpus
 name = \"small\"
 tenant = \"a\"
 tokens_per_s_per_gpu = {{ GB200 = 1300 }}
+reference_tokens_per_s_per_gpu = 650
 checkpoint_interval = \"1h\"
 jobs = [{{ at = \"1s\", gpus = 4, tokens = \"1T\" }}, {{ at = \"2h\", gpus = 4, tokens = \"1T\" }}]
 ",
@@ -167,10 +169,11 @@ jobs = [{{ at = \"1s\", gpus = 8, tokens = 18_720_000 }}, {{ at = \"2h\", gpus =
 }
 
 #[test]
-fn fair_share_reclaims_borrowed_gpus_for_a_tenant_under_its_quota() {
+fn every_pooled_policy_reclaims_borrowed_gpus_for_a_tenant_under_its_reservation() {
     // Two nodes. Tenant b (no reservation) borrows both for a long 16-GPU job at 0. At 1 h,
-    // tenant a (8 GPUs reserved) submits an 8-GPU job: fair_share preempts b's borrowed gang
-    // and places a's job; first_fit has nothing preemptible and a waits.
+    // tenant a (8 GPUs reserved) submits an 8-GPU job: every pooled policy preempts b's
+    // borrowed gang and places a's job, which waits only for the reclaim (b's gang is past
+    // its 10-minute exemption) and the node's 18-minute tenant switch.
     let sc = scenario(&format!(
         "{}{H100}
 [[pools]]
@@ -196,14 +199,27 @@ jobs = [{{ at = \"1h\", gpus = 8, tokens = 18_720_000 }}]
 ",
         sim("4h")
     ));
-    let r = run(&sc, "fair_share");
-    assert_eq!(r.jobs.preemptions, 1);
-    assert_eq!(r.by_tenant["a"].tokens, 18.72e6);
-    // b lost the 25 minutes since its 30-minute checkpoint (it restarted at 0:05).
-    assert_close(r.engine_stats.tokens_lost, 16.0 * 650.0 * 25.0 * 60.0);
-    let r = run(&sc, "first_fit");
+    for policy in POLICIES.iter().filter(|p| **p != "dedicated") {
+        let r = run(&sc, policy);
+        assert_eq!(r.jobs.preemptions, 1, "{policy}");
+        assert_eq!(r.by_tenant["a"].tokens, 18.72e6, "{policy}");
+        // b lost the 25 minutes since its 30-minute checkpoint (it restarted at 0:05).
+        assert_close(r.engine_stats.tokens_lost, 16.0 * 650.0 * 25.0 * 60.0);
+        // a was short of its 8 GPUs for the 18-minute tenant switch, and is paid an SLA
+        // credit of the committed price for them; its take-or-pay bill is every reserved hour.
+        let a = &r.by_tenant["a"];
+        assert_close(a.guarantee_shortfall_gpu_hours, 8.0 * 0.3);
+        assert_close(a.longest_shortfall_hours, 0.3);
+        assert_close(a.sla_credits_usd, 8.0 * 0.3 * 2.5);
+        assert_close(a.billed_gpu_hours, 8.0 * 4.0);
+        assert_close(a.revenue_usd, 8.0 * 4.0 * 2.5 - 8.0 * 0.3 * 2.5);
+    }
+    // The static partition keeps a's node for it: no reclaim, no shortfall; b, with no
+    // reservation, gets no partition at all.
+    let r = run(&sc, "dedicated");
     assert_eq!(r.jobs.preemptions, 0);
-    assert_eq!(r.by_tenant["a"].tokens, 0.0);
+    assert_eq!(r.by_tenant["a"].guarantee_shortfall_gpu_hours, 0.0);
+    assert_eq!(r.by_tenant["b"].tokens, 0.0);
 }
 
 #[test]
@@ -309,7 +325,7 @@ tdp_w = 300
 node_gpus = 8
 nvlink_domain_gpus = 8
 price_usd_per_gpu_hour = 1.0
-cost_usd_per_gpu_hour = 0.5
+capital_usd_per_gpu_hour = 0.5
 tenant_switch = \"10m\"
 model_load_fixed = \"20s\"
 model_load_gb_per_s = 10

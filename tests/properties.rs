@@ -75,7 +75,7 @@ impl Gen {
         for (i, t) in self.types.iter().enumerate() {
             writeln!(
                 s,
-                "[gpu_types.T{i}]\nhbm_gb = {}\ntdp_w = 700\nnode_gpus = {}\nnvlink_domain_gpus = {}\nprice_usd_per_gpu_hour = 2.5\ncost_usd_per_gpu_hour = 1.5\ntenant_switch = \"{}m\"\nmodel_load_fixed = \"{}s\"\nmodel_load_gb_per_s = 25\ntraining_restart = \"{}m\"\nfailures_per_gpu_hour = {}\nrepair_time = \"2h\"\n",
+                "[gpu_types.T{i}]\nhbm_gb = {}\ntdp_w = 700\nnode_gpus = {}\nnvlink_domain_gpus = {}\nprice_usd_per_gpu_hour = 2.5\ncapital_usd_per_gpu_hour = 1.5\ntenant_switch = \"{}m\"\nmodel_load_fixed = \"{}s\"\nmodel_load_gb_per_s = 25\ntraining_restart = \"{}m\"\nfailures_per_gpu_hour = {}\nrepair_time = \"2h\"\n",
                 t.hbm_gb,
                 t.node_gpus,
                 t.node_gpus * t.domain_nodes,
@@ -115,12 +115,12 @@ impl Gen {
             match w.kind {
                 0 => writeln!(
                     s,
-                    "[[training]]\nname = \"w{i}\"\ntenant = \"ten{tenant}\"\ntokens_per_s_per_gpu = {rates}\ncheckpoint_interval = \"{}m\"\nwide_nvlink = {}\npreemptible = {}\narrivals_per_hour = {}\ntokens_cv = 0.5\nsizes = [{{ gpus = {}, weight = 1, tokens = \"{}M\" }}]\njobs = [{{ at = \"0s\", gpus = {}, tokens = \"{}M\" }}]\n",
+                    "[[training]]\nname = \"w{i}\"\ntenant = \"ten{tenant}\"\ntokens_per_s_per_gpu = {rates}\nreference_tokens_per_s_per_gpu = 1000\ncheckpoint_interval = \"{}m\"\nwide_nvlink = {}\npreemptible = {}\narrivals_per_hour = {}\ntokens_cv = 0.5\nsizes = [{{ gpus = {}, weight = 1, tokens = \"{}M\" }}]\njobs = [{{ at = \"0s\", gpus = {}, tokens = \"{}M\" }}]\n",
                     w.ckpt_min, w.wide, w.preemptible, w.rate_per_hour, w.gpus, w.tokens_m, w.gpus, w.tokens_m
                 ),
                 1 => writeln!(
                     s,
-                    "[[inference]]\nname = \"w{i}\"\ntenant = \"ten{tenant}\"\nmodel_gb = {}\ntokens_per_s_per_gpu = {rates}\ndemand_tokens_per_s = {}\n{}min_replicas = {}\n",
+                    "[[inference]]\nname = \"w{i}\"\ntenant = \"ten{tenant}\"\nmodel_gb = {}\ntokens_per_s_per_gpu = {rates}\nreference_tokens_per_s_per_gpu = 1000\ndemand_tokens_per_s = {}\n{}min_replicas = {}\n",
                     w.model_gb,
                     w.demand,
                     if w.diurnal { "diurnal = { peak = 1.5, trough = 0.5 }\n" } else { "" },
@@ -128,7 +128,7 @@ impl Gen {
                 ),
                 _ => writeln!(
                     s,
-                    "[[batch]]\nname = \"w{i}\"\ntenant = \"ten{tenant}\"\nmodel_gb = {}\ntokens_per_s_per_gpu = {rates}\narrivals_per_hour = {}\njob_tokens = \"{}M\"\nbacklog_jobs = {}\npreemptible = {}\n",
+                    "[[batch]]\nname = \"w{i}\"\ntenant = \"ten{tenant}\"\nmodel_gb = {}\ntokens_per_s_per_gpu = {rates}\nreference_tokens_per_s_per_gpu = 1000\narrivals_per_hour = {}\njob_tokens = \"{}M\"\nbacklog_jobs = {}\npreemptible = {}\n",
                     w.model_gb, w.rate_per_hour, w.tokens_m, w.backlog, w.preemptible
                 ),
             }
@@ -280,6 +280,53 @@ fn check(g: &Gen) -> Result<(), TestCaseError> {
                 name
             );
         }
+        // Each tenant's contract meter held exactly the GPU time booked to it outside tenant
+        // switches (productive and its own workflow switches), type by type.
+        for (i, row) in l.accounts.iter().enumerate() {
+            for (t, a) in row.iter().enumerate() {
+                prop_assert_eq!(
+                    l.meters[i].held_us[t],
+                    a.productive_us + a.workflow_switch_us,
+                    "{} tenant {} type {}: held GPU time",
+                    name,
+                    i,
+                    t
+                );
+            }
+        }
+        // Energy booked as time was booked equals the energy the GPU-state ledger implies.
+        let implied = l.energy.implied(&l.state_us, &l.busy_compute_us);
+        for (t, (&booked, want)) in l.energy.joules.iter().zip(&implied).enumerate() {
+            prop_assert!(
+                (booked - want).abs() <= 1e-9 * want.max(1.0),
+                "{}: type {} energy booked {} J, implied {} J",
+                name,
+                t,
+                booked,
+                want
+            );
+        }
+        // Money: the parts add up to the totals.
+        let ec = &r.economics;
+        let rc = &ec.revenue_by_contract;
+        let sum = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+        prop_assert!(sum(
+            rc.committed + rc.on_demand + rc.spot + rc.per_token - ec.sla_credits_usd,
+            ec.revenue_usd
+        ));
+        prop_assert!(sum(
+            ec.cost_by_part.capital + ec.cost_by_part.energy,
+            ec.cost_usd
+        ));
+        let tenants: f64 = r.by_tenant.values().map(|t| t.revenue_usd).sum();
+        prop_assert!(sum(tenants, ec.revenue_usd), "{}: tenants' revenue", name);
+        let types: f64 = r.by_gpu_type.values().map(|t| t.revenue_usd).sum();
+        prop_assert!(sum(types, ec.revenue_usd), "{}: types' revenue", name);
+        let short: f64 = (r.by_tenant.values())
+            .map(|t| t.guarantee_shortfall_gpu_hours)
+            .sum();
+        prop_assert!(sum(short, ec.guarantee_shortfall_gpu_hours));
+        prop_assert!(ec.sla_credits_usd >= 0.0 && ec.guarantee_shortfall_gpu_hours >= 0.0);
         // The report's tenants add up to the fleet.
         let by_tenant: f64 = r
             .by_tenant

@@ -20,6 +20,14 @@ pub const MAX_TDP_W: f64 = 100_000.0;
 pub const MAX_NODE_GPUS: u32 = 1_024;
 /// Price or cost of a GPU-hour, USD (list prices are 2-10).
 pub const MAX_USD_PER_GPU_HOUR: f64 = 1_000.0;
+/// Host power per GPU (CPUs, memory, NICs, fans), W.
+pub const MAX_HOST_W_PER_GPU: f64 = 100_000.0;
+/// Power usage effectiveness: facility power over IT power (real sites: 1.05-2).
+pub const MAX_PUE: f64 = 5.0;
+/// Energy price, USD per kWh (real tariffs: 0.03-0.40).
+pub const MAX_USD_PER_KWH: f64 = 100.0;
+/// SLA credit per shortfall GPU-hour, as a share of the committed price.
+pub const MAX_SLA_CREDIT_SHARE: f64 = 100.0;
 /// Weight-loading bandwidth per node, GB/s.
 pub const MAX_LOAD_GB_PER_S: f64 = 1e6;
 /// Unexpected interruptions per GPU-hour (measured fleets: 1e-4 to 1e-3).

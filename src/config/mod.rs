@@ -1,6 +1,7 @@
 //! Scenario configuration: reads a TOML file, validates every field, and builds the
 //! [`Scenario`] the engine runs. Every error names the file, the line and the field.
 
+mod contracts;
 pub mod limits;
 pub mod locate;
 pub mod raw;
@@ -15,9 +16,10 @@ use std::path::{Path, PathBuf};
 use crate::fleet::{GpuType, MAX_FLEET_GPUS, Pool, TypeId};
 use crate::units::Time;
 use crate::workload::{
-    BatchSpec, Billing, DemandChange, Diurnal, ExplicitJob, InferenceSpec, JobSize, Spec, Tenant,
-    TrainingSpec, Workload, min_replica_gpus,
+    BatchSpec, Contract, DemandChange, Diurnal, ExplicitJob, InferenceSpec, JobSize, Kind, Spec,
+    Tenant, TrainingSpec, Workload, min_replica_gpus,
 };
+pub use contracts::Economics;
 use limits as L;
 use locate::{KeyPath, line_col, path_at, span_of};
 use raw::RawConfig;
@@ -123,6 +125,9 @@ pub struct Scenario {
     pub failures: bool,
     /// Running time before an allocation may be preempted (Slurm's PreemptExemptTime).
     pub preempt_exempt: Time,
+    pub economics: Economics,
+    /// GPU type whose GPU-hours measure work.
+    pub work_reference: TypeId,
     pub gpu_types: Vec<GpuType>,
     pub pools: Vec<Pool>,
     pub tenants: Vec<Tenant>,
@@ -618,6 +623,8 @@ impl Ctx<'_> {
         }
 
         let tenants = self.tenants(&raw, &gpu_types, &capacity)?;
+        let reference = self.work_reference(&raw, &gpu_types)?;
+        let economics = self.economics(&raw)?;
         let tenant_of = |name: &str, path: KeyPath| -> Result<usize, ConfigError> {
             tenants.iter().position(|t| t.name == name).ok_or_else(|| {
                 let known: Vec<&str> = tenants.iter().map(|t| t.name.as_str()).collect();
@@ -664,6 +671,8 @@ impl Ctx<'_> {
             let wp = p().key("training").index(i);
             name_ok(&r.name, wp.clone().key("name"))?;
             let tenant = tenant_of(&r.tenant, wp.clone().key("tenant"))?;
+            self.billable(&tenants[tenant], Kind::Training, &wp)?;
+            let spot = tenants[tenant].contract == Contract::Spot;
             let tp = wp.clone().key("trace");
             if let Some(t) = &r.trace {
                 let known = &traces::TRAINING_READERS;
@@ -750,14 +759,23 @@ impl Ctx<'_> {
                     tokens: s.tokens.0,
                 });
             }
-            let training =
-                |name: String, tput: Vec<Option<f64>>, jobs: Vec<ExplicitJob>| Workload {
+            let training = |name: String, tput: Vec<Option<f64>>, jobs: Vec<ExplicitJob>| {
+                let work_rate = self.work_rate(
+                    &name,
+                    &tput,
+                    r.reference_tokens_per_s_per_gpu,
+                    &wp,
+                    reference,
+                    &gpu_types,
+                )?;
+                Ok::<_, ConfigError>(Workload {
                     name,
                     tenant,
                     priority: r.priority.unwrap_or(tenants[tenant].priority),
-                    preemptible: r.preemptible,
+                    preemptible: r.preemptible || spot,
                     tokens_per_s_per_gpu: tput,
                     replica_gpus: vec![],
+                    work_rate,
                     spec: Spec::Training(TrainingSpec {
                         exponential_tokens,
                         checkpoint_interval: r.checkpoint_interval.0,
@@ -767,7 +785,8 @@ impl Ctx<'_> {
                         tokens_cv: r.tokens_cv,
                         jobs,
                     }),
-                };
+                })
+            };
             match &r.trace {
                 Some(t) if t.reader == "gavel" => {
                     let (per_type, u) = self.gavel_workloads(t, &tp, &gpu_types, horizon)?;
@@ -775,16 +794,16 @@ impl Ctx<'_> {
                     for (job_type, tput, jobs) in per_type {
                         let name = format!("{}/{job_type}", r.name);
                         name_ok(&name, wp.clone().key("name"))?;
-                        workloads.push(training(name, tput, jobs));
+                        workloads.push(training(name, tput, jobs)?);
                     }
                 }
                 Some(t) => {
                     let (more, u) = self.trace_jobs(t, &tp, &tput, &gpu_types, horizon)?;
                     traces.push(u);
                     jobs.extend(more);
-                    workloads.push(training(r.name.clone(), tput, jobs));
+                    workloads.push(training(r.name.clone(), tput, jobs)?);
                 }
-                None => workloads.push(training(r.name.clone(), tput, jobs)),
+                None => workloads.push(training(r.name.clone(), tput, jobs)?),
             }
         }
 
@@ -792,6 +811,8 @@ impl Ctx<'_> {
             let wp = p().key("inference").index(i);
             name_ok(&r.name, wp.clone().key("name"))?;
             let tenant = tenant_of(&r.tenant, wp.clone().key("tenant"))?;
+            self.billable(&tenants[tenant], Kind::Inference, &wp)?;
+            let spot = tenants[tenant].contract == Contract::Spot;
             let tput = rates(
                 &r.tokens_per_s_per_gpu,
                 wp.clone().key("tokens_per_s_per_gpu"),
@@ -884,7 +905,15 @@ impl Ctx<'_> {
                 name: r.name.clone(),
                 tenant,
                 priority: r.priority.unwrap_or(tenants[tenant].priority),
-                preemptible: false,
+                preemptible: spot,
+                work_rate: self.work_rate(
+                    &r.name,
+                    &tput,
+                    r.reference_tokens_per_s_per_gpu,
+                    &wp,
+                    reference,
+                    &gpu_types,
+                )?,
                 tokens_per_s_per_gpu: tput,
                 replica_gpus: replica,
                 spec: Spec::Inference(InferenceSpec {
@@ -905,6 +934,7 @@ impl Ctx<'_> {
             let wp = p().key("batch").index(i);
             name_ok(&r.name, wp.clone().key("name"))?;
             let tenant = tenant_of(&r.tenant, wp.clone().key("tenant"))?;
+            let spot = tenants[tenant].contract == Contract::Spot;
             let tput = rates(
                 &r.tokens_per_s_per_gpu,
                 wp.clone().key("tokens_per_s_per_gpu"),
@@ -938,7 +968,15 @@ impl Ctx<'_> {
                 name: r.name.clone(),
                 tenant,
                 priority: r.priority.unwrap_or(tenants[tenant].priority),
-                preemptible: r.preemptible,
+                preemptible: r.preemptible || spot,
+                work_rate: self.work_rate(
+                    &r.name,
+                    &tput,
+                    r.reference_tokens_per_s_per_gpu,
+                    &wp,
+                    reference,
+                    &gpu_types,
+                )?,
                 tokens_per_s_per_gpu: tput,
                 replica_gpus: replica,
                 spec: Spec::Batch(BatchSpec {
@@ -999,6 +1037,8 @@ impl Ctx<'_> {
             autoscale_interval: sim.autoscale_interval.0,
             failures: sim.failures,
             preempt_exempt: sim.preempt_exempt.0,
+            economics,
+            work_reference: reference,
             gpu_types,
             pools,
             tenants,
@@ -1039,10 +1079,40 @@ impl Ctx<'_> {
                 L::MAX_USD_PER_GPU_HOUR,
                 gp.clone().key("price_usd_per_gpu_hour"),
             )?;
+            for (v, key) in [
+                (g.on_demand_usd_per_gpu_hour, "on_demand_usd_per_gpu_hour"),
+                (g.spot_usd_per_gpu_hour, "spot_usd_per_gpu_hour"),
+            ] {
+                if let Some(v) = v {
+                    self.non_negative(v, L::MAX_USD_PER_GPU_HOUR, gp.clone().key(key))?;
+                }
+            }
             self.non_negative(
-                g.cost_usd_per_gpu_hour,
+                g.capital_usd_per_gpu_hour,
                 L::MAX_USD_PER_GPU_HOUR,
-                gp.clone().key("cost_usd_per_gpu_hour"),
+                gp.clone().key("capital_usd_per_gpu_hour"),
+            )?;
+            for (v, key) in [
+                (g.power.busy, "busy"),
+                (g.power.decode, "decode"),
+                (g.power.idle, "idle"),
+                (g.power.switching, "switching"),
+            ] {
+                self.check(
+                    v.is_finite() && (0.0..=1.0).contains(&v),
+                    gp.clone().key("power").key(key),
+                    format!("a share of TDP must be in [0, 1], got {v}"),
+                )?;
+            }
+            self.non_negative(
+                g.host_w_per_gpu,
+                L::MAX_HOST_W_PER_GPU,
+                gp.clone().key("host_w_per_gpu"),
+            )?;
+            self.check(
+                g.pue.is_finite() && (1.0..=L::MAX_PUE).contains(&g.pue),
+                gp.clone().key("pue"),
+                format!("must be in [1, {}], got {}", L::MAX_PUE, g.pue),
             )?;
             self.positive(
                 g.model_load_gb_per_s,
@@ -1066,7 +1136,18 @@ impl Ctx<'_> {
                 node_gpus: g.node_gpus,
                 nvlink_domain_gpus: g.nvlink_domain_gpus,
                 price_usd_per_gpu_hour: g.price_usd_per_gpu_hour,
-                cost_usd_per_gpu_hour: g.cost_usd_per_gpu_hour,
+                on_demand_usd_per_gpu_hour: g.on_demand_usd_per_gpu_hour,
+                spot_usd_per_gpu_hour: g.spot_usd_per_gpu_hour,
+                capital_usd_per_gpu_hour: g.capital_usd_per_gpu_hour,
+                power: crate::fleet::types::Power {
+                    tdp_w: g.tdp_w,
+                    busy: g.power.busy,
+                    decode: g.power.decode,
+                    idle: g.power.idle,
+                    switching: g.power.switching,
+                    host_w: g.host_w_per_gpu,
+                    pue: g.pue,
+                },
                 tenant_switch: g.tenant_switch.0,
                 model_load_fixed: g.model_load_fixed.0,
                 model_load_gb_per_s: g.model_load_gb_per_s,
@@ -1129,37 +1210,13 @@ impl Ctx<'_> {
                     ));
                 }
             }
-            let billing = match (r.price_multiplier, r.usd_per_million_tokens) {
-                (Some(_), Some(_)) => {
-                    return Err(self.err(
-                        tp.key("usd_per_million_tokens"),
-                        "give either price_multiplier or usd_per_million_tokens, not both",
-                    ));
-                }
-                (_, Some(u)) => {
-                    self.non_negative(
-                        u,
-                        L::MAX_USD_PER_MILLION_TOKENS,
-                        tp.clone().key("usd_per_million_tokens"),
-                    )?;
-                    Billing::Tokens { usd_per_million: u }
-                }
-                (m, None) => {
-                    let m = m.unwrap_or(1.0);
-                    self.non_negative(
-                        m,
-                        L::MAX_PRICE_MULTIPLIER,
-                        tp.clone().key("price_multiplier"),
-                    )?;
-                    Billing::GpuHour { multiplier: m }
-                }
-            };
+            let contract = self.contract(r, &tp, types, capacity)?;
             out.push(Tenant {
                 name: r.name.clone(),
                 priority: r.priority,
                 reserved,
                 reserved_any: any,
-                billing,
+                contract,
             });
         }
         let total: u64 = capacity.iter().map(|&c| c as u64).sum();

@@ -26,6 +26,37 @@ pub struct RawConfig {
     pub inference: Vec<RawInference>,
     #[serde(default)]
     pub batch: Vec<RawBatch>,
+    #[serde(default)]
+    pub economics: RawEconomics,
+}
+
+/// Prices that are not per GPU type.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEconomics {
+    /// Energy price, USD per kWh at the meter (facility power, PUE included).
+    #[serde(default = "default_energy_price")]
+    pub energy_usd_per_kwh: f64,
+    /// SLA credit paid per GPU-hour of guarantee shortfall, as a share of the committed price.
+    #[serde(default = "default_sla_credit")]
+    pub sla_credit_share: f64,
+}
+
+impl Default for RawEconomics {
+    fn default() -> Self {
+        RawEconomics {
+            energy_usd_per_kwh: default_energy_price(),
+            sla_credit_share: default_sla_credit(),
+        }
+    }
+}
+
+fn default_energy_price() -> f64 {
+    0.08
+}
+
+fn default_sla_credit() -> f64 {
+    1.0
 }
 
 #[derive(Debug, Deserialize)]
@@ -48,6 +79,10 @@ pub struct RawSimulation {
     /// `--trace-dir` overrides it.
     #[serde(default)]
     pub trace_dir: Option<String>,
+    /// GPU type whose GPU-hours measure work (tokens over the workload's throughput there):
+    /// `H100` if the scenario defines it, else its first GPU type.
+    #[serde(default)]
+    pub work_reference: Option<String>,
 }
 
 /// A node inventory read from a trace, mapped onto configured GPU types.
@@ -126,7 +161,17 @@ pub struct RawGpuType {
     pub node_gpus: u32,
     pub nvlink_domain_gpus: u32,
     pub price_usd_per_gpu_hour: f64,
-    pub cost_usd_per_gpu_hour: f64,
+    #[serde(default)]
+    pub on_demand_usd_per_gpu_hour: Option<f64>,
+    #[serde(default)]
+    pub spot_usd_per_gpu_hour: Option<f64>,
+    pub capital_usd_per_gpu_hour: f64,
+    #[serde(default)]
+    pub power: RawPower,
+    #[serde(default = "default_host_w")]
+    pub host_w_per_gpu: f64,
+    #[serde(default = "default_pue")]
+    pub pue: f64,
     pub tenant_switch: Dur,
     pub model_load_fixed: Dur,
     pub model_load_gb_per_s: f64,
@@ -135,6 +180,51 @@ pub struct RawGpuType {
     pub failures_per_gpu_hour: f64,
     #[serde(default = "default_repair")]
     pub repair_time: Dur,
+}
+
+/// Board power per state as a share of TDP (defaults: the Splitwise power model).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPower {
+    #[serde(default = "share_one")]
+    pub busy: f64,
+    #[serde(default = "default_decode")]
+    pub decode: f64,
+    #[serde(default = "default_idle")]
+    pub idle: f64,
+    #[serde(default = "default_idle")]
+    pub switching: f64,
+}
+
+impl Default for RawPower {
+    fn default() -> Self {
+        RawPower {
+            busy: share_one(),
+            decode: default_decode(),
+            idle: default_idle(),
+            switching: default_idle(),
+        }
+    }
+}
+
+fn share_one() -> f64 {
+    1.0
+}
+
+fn default_decode() -> f64 {
+    0.54
+}
+
+fn default_idle() -> f64 {
+    0.11
+}
+
+fn default_host_w() -> f64 {
+    300.0
+}
+
+fn default_pue() -> f64 {
+    1.3
 }
 
 fn default_repair() -> Dur {
@@ -157,10 +247,22 @@ pub struct RawTenant {
     /// Guaranteed GPUs per GPU type name; the key `any` means "of any type".
     #[serde(default)]
     pub reserved_gpus: BTreeMap<String, u32>,
+    /// `committed` (the default), `on_demand`, `spot` or `per_token`.
+    #[serde(default)]
+    pub contract: Option<String>,
     #[serde(default)]
     pub price_multiplier: Option<f64>,
+    /// Price of GPUs held beyond a committed reservation: `spot` (default), `on_demand` or
+    /// `committed`.
     #[serde(default)]
-    pub usd_per_million_tokens: Option<f64>,
+    pub burst_price: Option<String>,
+    #[serde(default)]
+    pub usd_per_million_output_tokens: Option<f64>,
+    #[serde(default)]
+    pub usd_per_million_input_tokens: Option<f64>,
+    /// A per-token price that is an internal transfer price (the provider's own service).
+    #[serde(default)]
+    pub first_party: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,6 +290,9 @@ pub struct RawTraining {
     pub priority: Option<i32>,
     #[serde(default)]
     pub tokens_per_s_per_gpu: BTreeMap<String, f64>,
+    /// Tokens/s per GPU on the work reference type, where the workload cannot run there.
+    #[serde(default)]
+    pub reference_tokens_per_s_per_gpu: Option<f64>,
     pub checkpoint_interval: Dur,
     #[serde(default)]
     pub trace: Option<RawTrace>,
@@ -244,6 +349,9 @@ pub struct RawInference {
     #[serde(default = "default_headroom")]
     pub hbm_headroom: f64,
     pub tokens_per_s_per_gpu: BTreeMap<String, f64>,
+    /// Tokens/s per GPU on the work reference type, where the workload cannot run there.
+    #[serde(default)]
+    pub reference_tokens_per_s_per_gpu: Option<f64>,
     #[serde(default)]
     pub gpus_per_replica: BTreeMap<String, u32>,
     #[serde(default)]
@@ -281,6 +389,9 @@ pub struct RawBatch {
     #[serde(default = "default_headroom")]
     pub hbm_headroom: f64,
     pub tokens_per_s_per_gpu: BTreeMap<String, f64>,
+    /// Tokens/s per GPU on the work reference type, where the workload cannot run there.
+    #[serde(default)]
+    pub reference_tokens_per_s_per_gpu: Option<f64>,
     #[serde(default)]
     pub gpus_per_replica: BTreeMap<String, u32>,
     #[serde(default)]

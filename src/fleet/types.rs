@@ -18,10 +18,18 @@ pub struct GpuType {
     pub node_gpus: u32,
     /// GPUs per NVLink domain (8 on HGX, 72 on an NVL72 rack); a multiple of `node_gpus`.
     pub nvlink_domain_gpus: u32,
-    /// Price charged to a tenant at multiplier 1, USD per GPU-hour.
+    /// Committed (reserved, take-or-pay) price, USD per GPU-hour.
     pub price_usd_per_gpu_hour: f64,
-    /// Cost of owning and running the GPU (depreciation, power, facility), USD per GPU-hour.
-    pub cost_usd_per_gpu_hour: f64,
+    /// On-demand list price, USD per GPU-hour, if the scenario gives one (needed by on-demand
+    /// contracts and by committed ones that burst beyond their reservation).
+    pub on_demand_usd_per_gpu_hour: Option<f64>,
+    /// Spot (preemptible) price, USD per GPU-hour, if given (needed by spot contracts).
+    pub spot_usd_per_gpu_hour: Option<f64>,
+    /// Cost of owning the GPU apart from its energy (depreciation, facility, network,
+    /// operations), USD per GPU-hour, whether the GPU is used or not.
+    pub capital_usd_per_gpu_hour: f64,
+    /// Power drawn per GPU in each state.
+    pub power: Power,
     /// Time a node spends scrubbed, re-imaged and attested before a new tenant can use it.
     pub tenant_switch: Time,
     /// Fixed part of an inference model load.
@@ -34,6 +42,40 @@ pub struct GpuType {
     pub failures_per_gpu_hour: f64,
     /// Time a failed node stays down.
     pub repair_time: Time,
+}
+
+/// Power per GPU: the board's draw in each state as a share of TDP, plus a constant host share
+/// (CPUs, memory, NICs, fans: a node's power beyond its GPUs, per GPU) while the node is up,
+/// times the facility's PUE. A node down for repair draws nothing.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Power {
+    pub tdp_w: f64,
+    /// Share of TDP while compute-bound (training, prefill).
+    pub busy: f64,
+    /// Share of TDP while decode-bound (inference services and batch generation).
+    pub decode: f64,
+    /// Share of TDP while idle.
+    pub idle: f64,
+    /// Share of TDP during tenant and workflow switches (scrub, re-image, weight loading).
+    pub switching: f64,
+    pub host_w: f64,
+    pub pue: f64,
+}
+
+impl Power {
+    /// Board power in `state` as a share of TDP; busy work is `compute_bound` (training) or
+    /// decode-bound (generation). A node down for repair draws nothing.
+    #[inline]
+    pub fn share(&self, state: super::cluster::GpuState, compute_bound: bool) -> f64 {
+        use super::cluster::GpuState as S;
+        match state {
+            S::Busy if compute_bound => self.busy,
+            S::Busy => self.decode,
+            S::Idle => self.idle,
+            S::TenantSwitch | S::WorkflowSwitch => self.switching,
+            S::Down => 0.0,
+        }
+    }
 }
 
 impl GpuType {

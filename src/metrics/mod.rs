@@ -1,5 +1,13 @@
 //! The GPU-time and token ledger. GPU time is integrated exactly in integer GPU-microseconds:
-//! per GPU type and state from the state counts, and per tenant and kind as each phase ends.
+//! per GPU type and state from the state counts, and per tenant and kind as each phase ends;
+//! energy as the same time is booked ([`energy`]); each tenant's contract meter as its
+//! holdings and waiting work change ([`meter`]).
+
+pub mod energy;
+pub mod meter;
+
+pub use energy::Energy;
+pub use meter::Meter;
 
 use crate::fleet::Cluster;
 use crate::fleet::cluster::{GpuState, N_STATES};
@@ -12,7 +20,12 @@ pub struct Account {
     pub productive_us: u128,
     pub tenant_switch_us: u128,
     pub workflow_switch_us: u128,
+    /// Output (generated or trained) tokens.
     pub tokens: f64,
+    /// Prompt tokens served (replayed traces only).
+    pub prompt_tokens: f64,
+    /// Work done, in GPU-hours of the work reference type.
+    pub work_h: f64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -20,6 +33,7 @@ pub struct KindAccount {
     pub productive_us: u128,
     pub switch_us: u128,
     pub tokens: f64,
+    pub work_h: f64,
 }
 
 /// Durations recorded one at a time (a wait or a completion time per job: tens of millions at
@@ -143,19 +157,48 @@ pub struct Ledger {
     pub tenant_switches: u64,
     pub workflow_switches: u64,
     pub tokens_lost: f64,
+    /// Busy GPU-µs of compute-bound work (training), per type: the rest of busy time is
+    /// decode-bound, which draws less power.
+    pub busy_compute_us: Vec<u128>,
+    pub energy: Energy,
+    /// Contract meters, per tenant.
+    pub meters: Vec<Meter>,
 }
 
 impl Ledger {
-    pub fn new(types: usize, tenants: usize) -> Self {
+    pub fn new(sc: &crate::config::Scenario) -> Self {
+        let types = sc.gpu_types.len();
+        let power = sc.gpu_types.iter().map(|g| g.power).collect();
         Ledger {
             last: 0,
             state_us: vec![[0; N_STATES]; types],
-            accounts: vec![vec![Account::default(); types]; tenants],
+            accounts: vec![vec![Account::default(); types]; sc.tenants.len()],
             kinds: Default::default(),
             tenant_switches: 0,
             workflow_switches: 0,
             tokens_lost: 0.0,
+            busy_compute_us: vec![0; types],
+            energy: Energy::new(power, sc.horizon),
+            meters: (sc.tenants.iter())
+                .map(|t| Meter::new(&t.reserved, t.reserved_any))
+                .collect(),
         }
+    }
+
+    /// Books the energy of `gpus` GPUs of type `t` in `state` from `from` to `to` (work of
+    /// `kind` where busy). Host power is booked by [`Ledger::advance`].
+    #[inline]
+    pub fn book_energy(
+        &mut self,
+        t: usize,
+        state: GpuState,
+        kind: Kind,
+        gpus: u64,
+        from: Time,
+        to: Time,
+    ) {
+        let w = self.energy.board_w(t, state, kind == Kind::Training);
+        self.energy.book(t, w * gpus as f64, from, to);
     }
 
     /// Integrates GPU states from `self.last` to `now`.
@@ -163,10 +206,21 @@ impl Ledger {
         debug_assert!(now >= self.last, "time went backwards");
         let dt = (now - self.last) as u128;
         if dt > 0 {
-            for (acc, counts) in self.state_us.iter_mut().zip(&cluster.state_count) {
+            for (t, (acc, counts)) in self
+                .state_us
+                .iter_mut()
+                .zip(&cluster.state_count)
+                .enumerate()
+            {
                 for s in 0..N_STATES {
                     acc[s] += counts[s] as u128 * dt;
                 }
+                // Idle boards and every host not down, at the counts since the last event.
+                let up: u64 = counts.iter().sum::<u64>() - counts[GpuState::Down as usize];
+                let idle = counts[GpuState::Idle as usize] as f64;
+                let w = idle * self.energy.board_w(t, GpuState::Idle, false)
+                    + up as f64 * self.energy.host_w(t);
+                self.energy.book(t, w, self.last, now);
             }
         }
         self.last = now;
@@ -187,6 +241,9 @@ impl Ledger {
             GpuState::Busy => {
                 a.productive_us += gpu_us;
                 k.productive_us += gpu_us;
+                if kind == Kind::Training {
+                    self.busy_compute_us[t] += gpu_us;
+                }
             }
             GpuState::TenantSwitch => {
                 a.tenant_switch_us += gpu_us;
@@ -202,14 +259,30 @@ impl Ledger {
 
     /// Moves `gpu_us` GPU-microseconds of type `t` from state `from` to `to` in the state
     /// integrals: time integrated in one state that, it turned out, was spent in the other.
+    /// (Neither is idle or down, whose energy [`Ledger::advance`] books from the counts.)
     pub fn move_state_time(&mut self, t: usize, from: GpuState, to: GpuState, gpu_us: u128) {
         self.state_us[t][from as usize] -= gpu_us;
         self.state_us[t][to as usize] += gpu_us;
     }
 
-    pub fn book_tokens(&mut self, tenant: usize, t: usize, kind: Kind, tokens: f64) {
-        self.accounts[tenant][t].tokens += tokens;
-        self.kinds[kind as usize].tokens += tokens;
+    /// Books output tokens of a workload whose throughput on the work reference type is
+    /// `work_rate` tokens/s per GPU.
+    #[inline]
+    pub fn book_tokens(
+        &mut self,
+        tenant: usize,
+        t: usize,
+        kind: Kind,
+        tokens: f64,
+        work_rate: f64,
+    ) {
+        let work_h = tokens / work_rate / 3600.0;
+        let a = &mut self.accounts[tenant][t];
+        a.tokens += tokens;
+        a.work_h += work_h;
+        let k = &mut self.kinds[kind as usize];
+        k.tokens += tokens;
+        k.work_h += work_h;
     }
 
     /// Tokens booked so far, all tenants and types.

@@ -73,16 +73,13 @@ impl Policy for BestFit {
         "best_fit"
     }
 
-    /// It preempts only preemptible work, and only for work that is not.
-    fn preempts_for_preemptible(&self) -> bool {
-        false
-    }
-
     fn place(&mut self, view: &View, req: &Request) -> Decision {
         let order = config_order(view);
         if let Some(p) = place_by_types(view, req, order, fullest_domain, packed) {
             return Decision::Place(p);
         }
-        evict_by_types(view, req, order).map_or(Decision::Wait, Decision::Preempt)
+        evict_by_types(view, req, order)
+            .or_else(|| super::reclaim::for_guarantee(view, req, order))
+            .map_or(Decision::Wait, Decision::Preempt)
     }
 }

@@ -5,9 +5,9 @@ use super::{NodeList, Placement, View};
 pub use crate::fleet::Shape;
 use crate::fleet::cluster::{Node, NodeClass};
 use crate::fleet::{Cluster, NodeId, TypeId};
-use crate::state::alloc::AllocId;
-use crate::state::preemption_allowed;
+use crate::state::alloc::{Alloc, AllocId};
 use crate::state::request::Request;
+use crate::state::{preemption_allowed, victims_allowed};
 use crate::workload::TenantId;
 
 /// Takes `g` GPUs of type `t` for `tenant` from `nodes` in the order given, in the request's
@@ -186,10 +186,16 @@ pub fn victims_for(
     // Collected as a list, sorted and deduplicated once at the end (a gang may hold several
     // of the nodes): cheaper than an ordered set for the hundreds a wide request evicts.
     let mut victims = Vec::new();
+    // The whole set must keep the quota rule: evicting another tenant's work may take only
+    // what that tenant holds beyond its reservation.
     let done = |mut v: Vec<AllocId>| {
         v.sort_unstable();
         v.dedup();
-        Some(v)
+        let set: Vec<(AllocId, &Alloc)> = v
+            .iter()
+            .filter_map(|&id| view.allocs.get(id).map(|a| (id, a)))
+            .collect();
+        victims_allowed(view.scenario, view.cluster, req, &set, view.now).then_some(v)
     };
     if req.needs_one_domain(view.scenario, t) {
         let need = nodes_for(g, c.types[t].node_gpus);

@@ -92,8 +92,8 @@ impl Policy for Dedicated {
         "dedicated"
     }
 
-    /// It preempts only preemptible work, and only for work that is not.
-    fn preempts_for_preemptible(&self) -> bool {
+    /// It never lends a GPU, so it never reclaims one.
+    fn wants_eviction_cost_index(&self) -> bool {
         false
     }
 

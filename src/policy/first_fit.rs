@@ -4,8 +4,9 @@
 //! Optimizes: nothing beyond getting work started; it is the naive pooled baseline.
 //! Ignores: GPU speed (a type is chosen by order, not by throughput), switch cost (a node of
 //! another tenant is taken as readily as one of the same tenant), fragmentation. It does
-//! preempt preemptible work when guaranteed work cannot otherwise start, since without that a
-//! pooled fleet full of batch could never serve its guaranteed tenants.
+//! preempt preemptible work when guaranteed work cannot otherwise start, and reclaims borrowed
+//! GPUs for a tenant within its reservation, since without that a pooled fleet full of batch
+//! could never serve its guaranteed tenants.
 
 use super::common::{
     config_order, evict_by_types, fill_from, first_domain, place_by_types, shaped_candidates,
@@ -22,11 +23,6 @@ impl Policy for FirstFit {
         "first_fit"
     }
 
-    /// It preempts only preemptible work, and only for work that is not.
-    fn preempts_for_preemptible(&self) -> bool {
-        false
-    }
-
     fn place(&mut self, view: &View, req: &Request) -> Decision {
         let order = config_order(view);
         let first = |c: &Cluster, t: TypeId, tenant: TenantId, g: u32| {
@@ -36,6 +32,8 @@ impl Policy for FirstFit {
         if let Some(p) = place_by_types(view, req, order, first_domain, first) {
             return Decision::Place(p);
         }
-        evict_by_types(view, req, order).map_or(Decision::Wait, Decision::Preempt)
+        evict_by_types(view, req, order)
+            .or_else(|| super::reclaim::for_guarantee(view, req, order))
+            .map_or(Decision::Wait, Decision::Preempt)
     }
 }

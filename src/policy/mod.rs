@@ -1,5 +1,8 @@
 //! Placement policies: plug-ins behind one trait. A policy sees a read-only [`View`] of the
 //! fleet and answers for one queued request at a time; the engine validates and applies.
+//! Every policy must keep reservations: a request of a tenant within its reservation is
+//! offered even when nothing fits, and the policy answers with the borrowed GPUs to reclaim
+//! ([`crate::state::preemption_allowed`]); the report measures what it fails to deliver.
 
 pub mod best_fit;
 pub mod common;
@@ -8,6 +11,7 @@ pub mod fair_share;
 pub mod first_fit;
 pub mod heterogeneity_aware;
 pub mod rank;
+pub mod reclaim;
 pub mod switch_aware;
 
 use crate::fleet::TypeId;
@@ -43,15 +47,9 @@ pub trait Policy: Send {
 
     /// Whether this policy reads [`crate::fleet::Cluster::nodes_by_eviction_cost`]: that index
     /// costs every node change an ordered-set update, so the cluster keeps it only on demand.
+    /// Every policy that lends GPUs reclaims through it ([`reclaim`]); one that never lends
+    /// (a static partition) need not keep it.
     fn wants_eviction_cost_index(&self) -> bool {
-        false
-    }
-
-    /// Whether this policy may answer preemptible work with [`Decision::Preempt`] (it can
-    /// only reclaim borrowed GPUs for it: preemptible work never makes other work yield). A
-    /// policy that never does is not offered preemptible work that does not fit, which spares
-    /// a large run millions of offers that could only be declined.
-    fn preempts_for_preemptible(&self) -> bool {
         true
     }
 

@@ -5,9 +5,11 @@
 //!   workflow, so most placements pay no tenant switch and many no model load;
 //! - it re-provisions another tenant's node only when the expected run is at least
 //!   `MIN_RUN_OVER_SWITCH` times the tenant-switch time, or the request has already waited
-//!   that switch time (waiting longer would cost more than switching);
+//!   that switch time (waiting longer would cost more than switching), or its tenant is within
+//!   its reservation;
 //! - preemptible batch backfills idle GPUs (as in every pooled policy), and guaranteed work
-//!   evicts it, from the tenant's own nodes first, so the eviction needs no re-provisioning.
+//!   evicts it, from the tenant's own nodes first, so the eviction needs no re-provisioning;
+//!   a tenant within its reservation reclaims borrowed GPUs as in every pooled policy.
 //!
 //! Optimizes: utilization and tokens per GPU-hour net of switch time. Ignores: fairness
 //! between tenants beyond priorities.
@@ -21,6 +23,7 @@ use super::{Decision, NodeList, Placement, Policy, View};
 use crate::fleet::cluster::NodeClass;
 use crate::fleet::{NodeId, TypeId};
 use crate::state::request::Request;
+use crate::state::within_quota;
 use crate::units::secs;
 
 /// Re-provision another tenant's node only for runs at least this many times the switch.
@@ -38,10 +41,11 @@ fn holds(view: &View, n: NodeId, wf: u32) -> bool {
     (node.first_gpu..node.first_gpu + node.gpus).any(|g| view.gpu_workflow(g) == wf)
 }
 
-/// Whether re-provisioning a node of type `t` for `req` pays for itself.
+/// Whether re-provisioning a node of type `t` for `req` pays for itself. It always does for a
+/// tenant within its reservation: a guarantee does not wait on switch economics.
 fn worth_switching(view: &View, req: &Request, t: TypeId) -> bool {
     let switch = secs(view.scenario.gpu_types[t].tenant_switch);
-    if switch == 0.0 {
+    if switch == 0.0 || within_quota(view.scenario, view.cluster, req) {
         return true;
     }
     let waited = secs(view.now.saturating_sub(req.arrival));
@@ -119,11 +123,6 @@ impl Policy for SwitchAware {
         "switch_aware"
     }
 
-    /// It preempts only preemptible work, and only for work that is not.
-    fn preempts_for_preemptible(&self) -> bool {
-        false
-    }
-
     fn place(&mut self, view: &View, req: &Request) -> Decision {
         let c = view.cluster;
         let sc = view.scenario;
@@ -168,6 +167,7 @@ impl Policy for SwitchAware {
                 return Decision::Preempt(v);
             }
         }
-        Decision::Wait
+        super::reclaim::for_guarantee(view, req, &ranks[req.workload])
+            .map_or(Decision::Wait, Decision::Preempt)
     }
 }

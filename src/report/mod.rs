@@ -2,6 +2,7 @@
 //! stable field names, and rendered as tables for the terminal.
 
 mod finite;
+pub mod money;
 mod render;
 
 pub use crate::metrics::percentile;
@@ -12,10 +13,11 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 use crate::fleet::cluster::GpuState;
-use crate::metrics::{Account, Samples};
+use crate::metrics::Samples;
 use crate::sim::Engine;
 use crate::units::US_PER_HOUR;
-use crate::workload::{Billing, Kind};
+use crate::workload::Kind;
+use money::{ByContract, EnergyFigures, Work};
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct GpuHours {
@@ -34,8 +36,14 @@ pub struct TypeFigures {
     pub gpu_utilization: f64,
     pub tokens: f64,
     pub tokens_per_gpu_hour: f64,
+    pub work: Work,
+    /// GPU-hours the tenants' contracts billed on this type.
+    pub billed_gpu_hours: f64,
+    /// Revenue net of SLA credits.
     pub revenue_usd: f64,
+    /// Capital and energy.
     pub cost_usd: f64,
+    pub energy: EnergyFigures,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -44,6 +52,8 @@ pub struct KindFigures {
     pub gpu_hours: f64,
     pub switch_gpu_hours: f64,
     pub tokens: f64,
+    /// Work per GPU-hour this kind held (productive and switching).
+    pub work: Work,
     /// Jobs of this kind (training, batch): hours from arrival to first start, censored at
     /// the horizon for jobs that never started (see [`Jobs::wait_hours`]).
     pub wait_hours: Percentiles,
@@ -54,6 +64,8 @@ pub struct KindFigures {
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct TenantFigures {
+    /// `committed`, `on_demand`, `spot` or `per_token`.
+    pub contract: String,
     pub reserved_gpus: u64,
     /// Productive GPU-hours.
     pub gpu_hours: f64,
@@ -62,6 +74,19 @@ pub struct TenantFigures {
     pub tokens: f64,
     /// Served / demanded inference tokens; `null` for a tenant with no inference service.
     pub slo_attainment: Option<f64>,
+    /// GPU-hours held outside tenant switches (productive and its own workflow switches).
+    pub held_gpu_hours: f64,
+    /// GPU-hours its contract billed: every reserved hour under take-or-pay plus any burst
+    /// beyond it; the hours held otherwise.
+    pub billed_gpu_hours: f64,
+    /// Reserved GPU-hours its waiting work wanted and did not get (see `docs/report.md`).
+    pub guarantee_shortfall_gpu_hours: f64,
+    /// The longest spell, in hours, during which it was short without a break.
+    pub longest_shortfall_hours: f64,
+    pub sla_credits_usd: f64,
+    /// Work per GPU-hour held.
+    pub work: Work,
+    /// What its contract billed, net of SLA credits.
     pub revenue_usd: f64,
 }
 
@@ -114,9 +139,31 @@ pub struct Inference {
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Economics {
+    /// Revenue by contract minus SLA credits.
     pub revenue_usd: f64,
+    /// Capital plus energy.
     pub cost_usd: f64,
     pub gross_margin: f64,
+    /// GPU-hours billed (reserved hours of take-or-pay contracts count used or not).
+    pub billed_gpu_hours: f64,
+    /// Billed over total GPU-hours (above 1 when committed GPUs left unused are lent out).
+    pub billed_utilization: f64,
+    pub revenue_by_contract: ByContract<f64>,
+    /// Revenue over billed GPU-hours, per contract (`null` for a contract nobody holds).
+    pub revenue_per_gpu_hour: ByContract<Option<f64>>,
+    /// Of committed revenue: GPUs held beyond a reservation, at the tenant's burst price.
+    pub burst_usd: f64,
+    pub sla_credits_usd: f64,
+    pub guarantee_shortfall_gpu_hours: f64,
+    pub cost_by_part: CostParts,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct CostParts {
+    /// Depreciation, facility, network and operations: every GPU-hour, used or not.
+    pub capital: f64,
+    /// Facility energy at `economics.energy_usd_per_kwh`.
+    pub energy: f64,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -143,6 +190,9 @@ pub struct Report {
     pub gpu_utilization: f64,
     pub tokens: f64,
     pub tokens_per_gpu_hour: f64,
+    /// Work per GPU-hour of the fleet.
+    pub work: Work,
+    pub energy: EnergyFigures,
     pub by_gpu_type: BTreeMap<String, TypeFigures>,
     pub by_kind: BTreeMap<String, KindFigures>,
     pub by_tenant: BTreeMap<String, TenantFigures>,
@@ -164,14 +214,6 @@ fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { 0.0 }
 }
 
-/// Revenue of one account at a tenant's billing.
-fn revenue(billing: &Billing, price_per_gpu_hour: f64, a: &Account) -> f64 {
-    match billing {
-        Billing::GpuHour { multiplier } => multiplier * price_per_gpu_hour * h(a.productive_us),
-        Billing::Tokens { usd_per_million } => usd_per_million * a.tokens / 1e6,
-    }
-}
-
 /// Builds the report of a finished run.
 pub fn build(e: &Engine) -> Report {
     let sc = e.scenario();
@@ -190,21 +232,25 @@ pub fn build(e: &Engine) -> Report {
         }
     };
 
+    let bills: Vec<money::Bill> = (0..sc.tenants.len())
+        .map(|i| money::bill(sc, l, i))
+        .collect();
+    let energy_price = sc.economics.energy_usd_per_kwh;
     let mut by_gpu_type = BTreeMap::new();
     let mut total = GpuHours::default();
     let mut tokens = 0.0;
+    let mut work_total = 0.0;
     let mut revenue_total = 0.0;
-    let mut cost_total = 0.0;
+    let (mut capital_total, mut energy_cost_total) = (0.0, 0.0);
     for (t, ty) in sc.gpu_types.iter().enumerate() {
         let gh = hours_of(t);
         let tok: f64 = l.accounts.iter().map(|row| row[t].tokens).sum();
-        let rev: f64 = sc
-            .tenants
-            .iter()
-            .enumerate()
-            .map(|(i, ten)| revenue(&ten.billing, ty.price_usd_per_gpu_hour, &l.accounts[i][t]))
-            .sum();
-        let cost = ty.cost_usd_per_gpu_hour * gh.total;
+        let work: f64 = l.accounts.iter().map(|row| row[t].work_h).sum();
+        let rev: f64 = bills.iter().map(|b| b.usd[t] - b.credits_usd[t]).sum();
+        let billed: f64 = bills.iter().map(|b| b.billed_h[t]).sum();
+        let energy = money::energy_of(sc, l, &[t], tok);
+        let capital = ty.capital_usd_per_gpu_hour * gh.total;
+        let energy_cost = energy.kwh * energy_price;
         total.total += gh.total;
         total.productive += gh.productive;
         total.tenant_switch += gh.tenant_switch;
@@ -212,18 +258,23 @@ pub fn build(e: &Engine) -> Report {
         total.idle += gh.idle;
         total.down += gh.down;
         tokens += tok;
+        work_total += work;
         revenue_total += rev;
-        cost_total += cost;
+        capital_total += capital;
+        energy_cost_total += energy_cost;
         by_gpu_type.insert(
             ty.name.clone(),
             TypeFigures {
                 gpus: e.cluster.type_gpus[t] as u64,
                 gpu_utilization: ratio(gh.productive, gh.total),
                 tokens_per_gpu_hour: ratio(tok, gh.total),
+                work: Work::of(work, gh.total),
+                billed_gpu_hours: billed,
                 gpu_hours: gh,
                 tokens: tok,
                 revenue_usd: rev,
-                cost_usd: cost,
+                cost_usd: capital + energy_cost,
+                energy,
             },
         );
     }
@@ -239,6 +290,7 @@ pub fn build(e: &Engine) -> Report {
                     gpu_hours: h(a.productive_us),
                     switch_gpu_hours: h(a.switch_us),
                     tokens: a.tokens,
+                    work: Work::of(a.work_h, h(a.productive_us + a.switch_us)),
                     wait_hours: Samples::summary(&[&waits[k as usize]]),
                     completion_hours: Samples::summary(&[&completions[k as usize]]),
                 },
@@ -258,9 +310,13 @@ pub fn build(e: &Engine) -> Report {
                 demanded += s.demanded;
             }
         }
+        let b = &bills[i];
+        let held: f64 = l.meters[i].held_us.iter().map(|&us| h(us)).sum();
+        let credits: f64 = b.credits_usd.iter().sum();
         by_tenant.insert(
             ten.name.clone(),
             TenantFigures {
+                contract: ten.contract.name().to_string(),
                 reserved_gpus: ten.reserved_total() as u64,
                 gpu_hours: row.iter().map(|a| h(a.productive_us)).sum(),
                 tenant_switch_gpu_hours: row.iter().map(|a| h(a.tenant_switch_us)).sum(),
@@ -273,14 +329,35 @@ pub fn build(e: &Engine) -> Report {
                         1.0
                     }
                 }),
-                revenue_usd: row
-                    .iter()
-                    .enumerate()
-                    .map(|(t, a)| revenue(&ten.billing, sc.gpu_types[t].price_usd_per_gpu_hour, a))
-                    .sum(),
+                held_gpu_hours: held,
+                billed_gpu_hours: b.billed_h.iter().sum(),
+                guarantee_shortfall_gpu_hours: b.shortfall_h,
+                longest_shortfall_hours: h(l.meters[i].longest_shortfall_us as u128),
+                sla_credits_usd: credits,
+                work: Work::of(row.iter().map(|a| a.work_h).sum(), held),
+                revenue_usd: b.usd.iter().sum::<f64>() - credits,
             },
         );
     }
+
+    let mut revenue_by_contract = ByContract::<f64>::default();
+    let mut billed_by_contract = ByContract::<f64>::default();
+    for (ten, b) in sc.tenants.iter().zip(&bills) {
+        *revenue_by_contract.get_mut(&ten.contract) += b.usd.iter().sum::<f64>();
+        *billed_by_contract.get_mut(&ten.contract) += b.billed_h.iter().sum::<f64>();
+    }
+    let per_hour = |r: f64, b: f64| (b > 0.0).then(|| r / b);
+    let revenue_per_gpu_hour = ByContract {
+        committed: per_hour(revenue_by_contract.committed, billed_by_contract.committed),
+        on_demand: per_hour(revenue_by_contract.on_demand, billed_by_contract.on_demand),
+        spot: per_hour(revenue_by_contract.spot, billed_by_contract.spot),
+        per_token: per_hour(revenue_by_contract.per_token, billed_by_contract.per_token),
+    };
+    let billed_total: f64 = bills.iter().flat_map(|b| &b.billed_h).sum();
+    let credits_total: f64 = bills.iter().flat_map(|b| &b.credits_usd).sum();
+    let cost_total = capital_total + energy_cost_total;
+    let all_types: Vec<usize> = (0..sc.gpu_types.len()).collect();
+    let total_gpu_hours = total.total;
 
     let served: f64 = e.services.iter().map(|s| s.served).sum();
     let demanded: f64 = e.services.iter().map(|s| s.demanded).sum();
@@ -293,6 +370,8 @@ pub fn build(e: &Engine) -> Report {
         gpus: e.cluster.gpus(),
         gpu_utilization: ratio(total.productive, total.total),
         tokens_per_gpu_hour: ratio(tokens, total.total),
+        work: Work::of(work_total, total.total),
+        energy: money::energy_of(sc, l, &all_types, tokens),
         gpu_hours: total,
         tokens,
         by_gpu_type,
@@ -336,6 +415,17 @@ pub fn build(e: &Engine) -> Report {
             revenue_usd: revenue_total,
             cost_usd: cost_total,
             gross_margin: ratio(revenue_total - cost_total, revenue_total),
+            billed_gpu_hours: billed_total,
+            billed_utilization: ratio(billed_total, total_gpu_hours),
+            revenue_by_contract,
+            revenue_per_gpu_hour,
+            burst_usd: bills.iter().map(|b| b.burst_usd).sum(),
+            sla_credits_usd: credits_total,
+            guarantee_shortfall_gpu_hours: bills.iter().map(|b| b.shortfall_h).sum(),
+            cost_by_part: CostParts {
+                capital: capital_total,
+                energy: energy_cost_total,
+            },
         },
         traces: sc.traces.clone(),
         engine_stats: EngineStats {

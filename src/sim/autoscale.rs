@@ -29,10 +29,13 @@ impl Engine {
     pub(super) fn accrue_service(&mut self, s: ServiceId) {
         let svc = &mut self.services[s as usize];
         let by_type = svc.accrue(self.now);
-        let tenant = self.sc.workloads[svc.workload].tenant;
-        for (t, tok) in by_type.into_iter().enumerate() {
-            if tok > 0.0 {
-                self.ledger.book_tokens(tenant, t, Kind::Inference, tok);
+        let (out, prompt) = (svc.out_per_work, svc.prompt_per_work);
+        let w = &self.sc.workloads[svc.workload];
+        let (tenant, work_rate) = (w.tenant, w.work_rate);
+        for (t, work) in by_type.into_iter().enumerate() {
+            if work > 0.0 {
+                (self.ledger).book_tokens(tenant, t, Kind::Inference, work * out, work_rate);
+                self.ledger.accounts[tenant][t].prompt_tokens += work * prompt;
             }
         }
     }

@@ -19,41 +19,55 @@ use super::engine::Engine;
 #[inline]
 pub(super) fn book_phase(ledger: &mut Ledger, a: &Alloc, now: Time) {
     let gpus = a.phase_gpus() as u128;
+    let (t, kind) = (a.gpu_type, a.kind);
     if a.loading {
         let loaded = a.phase_start.min(now);
-        let switch_us = gpus * (loaded - (a.phase_start - a.workflow_switch)) as u128;
+        let from = a.phase_start - a.workflow_switch;
+        let switch_us = gpus * (loaded - from) as u128;
         let ws = GpuState::WorkflowSwitch;
-        ledger.book_time(a.tenant, a.gpu_type, a.kind, ws, switch_us);
+        ledger.book_time(a.tenant, t, kind, ws, switch_us);
+        ledger.book_energy(t, ws, kind, gpus as u64, from, loaded);
         let run_us = gpus * (now - loaded) as u128;
         if run_us > 0 {
-            ledger.book_time(a.tenant, a.gpu_type, a.kind, GpuState::Busy, run_us);
-            ledger.move_state_time(a.gpu_type, ws, GpuState::Busy, run_us);
+            ledger.book_time(a.tenant, t, kind, GpuState::Busy, run_us);
+            ledger.move_state_time(t, ws, GpuState::Busy, run_us);
+            ledger.book_energy(t, GpuState::Busy, kind, gpus as u64, loaded, now);
         }
         return;
     }
     let gpu_us = gpus * (now - a.phase_start) as u128;
-    ledger.book_time(a.tenant, a.gpu_type, a.kind, a.phase.gpu_state(), gpu_us);
+    let state = a.phase.gpu_state();
+    ledger.book_time(a.tenant, t, kind, state, gpu_us);
+    ledger.book_energy(t, state, kind, gpus as u64, a.phase_start, now);
 }
 
 impl Engine {
     /// Closes the books at the horizon: open phases are charged up to now, running jobs keep
     /// the tokens produced so far (they would go on), services are integrated to the end.
     pub(super) fn finish(&mut self) {
+        for m in &mut self.ledger.meters {
+            m.advance(self.now);
+        }
         for (_, a) in self.allocs.iter() {
             book_phase(&mut self.ledger, a, self.now);
         }
-        let progress: Vec<(usize, TypeId, Kind, f64)> = self
+        let progress: Vec<(usize, TypeId, Kind, f64, f64)> = self
             .allocs
             .iter()
             .filter_map(|(_, a)| match (a.phase, a.target) {
-                (Phase::Running, Target::Job(j)) => {
-                    Some((a.tenant, a.gpu_type, a.kind, self.job_progress(a, j).0))
-                }
+                (Phase::Running, Target::Job(j)) => Some((
+                    a.tenant,
+                    a.gpu_type,
+                    a.kind,
+                    self.job_progress(a, j).0,
+                    self.sc.workloads[a.workload].work_rate,
+                )),
                 _ => None,
             })
             .collect();
-        for (tenant, t, kind, produced) in progress {
-            self.ledger.book_tokens(tenant, t, kind, produced);
+        for (tenant, t, kind, produced, work_rate) in progress {
+            self.ledger
+                .book_tokens(tenant, t, kind, produced, work_rate);
         }
         for s in 0..self.services.len() {
             self.accrue_service(s as ServiceId);

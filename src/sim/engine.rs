@@ -149,6 +149,8 @@ pub struct Engine {
     pub(super) failure_gen: u32,
     pub(super) type_nodes: Vec<Vec<NodeId>>,
     pub(crate) ledger: Ledger,
+    /// Per workload: GPUs of its smallest replica (0 for training).
+    pub(super) min_gpus: Vec<u32>,
     pub(super) dirty: bool,
     pub(super) audit: bool,
     pub(super) started: bool,
@@ -164,7 +166,18 @@ impl Engine {
         for (i, n) in cluster.nodes.iter().enumerate() {
             type_nodes[n.gpu_type].push(i as NodeId);
         }
-        let ledger = Ledger::new(sc.gpu_types.len(), sc.tenants.len());
+        let ledger = Ledger::new(&sc);
+        // GPUs of a workload's smallest replica (inference and batch), for the GPUs waiting
+        // work needs; training requests carry their gang.
+        let min_gpus = (sc.workloads.iter())
+            .map(|w| {
+                (0..sc.gpu_types.len())
+                    .filter(|&t| sc.type_gpus(t) > 0)
+                    .filter_map(|t| w.replica_gpus.get(t).copied().flatten())
+                    .min()
+                    .unwrap_or(0)
+            })
+            .collect();
         let failure_rng = rng_for(sc.seed, STREAM_FAILURES);
         Engine {
             policy,
@@ -189,6 +202,7 @@ impl Engine {
             failure_gen: 0,
             type_nodes,
             ledger,
+            min_gpus,
             dirty: false,
             audit: false,
             started: false,
@@ -338,6 +352,10 @@ impl Engine {
         }
         for i in 0..self.streams.len() {
             let backlog = self.held[i].as_ref().is_some_and(|h| h.backlog_left > 0);
+            if backlog {
+                let tenant = self.sc.workloads[i].tenant;
+                self.ledger.meters[tenant].backlog_change(0, true);
+            }
             let first = if backlog {
                 Some(0)
             } else {

@@ -128,8 +128,9 @@ impl Engine {
     #[inline]
     pub(super) fn could_preempt_for(&self, req: &Request) -> bool {
         let yields = !req.preemptible && self.cluster.has_preemptible();
-        let reclaim = (!req.preemptible || self.policy.preempts_for_preemptible())
-            && within_quota(&self.sc, &self.cluster, req)
+        // Every policy reclaims borrowed GPUs for a tenant within its reservation, preemptible
+        // work or not: that is what makes the reservation a guarantee.
+        let reclaim = within_quota(&self.sc, &self.cluster, req)
             && (0..self.sc.tenants.len())
                 .any(|t| t != req.tenant && self.cluster.occupied()[t] > reserved(&self.sc, t));
         yields || reclaim

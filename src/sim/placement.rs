@@ -239,6 +239,14 @@ impl Engine {
         self.cluster
             .set_gpus_state(t, placed.iter().copied(), state);
         let size = self.allocs.get(id).expect("live").gpus.len() as u32;
+        // The tenant holds (and pays for) its GPUs once any tenant switch is over; until
+        // then they count as work it waits for.
+        let meter = &mut self.ledger.meters[tenant];
+        if phase != Phase::TenantSwitch {
+            meter.held_change(self.now, t, size as u64, true);
+        } else {
+            meter.waiting_change(self.now, size as u64, true);
+        }
         let until = self.now + ts;
         // Work that runs at once (or once loaded) is entered as running here, in the same node
         // update.
@@ -311,9 +319,12 @@ impl Engine {
                 s.1 -= k;
             }
         }
-        let (tenant, t, kind) = (a.tenant, a.gpu_type, a.kind);
+        let (tenant, t, kind, start) = (a.tenant, a.gpu_type, a.kind, a.phase_start);
         self.ledger
             .book_time(tenant, t, kind, GpuState::TenantSwitch, k as u128 * dt);
+        let ts = GpuState::TenantSwitch;
+        self.ledger
+            .book_energy(t, ts, kind, k as u64, start, self.now);
     }
 
     #[inline]
@@ -329,6 +340,12 @@ impl Engine {
         }
         let switched = std::mem::take(&mut self.allocs.get_mut(id).expect("live").switched);
         self.unlock(&switched);
+        let a = self.allocs.get_mut(id).expect("live");
+        // Out of its tenant switch: the tenant holds (and pays for) its GPUs from here.
+        let (tenant, t, size) = (a.tenant, a.gpu_type, a.gpus.len() as u64);
+        let meter = &mut self.ledger.meters[tenant];
+        meter.waiting_change(self.now, size, false);
+        meter.held_change(self.now, t, size, true);
         let a = self.allocs.get_mut(id).expect("live");
         a.phase_start = self.now;
         if a.workflow_switch == 0 || matches!(a.target, Target::Job(_)) {
@@ -464,6 +481,13 @@ impl Engine {
     pub(super) fn release(&mut self, id: AllocId, why: End) {
         let a = self.allocs.remove(id).expect("live allocation");
         book_phase(&mut self.ledger, &a, self.now);
+        let gpus = a.gpus.len() as u64;
+        let meter = &mut self.ledger.meters[a.tenant];
+        if a.phase != Phase::TenantSwitch {
+            meter.held_change(self.now, a.gpu_type, gpus, false);
+        } else {
+            meter.waiting_change(self.now, gpus, false);
+        }
         if a.phase == Phase::TenantSwitch {
             self.unlock(&a.switched);
         }
@@ -481,7 +505,8 @@ impl Engine {
                 } else {
                     saved
                 };
-                self.ledger.book_tokens(a.tenant, a.gpu_type, a.kind, kept);
+                let work_rate = self.sc.workloads[a.workload].work_rate;
+                (self.ledger).book_tokens(a.tenant, a.gpu_type, a.kind, kept, work_rate);
                 if why != End::Completed {
                     self.ledger.tokens_lost += produced - saved;
                 }

@@ -33,6 +33,8 @@ impl Engine {
             self.services[s as usize].queued.insert(key);
         }
         self.queued_by_tenant[req.tenant] += 1;
+        let want = self.wanted_gpus(&key);
+        self.ledger.meters[req.tenant].waiting_change(self.now, want, true);
         if matches!(req.target, Target::Job(_)) {
             self.stats.queued_jobs += 1;
         }
@@ -48,7 +50,10 @@ impl Engine {
     pub(super) fn dequeue(&mut self, key: &QueueKey) -> Option<Target> {
         let target = self.queue.remove(key)?;
         let w = key.workload as usize;
-        self.queued_by_tenant[self.sc.workloads[w].tenant] -= 1;
+        let tenant = self.sc.workloads[w].tenant;
+        self.queued_by_tenant[tenant] -= 1;
+        let want = self.wanted_gpus(key);
+        self.ledger.meters[tenant].waiting_change(self.now, want, false);
         match target {
             Target::Job(_) => {
                 self.stats.queued_jobs -= 1;
@@ -59,6 +64,17 @@ impl Engine {
             }
         }
         Some(target)
+    }
+
+    /// GPUs a queued request needs on its smallest shape (a job its gang, a replica or batch
+    /// job its workload's smallest replica), for the guarantee meter.
+    #[inline]
+    fn wanted_gpus(&self, key: &QueueKey) -> u64 {
+        if key.gang > 0 {
+            key.gang as u64
+        } else {
+            self.min_gpus[key.workload as usize] as u64
+        }
     }
 
     /// The request a queue entry stands for, rebuilt from its job or service (nothing it is
@@ -188,6 +204,11 @@ impl Engine {
             let h = self.held[w].as_mut().expect("held");
             if take_backlog {
                 h.backlog_left -= 1;
+                if h.backlog_left == 0 {
+                    let tenant = self.sc.workloads[w].tenant;
+                    self.ledger.meters[tenant].backlog_change(self.now, false);
+                }
+                let h = self.held[w].as_mut().expect("held");
                 let (seq, tokens) = (h.next_seq, h.tokens);
                 h.next_seq += 1;
                 self.note_arrival(w, 0, 0, tokens);
@@ -207,6 +228,10 @@ impl Engine {
             };
             let backlog = std::mem::take(&mut h.backlog_left);
             let tokens = h.tokens;
+            if backlog > 0 {
+                let tenant = self.sc.workloads[w].tenant;
+                self.ledger.meters[tenant].backlog_change(self.now, false);
+            }
             for _ in 0..backlog {
                 self.note_arrival(w, 0, 0, tokens);
             }

@@ -74,8 +74,9 @@ impl Service {
         self.demand_since = now;
     }
 
-    /// Integrates served tokens up to `now` at the current rates, and returns the output
-    /// tokens served per GPU type in that interval.
+    /// Integrates served tokens up to `now` at the current rates, and returns the work served
+    /// per GPU type in that interval (output tokens are `out_per_work` of it, prompt tokens
+    /// `prompt_per_work`).
     pub fn accrue(&mut self, now: Time) -> Vec<f64> {
         let dt = secs(now.saturating_sub(self.last));
         self.last = now;
@@ -87,8 +88,8 @@ impl Service {
         let mut by_type = vec![0.0; self.cap_by_type.len()];
         if cap > 0.0 && dt > 0.0 {
             for (t, c) in self.cap_by_type.iter().enumerate() {
-                by_type[t] = out * c / cap;
-                self.served_by_type[t] += by_type[t];
+                by_type[t] = work * c / cap;
+                self.served_by_type[t] += by_type[t] * self.out_per_work;
             }
         }
         by_type

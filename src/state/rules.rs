@@ -15,29 +15,27 @@ use super::request::Request;
 
 /// The engine's preemption rule for one victim, shared with the policies: it must have been
 /// running for at least `simulation.preempt_exempt`, and either preemptible while the
-/// requester is not (it yields), or borrowed (reclaimed): its tenant occupies more GPUs than
-/// it reserved, and the requester's tenant stays within its own reservation once the request
-/// is placed. Quotas count the GPUs of occupied nodes, since a partly used node is closed to
+/// requester is not and of the requester's own tenant or a tenant above its reservation (it
+/// yields), or borrowed (reclaimed): its tenant occupies more GPUs than it reserved, and the
+/// requester's tenant stays within its own reservation once the request is placed. So work of
+/// a tenant within its reservation is never evicted by another tenant: the reservation is a
+/// guarantee. Quotas count the GPUs of occupied nodes, since a partly used node is closed to
 /// other tenants. [`victims_allowed`] adds the condition on a whole set of victims.
 pub fn preemption_allowed(sc: &Scenario, c: &Cluster, req: &Request, a: &Alloc, now: Time) -> bool {
     // Work must have run `preempt_exempt` first, so evictions cannot thrash.
     if a.phase != Phase::Running || now < a.phase_start.saturating_add(sc.preempt_exempt) {
         return false;
     }
-    yields(req, a)
-        || (a.tenant != req.tenant
-            && c.occupied()[a.tenant] > reserved(sc, a.tenant)
-            && within_quota(sc, c, req))
-}
-
-fn yields(req: &Request, a: &Alloc) -> bool {
-    a.preemptible && !req.preemptible
+    let own = a.tenant == req.tenant;
+    let borrowing = !own && c.occupied()[a.tenant] > reserved(sc, a.tenant);
+    (a.preemptible && !req.preemptible && (own || borrowing))
+        || (borrowing && within_quota(sc, c, req))
 }
 
 /// Whether a set of victims may be evicted for `req`: each is allowed, and the nodes the
-/// reclaimed (not yielding) victims vacate take from each tenant only what it occupies beyond
-/// its reservation. So a reclaim never pushes a tenant below its quota, and that tenant cannot
-/// reclaim back: quotas do not flap.
+/// victims of other tenants vacate take from each tenant only what it occupies beyond its
+/// reservation. So an eviction never pushes another tenant below its quota, and that tenant
+/// cannot reclaim back: quotas do not flap.
 pub fn victims_allowed(
     sc: &Scenario,
     c: &Cluster,
@@ -45,15 +43,15 @@ pub fn victims_allowed(
     victims: &[(AllocId, &Alloc)],
     now: Time,
 ) -> bool {
-    let mut reclaims = false;
+    let mut others = false;
     for &(_, a) in victims {
         if !preemption_allowed(sc, c, req, a, now) {
             return false;
         }
-        reclaims |= !yields(req, a);
+        others |= a.tenant != req.tenant;
     }
-    // The quota rule only bounds reclaims: a set of victims that all yield keeps it.
-    !reclaims || VictimSet::new(sc.tenants.len()).add(sc, c, req, victims)
+    // The quota rule bounds what other tenants lose: a set of the requester's own work keeps it.
+    !others || VictimSet::new(sc.tenants.len()).add(sc, c, req, victims)
 }
 
 /// A set of victims grown a few at a time, with what the quota rule of [`victims_allowed`]
@@ -66,7 +64,7 @@ pub struct VictimSet {
     vacated: BTreeSet<NodeId>,
     /// GPUs of the vacated nodes, by their tenant.
     vacated_gpus: Vec<u64>,
-    /// Tenants with a victim that does not yield (reclaimed, not preempted).
+    /// Tenants other than the requester's with a victim in the set.
     reclaimed_from: BTreeSet<TenantId>,
 }
 
@@ -99,7 +97,7 @@ impl VictimSet {
             if !new.contains(&id) {
                 continue;
             }
-            if !yields(req, a) && !self.reclaimed_from.contains(&a.tenant) {
+            if a.tenant != req.tenant && !self.reclaimed_from.contains(&a.tenant) {
                 reclaimed.insert(a.tenant);
             }
             for &(m, _) in &a.nodes {

@@ -11,12 +11,48 @@ use crate::units::Time;
 pub use crate::fleet::TenantId;
 pub type WorkloadId = usize;
 
-#[derive(Clone, Debug)]
-pub enum Billing {
-    /// Pays `multiplier` x the GPU type's price for every productive GPU-hour.
-    GpuHour { multiplier: f64 },
-    /// Pays per million generated or trained tokens (first-party work valued at market price).
-    Tokens { usd_per_million: f64 },
+/// How a tenant pays (see `docs/model.md`, "Money").
+#[derive(Clone, Debug, PartialEq)]
+pub enum Contract {
+    /// Take-or-pay: every reserved GPU-hour is billed at `multiplier` x the type's committed
+    /// price, used or not; GPUs held beyond the reservation (borrowed, so reclaimable) are
+    /// billed at the `burst` price.
+    Committed { multiplier: f64, burst: Burst },
+    /// Every GPU-hour held, at the type's on-demand list price.
+    OnDemand,
+    /// Every GPU-hour held, at the type's spot price; all of the tenant's work is evictable.
+    Spot,
+    /// Per million output (generated) and input (prompt) tokens; `first_party` marks an
+    /// internal transfer price for the provider's own service.
+    PerToken {
+        usd_per_million_output: f64,
+        usd_per_million_input: f64,
+        first_party: bool,
+    },
+}
+
+/// The price of GPUs a committed tenant holds beyond its reservation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Burst {
+    /// The type's spot price: borrowed GPUs can be reclaimed at any time, as spot capacity
+    /// (the default; on a type without a spot price, the committed price).
+    Spot,
+    /// The type's on-demand list price.
+    OnDemand,
+    /// The tenant's own committed price.
+    Committed,
+}
+
+impl Contract {
+    /// The report's name for the contract's revenue line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Contract::Committed { .. } => "committed",
+            Contract::OnDemand => "on_demand",
+            Contract::Spot => "spot",
+            Contract::PerToken { .. } => "per_token",
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -27,7 +63,7 @@ pub struct Tenant {
     pub reserved: Vec<u32>,
     /// Guaranteed GPUs of any type.
     pub reserved_any: u32,
-    pub billing: Billing,
+    pub contract: Contract,
 }
 
 impl Tenant {
@@ -138,6 +174,9 @@ pub struct Workload {
     pub tokens_per_s_per_gpu: Vec<Option<f64>>,
     /// GPUs per replica on each GPU type (inference and batch); empty for training.
     pub replica_gpus: Vec<Option<u32>>,
+    /// Tokens/s per GPU on the work reference type (`simulation.work_reference`): a token of
+    /// this workload is `1 / work_rate` reference GPU-seconds of work.
+    pub work_rate: f64,
     pub spec: Spec,
 }
 
