@@ -289,3 +289,73 @@ demand_tokens_per_s = 1000
         assert!(m.contains(msg), "{field}: {m}");
     }
 }
+
+#[test]
+fn contracts_prices_and_power_are_checked_at_load() {
+    let with_tenant = |tenant: &str| good().replace("[[tenants]]\nname = \"a\"\n", tenant);
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            with_tenant("[[tenants]]\nname = \"a\"\ncontract = \"on_demand\"\n"),
+            "gpu_types.H100",
+            "on_demand_usd_per_gpu_hour",
+        ),
+        (
+            with_tenant(
+                "[[tenants]]\nname = \"a\"\ncontract = \"spot\"\nreserved_gpus = { H100 = 8 }\n",
+            ),
+            "tenants[0].reserved_gpus",
+            "committed contract",
+        ),
+        (
+            with_tenant("[[tenants]]\nname = \"a\"\ncontract = \"lease\"\n"),
+            "tenants[0].contract",
+            "unknown contract",
+        ),
+        (
+            with_tenant("[[tenants]]\nname = \"a\"\ncontract = \"spot\"\nprice_multiplier = 2\n"),
+            "tenants[0].price_multiplier",
+            "only a committed contract",
+        ),
+        (
+            with_tenant("[[tenants]]\nname = \"a\"\nusd_per_million_output_tokens = 0.6\n"),
+            "training[0].tenant",
+            "pays per token",
+        ),
+        (
+            with_tenant("[[tenants]]\nname = \"a\"\ncontract = \"per_token\"\n"),
+            "tenants[0].contract",
+            "usd_per_million_output_tokens",
+        ),
+        (
+            good().replace("hbm_gb = 80", "hbm_gb = 80\npue = 0.9"),
+            "gpu_types.H100.pue",
+            "must be in [1",
+        ),
+        (
+            good().replace("hbm_gb = 80", "hbm_gb = 80\npower = { idle = 1.5 }"),
+            "gpu_types.H100.power.idle",
+            "share of TDP",
+        ),
+        (
+            good().replace(
+                "failures = false",
+                "failures = false\nwork_reference = \"B300\"",
+            ),
+            "simulation.work_reference",
+            "unknown GPU type",
+        ),
+        (
+            good().replace("[economics]", "").replace(
+                "[[tenants]]",
+                "[economics]\nenergy_usd_per_kwh = -1\n[[tenants]]",
+            ),
+            "economics.energy_usd_per_kwh",
+            "",
+        ),
+    ];
+    for (text, field, words) in cases {
+        let (_, got_field, msg) = error_of(&text);
+        assert_eq!(got_field, field, "{msg}\n{text}");
+        assert!(msg.contains(words), "{field}: {msg}");
+    }
+}

@@ -118,7 +118,17 @@ pub struct PolicySummary {
     /// Jobs still waiting for their first start at the horizon (their waits are censored).
     pub jobs_never_started: Stat,
     pub revenue_usd: Stat,
+    pub cost_usd: Stat,
     pub gross_margin: Stat,
+    /// Work in H100-equivalent GPU-hours per GPU-hour of the fleet.
+    pub work_per_gpu_hour: Stat,
+    pub billed_utilization: Stat,
+    pub guarantee_shortfall_gpu_hours: Stat,
+    pub sla_credits_usd: Stat,
+    pub energy_mwh: Stat,
+    pub peak_mw: Stat,
+    /// Over the runs that drew energy.
+    pub tokens_per_kwh: Option<Stat>,
     /// GPU type -> (utilization, tokens per GPU-hour).
     pub by_gpu_type: BTreeMap<String, (Stat, Stat)>,
 }
@@ -167,7 +177,15 @@ pub fn summarize(reports: &[Report]) -> Vec<PolicySummary> {
                 job_wait_p99_hours: so(&|r| r.jobs.wait_hours.p99),
                 jobs_never_started: s(&|r| r.jobs.never_started.values().sum::<u64>() as f64),
                 revenue_usd: s(&|r| r.economics.revenue_usd),
+                cost_usd: s(&|r| r.economics.cost_usd),
                 gross_margin: s(&|r| r.economics.gross_margin),
+                work_per_gpu_hour: s(&|r| r.work.per_gpu_hour.unwrap_or(0.0)),
+                billed_utilization: s(&|r| r.economics.billed_utilization),
+                guarantee_shortfall_gpu_hours: s(&|r| r.economics.guarantee_shortfall_gpu_hours),
+                sla_credits_usd: s(&|r| r.economics.sla_credits_usd),
+                energy_mwh: s(&|r| r.energy.kwh / 1e3),
+                peak_mw: s(&|r| r.energy.peak_mw),
+                tokens_per_kwh: so(&|r| r.energy.tokens_per_kwh),
                 by_gpu_type,
             }
         })
@@ -190,6 +208,8 @@ pub struct Vanishing {
     pub tokens_per_gpu_hour_at: Option<f64>,
     /// The same for GPU utilization.
     pub gpu_utilization_at: Option<f64>,
+    /// The same for work (H100-equivalent GPU-hours) per GPU-hour.
+    pub work_per_gpu_hour_at: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -253,6 +273,7 @@ pub fn sweep(reports: &[Report], scales: &[f64], baseline: &str) -> Sweep {
                 policy: p.clone(),
                 tokens_per_gpu_hour_at: crossing(scales, &ahead(&|x| x.tokens_per_gpu_hour.mean)),
                 gpu_utilization_at: crossing(scales, &ahead(&|x| x.gpu_utilization.mean)),
+                work_per_gpu_hour_at: crossing(scales, &ahead(&|x| x.work_per_gpu_hour.mean)),
             }
         })
         .collect();

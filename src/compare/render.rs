@@ -91,6 +91,38 @@ pub fn render_comparison(sums: &[PolicySummary], by_type: bool) -> String {
     right(&mut t);
     out.push_str(&t.to_string());
     out.push('\n');
+    // Work, money, guarantees and energy.
+    let mut t = table(
+        [
+            "policy",
+            "work/GPU-h",
+            "billed %",
+            "shortfall GPU-h",
+            "SLA credits k$",
+            "cost M$",
+            "MWh",
+            "peak MW",
+            "M tok/kWh",
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    for s in sums {
+        t.add_row(vec![
+            s.policy.clone(),
+            cell(&s.work_per_gpu_hour, 1.0, 3),
+            cell(&s.billed_utilization, 100.0, 1),
+            cell(&s.guarantee_shortfall_gpu_hours, 1.0, 0),
+            cell(&s.sla_credits_usd, 1e-3, 1),
+            cell(&s.cost_usd, 1e-6, 3),
+            cell(&s.energy_mwh, 1.0, 0),
+            cell(&s.peak_mw, 1.0, 2),
+            cell_opt(&s.tokens_per_kwh, 1e-6, 2),
+        ]);
+    }
+    right(&mut t);
+    out.push_str(&t.to_string());
+    out.push('\n');
     let never: Vec<String> = (sums.iter())
         .filter(|s| s.jobs_never_started.mean > 0.0)
         .map(|s| format!("{} {}", s.policy, num(s.jobs_never_started.mean, 0)))
@@ -149,6 +181,12 @@ pub fn render_sweep(sw: &Sweep) -> String {
             1e-6,
             2,
         ),
+        (
+            "work (H100-equivalent GPU-hours) per GPU-hour by switch-cost scale",
+            2,
+            1.0,
+            3,
+        ),
     ] {
         out.push_str(title);
         out.push('\n');
@@ -158,10 +196,10 @@ pub fn render_sweep(sw: &Sweep) -> String {
         for row in &sw.rows {
             let mut r = vec![format!("{}", row.switch_cost_scale)];
             for p in &row.policies {
-                let s = if pick == 0 {
-                    &p.gpu_utilization
-                } else {
-                    &p.tokens_per_gpu_hour
+                let s = match pick {
+                    0 => &p.gpu_utilization,
+                    1 => &p.tokens_per_gpu_hour,
+                    _ => &p.work_per_gpu_hour,
                 };
                 r.push(cell(s, k, d));
             }
@@ -180,6 +218,7 @@ pub fn render_sweep(sw: &Sweep) -> String {
         "policy".into(),
         "tokens per GPU-hour".into(),
         "utilization".into(),
+        "work per GPU-hour".into(),
     ]);
     let show = |x: Option<f64>| x.map_or(format!("beyond {max}x"), |v| format!("{v:.2}x"));
     for v in &sw.vanishing {
@@ -187,6 +226,7 @@ pub fn render_sweep(sw: &Sweep) -> String {
             v.policy.clone(),
             show(v.tokens_per_gpu_hour_at),
             show(v.gpu_utilization_at),
+            show(v.work_per_gpu_hour_at),
         ]);
     }
     right(&mut t);

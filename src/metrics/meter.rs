@@ -26,9 +26,10 @@ pub struct Meter {
     pub held_us: Vec<u128>,
     /// GPU-µs held inside the reservation of any type (`reserved_gpus.any`), per type: typed
     /// reservations cover their own type first, the `any` reservation what is held beyond
-    /// them, in config order of types.
+    /// them, in config order of types, then typed reservations left unused what is still
+    /// beyond (their take-or-pay bill already counts those hours).
     pub any_covered_us: Vec<u128>,
-    /// GPU-µs held beyond every reservation, per type.
+    /// GPU-µs held beyond every reservation together, per type.
     pub burst_us: Vec<u128>,
     /// GPU-µs of the `any` reservation not held.
     pub any_unused_us: u128,
@@ -65,6 +66,12 @@ impl Meter {
         }
         let mut any_left = self.reserved_any;
         let mut held_total = 0u64;
+        // Typed reservations a type's own GPUs leave unused: they cover GPUs of other types
+        // held instead (the guarantee counts GPUs of any type, so the provider may deliver a
+        // reservation on other hardware; the contract bills it as reserved).
+        let mut unused_typed: u64 = (self.held.iter().zip(&self.reserved))
+            .map(|(&h, &r)| r.saturating_sub(h))
+            .sum();
         for t in 0..self.held.len() {
             let h = self.held[t];
             held_total += h;
@@ -75,8 +82,10 @@ impl Meter {
             let beyond = h.saturating_sub(self.reserved[t]);
             let covered = beyond.min(any_left);
             any_left -= covered;
+            let substituted = (beyond - covered).min(unused_typed);
+            unused_typed -= substituted;
             self.any_covered_us[t] += covered as u128 * dt;
-            self.burst_us[t] += (beyond - covered) as u128 * dt;
+            self.burst_us[t] += (beyond - covered - substituted) as u128 * dt;
         }
         self.any_unused_us += any_left as u128 * dt;
         let reserved = self.reserved.iter().sum::<u64>() + self.reserved_any;
@@ -151,6 +160,16 @@ mod tests {
         assert_eq!(m.burst_us, vec![H as u128, H as u128]);
         assert_eq!(m.any_unused_us, 0);
         assert_eq!(m.shortfall_us, 0);
+    }
+
+    #[test]
+    fn unused_typed_reservations_cover_other_types() {
+        // 8 H200 reserved, none held; 10 H100 held instead: 8 covered, 2 burst.
+        let mut m = Meter::new(&[0, 8], 0);
+        m.held_change(0, 0, 10, true);
+        m.advance(H);
+        assert_eq!(m.burst_us, vec![2 * H as u128, 0]);
+        assert_eq!(m.any_covered_us, vec![0, 0]);
     }
 
     #[test]

@@ -72,6 +72,8 @@ pub struct TenantFigures {
     pub tenant_switch_gpu_hours: f64,
     pub workflow_switch_gpu_hours: f64,
     pub tokens: f64,
+    /// Prompt tokens served (replayed traces that give them).
+    pub prompt_tokens: f64,
     /// Served / demanded inference tokens; `null` for a tenant with no inference service.
     pub slo_attainment: Option<f64>,
     /// GPU-hours held outside tenant switches (productive and its own workflow switches).
@@ -322,6 +324,7 @@ pub fn build(e: &Engine) -> Report {
                 tenant_switch_gpu_hours: row.iter().map(|a| h(a.tenant_switch_us)).sum(),
                 workflow_switch_gpu_hours: row.iter().map(|a| h(a.workflow_switch_us)).sum(),
                 tokens: row.iter().map(|a| a.tokens).sum(),
+                prompt_tokens: row.iter().map(|a| a.prompt_tokens).sum(),
                 slo_attainment: has_service.then(|| {
                     if demanded > 0.0 {
                         served / demanded

@@ -147,11 +147,65 @@ pub fn render(r: &Report) -> String {
         format!("{} / {}", r.jobs.preemptions, r.engine_stats.failures),
     ]);
     t.add_row(vec![
-        "revenue (USD)".into(),
-        num(r.economics.revenue_usd, 0),
+        "work (H100-equivalent GPU-hours; per GPU-hour)".into(),
+        format!(
+            "{} ; {}",
+            num(r.work.h100_gpu_hours, 0),
+            opt_num(r.work.per_gpu_hour, 3)
+        ),
     ]);
-    t.add_row(vec!["cost (USD)".into(), num(r.economics.cost_usd, 0)]);
-    t.add_row(vec!["gross margin".into(), pct(r.economics.gross_margin)]);
+    let e = &r.economics;
+    t.add_row(vec![
+        "billed utilization (billed / total GPU-hours)".into(),
+        pct(e.billed_utilization),
+    ]);
+    let c = &e.revenue_by_contract;
+    t.add_row(vec![
+        "revenue (USD): committed / on-demand / spot / per-token".into(),
+        format!(
+            "{} / {} / {} / {}",
+            num(c.committed, 0),
+            num(c.on_demand, 0),
+            num(c.spot, 0),
+            num(c.per_token, 0)
+        ),
+    ]);
+    t.add_row(vec![
+        "  of committed: burst beyond reservations".into(),
+        num(e.burst_usd, 0),
+    ]);
+    t.add_row(vec![
+        "guarantee shortfall (GPU-h) / SLA credits (USD)".into(),
+        format!(
+            "{} / {}",
+            num(e.guarantee_shortfall_gpu_hours, 0),
+            num(e.sla_credits_usd, 0)
+        ),
+    ]);
+    t.add_row(vec![
+        "revenue (USD, net of credits)".into(),
+        num(e.revenue_usd, 0),
+    ]);
+    t.add_row(vec![
+        "cost (USD): capital / energy".into(),
+        format!(
+            "{} / {}",
+            num(e.cost_by_part.capital, 0),
+            num(e.cost_by_part.energy, 0)
+        ),
+    ]);
+    t.add_row(vec!["gross margin".into(), pct(e.gross_margin)]);
+    let en = &r.energy;
+    t.add_row(vec![
+        "energy (MWh; mean / peak MW)".into(),
+        format!(
+            "{} ; {} / {}",
+            num(en.kwh / 1e3, 1),
+            num(en.mean_mw, 2),
+            num(en.peak_mw, 2)
+        ),
+    ]);
+    t.add_row(vec!["tokens per kWh".into(), opt_num(en.tokens_per_kwh, 0)]);
     right(&mut t);
     out.push_str(&t.to_string());
     out.push_str("\n\n");
@@ -165,6 +219,9 @@ pub fn render(r: &Report) -> String {
         "workflow sw h",
         "idle h",
         "down h",
+        "work/GPU-h",
+        "MWh",
+        "peak MW",
         "revenue $",
         "cost $",
     ]);
@@ -178,6 +235,9 @@ pub fn render(r: &Report) -> String {
             num(f.gpu_hours.workflow_switch, 0),
             num(f.gpu_hours.idle, 0),
             num(f.gpu_hours.down, 0),
+            opt_num(f.work.per_gpu_hour, 3),
+            num(f.energy.kwh / 1e3, 1),
+            num(f.energy.peak_mw, 2),
             num(f.revenue_usd, 0),
             num(f.cost_usd, 0),
         ]);
@@ -186,13 +246,22 @@ pub fn render(r: &Report) -> String {
     out.push_str(&t.to_string());
     out.push_str("\n\n");
 
-    let mut t = table(&["kind", "productive GPU-h", "switch GPU-h", "tokens"]);
+    let mut t = table(&[
+        "kind",
+        "productive GPU-h",
+        "switch GPU-h",
+        "tokens",
+        "work (H100 GPU-h)",
+        "work/GPU-h",
+    ]);
     for (name, f) in &r.by_kind {
         t.add_row(vec![
             name.clone(),
             num(f.gpu_hours, 0),
             num(f.switch_gpu_hours, 0),
             big(f.tokens),
+            num(f.work.h100_gpu_hours, 0),
+            opt_num(f.work.per_gpu_hour, 3),
         ]);
     }
     right(&mut t);
@@ -201,9 +270,12 @@ pub fn render(r: &Report) -> String {
 
     let mut t = table(&[
         "tenant",
+        "contract",
         "reserved",
         "productive GPU-h",
         "switch GPU-h",
+        "billed GPU-h",
+        "shortfall GPU-h (longest h)",
         "tokens",
         "SLO",
         "revenue $",
@@ -211,9 +283,16 @@ pub fn render(r: &Report) -> String {
     for (name, f) in &r.by_tenant {
         t.add_row(vec![
             name.clone(),
+            f.contract.clone(),
             num(f.reserved_gpus as f64, 0),
             num(f.gpu_hours, 0),
             num(f.tenant_switch_gpu_hours + f.workflow_switch_gpu_hours, 0),
+            num(f.billed_gpu_hours, 0),
+            format!(
+                "{} ({})",
+                num(f.guarantee_shortfall_gpu_hours, 0),
+                num(f.longest_shortfall_hours, 2)
+            ),
             big(f.tokens),
             f.slo_attainment.map_or("-".into(), pct),
             num(f.revenue_usd, 0),

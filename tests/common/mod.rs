@@ -46,6 +46,11 @@ training_restart = "5m"
 }
 
 pub const H100: &str = h100_type!();
+/// The H100 type with on-demand and spot prices.
+pub const H100_PRICED: &str = concat!(
+    h100_type!(),
+    "on_demand_usd_per_gpu_hour = 6.16\nspot_usd_per_gpu_hour = 2.46\n"
+);
 pub const GB200: &str = gb200_type!();
 
 /// One 8-GPU H100 node, no failures; append tenants and workloads.
