@@ -5,6 +5,7 @@
     python3 scripts/results.py sweep      # Switch-cost sweep
     python3 scripts/results.py scenario configs/anchor.toml
     python3 scripts/results.py replay configs/azure_two_tenants.toml
+    python3 scripts/results.py margins    # Margins: the rental anchor and a multi-tenant mix
 
 Each mode runs the command printed above its tables (the binary from `cargo build --release`).
 """
@@ -61,51 +62,73 @@ def policies():
             u, k = s["by_gpu_type"][t]
             cells += [cell(u, 100), cell(k, 1e-6, 2)]
         print(f"| `{s['policy']}` | " + " | ".join(cells) + " |")
+    print("\nWork, money, guarantees and energy:\n")
+    money_table(d)
     tenants = list(d["runs"][0]["by_tenant"].keys())
+    print("\nGuarantee shortfall GPU-hours per tenant (mean over the 5 seeds; reserved GPUs in brackets):\n")
+    print("| policy | " + " | ".join(f"{t} ({d['runs'][0]['by_tenant'][t]['reserved_gpus']})" for t in tenants) + " |")
+    print("|---|" + "---|" * len(tenants))
+    for s in d["summary"]:
+        rs = runs_of(d, s["policy"])
+        print(f"| `{s['policy']}` | " + " | ".join(num(mean([r['by_tenant'][t]['guarantee_shortfall_gpu_hours'] for r in rs]), 0) for t in tenants) + " |")
     print("\nProductive GPU-hours per tenant (mean over the 5 seeds):\n")
     print("| policy | " + " | ".join(tenants) + " |")
     print("|---|" + "---|" * len(tenants))
     for s in d["summary"]:
         rs = runs_of(d, s["policy"])
         print(f"| `{s['policy']}` | " + " | ".join(num(mean([r['by_tenant'][t]['gpu_hours'] for r in rs]), 0) for t in tenants) + " |")
-    print("\nTokens by kind (mean over the 5 seeds):\n")
-    print("| policy | training tokens (T) | inference tokens (T) | batch tokens (T) |")
-    print("|---|---|---|---|")
+    print("\nTokens and work by kind (mean over the 5 seeds; work in thousands of H100-equivalent GPU-hours):\n")
+    print("| policy | training tokens (T) | inference tokens (T) | batch tokens (T) | training work | inference work | batch work |")
+    print("|---|---|---|---|---|---|---|")
     for s in d["summary"]:
         rs = runs_of(d, s["policy"])
         k = lambda kind: num(mean([r["by_kind"][kind]["tokens"] for r in rs]) / 1e12, 2)
-        print(f"| `{s['policy']}` | {k('training')} | {k('inference')} | {k('batch')} |")
+        w = lambda kind: num(mean([r["by_kind"][kind]["work"]["h100_gpu_hours"] for r in rs]) / 1e3, 0)
+        print(f"| `{s['policy']}` | {k('training')} | {k('inference')} | {k('batch')} | {w('training')} | {w('inference')} | {w('batch')} |")
+
+
+def money_table(d):
+    print("| policy | work / GPU-h | billed % | committed M$ | burst M$ | per-token M$ | spot + on-demand M$ | shortfall GPU-h | SLA credits k$ | cost M$ | margin % | MWh | M tokens / kWh |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for s in d["summary"]:
+        rs = runs_of(d, s["policy"])
+        c = lambda key: num(mean([r["economics"]["revenue_by_contract"][key] for r in rs]) / 1e6, 3)
+        burst = num(mean([r["economics"]["burst_usd"] for r in rs]) / 1e6, 3)
+        other = num(mean([r["economics"]["revenue_by_contract"]["spot"] + r["economics"]["revenue_by_contract"]["on_demand"] for r in rs]) / 1e6, 3)
+        print(f"| `{s['policy']}` | {cell(s['work_per_gpu_hour'], 1, 3)} | {cell(s['billed_utilization'], 100)} | {c('committed')} | {burst} | {c('per_token')} | {other} | "
+              f"{cell(s['guarantee_shortfall_gpu_hours'], 1, 0)} | {cell(s['sla_credits_usd'], 1e-3, 1)} | {cell(s['cost_usd'], 1e-6, 3)} | {cell(s['gross_margin'], 100)} | "
+              f"{cell(s['energy_mwh'], 1, 0)} | {cell(s['tokens_per_kwh'], 1e-6, 2)} |")
 
 
 def sweep():
     d = run(["configs/fleet.toml", "--sweep", "0,1,2,4,10,20,40", "--seeds", "3"])
     sw = d["sweep"]
     pols = [p["policy"] for p in sw["rows"][0]["policies"]]
-    for title, key, k, dd in [("utilization %", "gpu_utilization", 100, 1), ("M tokens / GPU-h", "tokens_per_gpu_hour", 1e-6, 2)]:
+    for title, key, k, dd in [("utilization %", "gpu_utilization", 100, 1), ("M tokens / GPU-h", "tokens_per_gpu_hour", 1e-6, 2), ("work / GPU-h", "work_per_gpu_hour", 1, 3)]:
         print(f"| switch cost x ({title}) | " + " | ".join(f"`{p}`" for p in pols) + " |")
         print("|---|" + "---|" * len(pols))
         for row in sw["rows"]:
             print(f"| {row['switch_cost_scale']:g} | " + " | ".join(cell(p[key], k, dd) for p in row["policies"]) + " |")
         print()
-    print("| policy | tokens / GPU-h advantage gone at | utilization advantage gone at |")
-    print("|---|---|---|")
+    print("| policy | tokens / GPU-h advantage gone at | utilization advantage gone at | work / GPU-h advantage gone at |")
+    print("|---|---|---|---|")
     last = sw["rows"][-1]["switch_cost_scale"]
     f = lambda x: f"{x:.1f}x" if x is not None else f"beyond {last:g}x"
     for v in sw["vanishing"]:
-        print(f"| `{v['policy']}` | {f(v['tokens_per_gpu_hour_at'])} | {f(v['gpu_utilization_at'])} |")
+        print(f"| `{v['policy']}` | {f(v['tokens_per_gpu_hour_at'])} | {f(v['gpu_utilization_at'])} | {f(v['work_per_gpu_hour_at'])} |")
 
 
 def scenario(path):
     d = run([path, "--compare", "--seeds", "3"])
     print(f"`{path}` ({d['runs'][0]['gpus']:,} GPUs)\n")
-    print("| policy | utilization % | M tokens / GPU-h | tokens / h (B) | training tokens (T) | tenant-switch GPU-h | SLO % | margin % |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| policy | utilization % | M tokens / GPU-h | work / GPU-h | tokens / h (B) | training tokens (T) | tenant-switch GPU-h | SLO % | billed % | shortfall GPU-h | margin % |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for s in d["summary"]:
         rs = runs_of(d, s["policy"])
         per_h = mean([r["tokens"] / r["horizon_hours"] for r in rs]) / 1e9
         tr = mean([r["by_kind"]["training"]["tokens"] for r in rs]) / 1e12
-        print(f"| `{s['policy']}` | {cell(s['gpu_utilization'], 100)} | {cell(s['tokens_per_gpu_hour'], 1e-6, 2)} | {num(per_h, 1)} | {num(tr, 2)} | "
-              f"{cell(s['tenant_switch_gpu_hours'], 1, 0)} | {cell(s['slo_attainment'], 100)} | {cell(s['gross_margin'], 100)} |")
+        print(f"| `{s['policy']}` | {cell(s['gpu_utilization'], 100)} | {cell(s['tokens_per_gpu_hour'], 1e-6, 2)} | {cell(s['work_per_gpu_hour'], 1, 3)} | {num(per_h, 1)} | {num(tr, 2)} | "
+              f"{cell(s['tenant_switch_gpu_hours'], 1, 0)} | {cell(s['slo_attainment'], 100)} | {cell(s['billed_utilization'], 100)} | {cell(s['guarantee_shortfall_gpu_hours'], 1, 0)} | {cell(s['gross_margin'], 100)} |")
 
 
 def replay(path):
@@ -121,6 +144,14 @@ def replay(path):
               f"{cell(s['job_wait_p99_hours'])} | {cell(s['gross_margin'], 100)} |")
 
 
+def margins():
+    for path in ["configs/neocloud_rental.toml", "configs/hyperscale_mix.toml"]:
+        d = run([path, "--compare", "--seeds", "3"])
+        print(f"`{path}` ({d['runs'][0]['gpus']:,} GPUs)\n")
+        money_table(d)
+        print()
+
+
 if __name__ == "__main__":
     mode = sys.argv[1]
-    {"policies": policies, "sweep": sweep}.get(mode, lambda: {"scenario": scenario, "replay": replay}[mode](sys.argv[2]))()
+    {"policies": policies, "sweep": sweep, "margins": margins}.get(mode, lambda: {"scenario": scenario, "replay": replay}[mode](sys.argv[2]))()

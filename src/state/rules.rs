@@ -131,14 +131,14 @@ pub fn reserved(sc: &Scenario, t: usize) -> u64 {
     sc.tenants[t].reserved_total() as u64
 }
 
-/// Whether `req`, on its smallest shape rounded up to whole nodes, keeps its tenant within its
-/// reservation.
+/// Whether `req`, on its smallest shape, fits in what its tenant's reservation leaves. The
+/// tenant's occupied nodes count whole, the request its GPUs: a last request may take the
+/// tenant past its reservation by less than a node (a reservation is in GPUs, allocation in
+/// nodes), and no other tenant can reclaim that part back, since a reclaim takes whole nodes
+/// and only what a tenant holds beyond its reservation.
 pub fn within_quota(sc: &Scenario, c: &Cluster, req: &Request) -> bool {
     let smallest = (0..sc.gpu_types.len())
-        .filter_map(|t| {
-            req.gpus_on(sc, t)
-                .map(|g| g.div_ceil(sc.gpu_types[t].node_gpus) * sc.gpu_types[t].node_gpus)
-        })
+        .filter_map(|t| req.gpus_on(sc, t))
         .min()
         .unwrap_or(u32::MAX);
     c.occupied()[req.tenant] + smallest as u64 <= reserved(sc, req.tenant)
