@@ -23,6 +23,8 @@ const CONFIGS: &[&str] = &[
     "multitenant.toml",
     "single_gen_gb200.toml",
     "single_gen_h100.toml",
+    "neocloud_rental.toml",
+    "hyperscale_mix.toml",
 ];
 
 const NUMBERS: &[&str] = &[
@@ -207,6 +209,33 @@ fn check_report(r: &Report, what: &str) -> Result<(), TestCaseError> {
     prop_assert!(
         (tenants(&|t| t.gpu_hours) - g.productive).abs() <= tol,
         "{}: productive",
+        what
+    );
+    // Money and energy: the parts add up, nothing negative.
+    let e = &r.economics;
+    let c = &e.revenue_by_contract;
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
+    prop_assert!(
+        close(
+            c.committed + c.on_demand + c.spot + c.per_token - e.sla_credits_usd,
+            e.revenue_usd
+        ),
+        "{}: revenue by contract",
+        what
+    );
+    prop_assert!(
+        close(e.cost_by_part.capital + e.cost_by_part.energy, e.cost_usd),
+        "{}: cost by part",
+        what
+    );
+    prop_assert!(
+        close(tenants(&|t| t.revenue_usd), e.revenue_usd),
+        "{}: tenants' revenue",
+        what
+    );
+    prop_assert!(
+        r.energy.kwh >= 0.0 && e.sla_credits_usd >= 0.0 && e.guarantee_shortfall_gpu_hours >= 0.0,
+        "{}: negative energy, credits or shortfall",
         what
     );
     let j = &r.jobs;
