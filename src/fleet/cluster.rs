@@ -203,9 +203,17 @@ struct Entry {
     cost: Option<(CostKey, bool)>,
 }
 
-/// The cost of evicting everything on a node, then the node: (allocation GPUs, allocations,
-/// node).
-pub type CostKey = (u32, u32, NodeId);
+/// Where a node sorts among eviction candidates: the power of two of the GPUs of the
+/// allocations on it (a gang counts whole; see [`cost_bucket`]), then the node.
+pub type CostKey = (u32, NodeId);
+
+/// Buckets of the eviction cost index: victim GPUs 1, 2-3, 4-7, ..., and 2^14 or more.
+pub const COST_BUCKETS: usize = 16;
+
+/// The cost bucket of evicting allocations of `alloc_gpus` GPUs in all: floor(log2), capped.
+pub fn cost_bucket(alloc_gpus: u32) -> u32 {
+    (u32::BITS - 1 - alloc_gpus.max(1).leading_zeros()).min(COST_BUCKETS as u32 - 1)
+}
 
 /// Per-GPU-type indexes.
 #[derive(Clone, Debug, Default)]
@@ -235,10 +243,11 @@ struct TypeIndex {
     /// longer match.
     exempt: BinaryHeap<Reverse<(crate::units::Time, NodeId)>>,
     /// Nodes that evicting all their work would free (held, up, no tenant switch in
-    /// progress), per tenant, keyed by what that costs: (allocation GPUs, allocations, node).
-    /// Slot 0 holds nodes of only running preemptible work, slot 1 the others. Kept only
-    /// when asked for ([`Cluster::keep_eviction_cost_index`]).
-    by_cost: Vec<[BTreeSet<CostKey>; 2]>,
+    /// progress), per tenant, by cost bucket ([`cost_bucket`]). Slot 0 holds nodes of only
+    /// running preemptible work, slot 1 the others. A bitset per bucket: a node changes bucket
+    /// far less often than its exact cost, and a bit flip costs far less than an ordered-set
+    /// update. Kept only when asked for ([`Cluster::keep_eviction_cost_index`]).
+    by_cost: Vec<[Vec<BitSet>; 2]>,
     domains: Vec<DomainId>,
     /// Whether the per-domain counts, trees and sets below are kept: only where a domain has
     /// several nodes. Where it is one node (HGX) they would repeat the node sets, and keeping
@@ -377,7 +386,12 @@ impl Cluster {
                 evictable_by_tenant: vec![BitSet::new(nodes); slots],
                 evictable_gpus_of: vec![0; slots],
                 exempt: BinaryHeap::new(),
-                by_cost: vec![Default::default(); slots],
+                by_cost: if self.cost_index {
+                    let b = vec![BitSet::new(nodes); COST_BUCKETS];
+                    vec![[b.clone(), b]; slots]
+                } else {
+                    Vec::new()
+                },
                 domains: std::mem::take(&mut ix.domains),
                 per_domain,
                 domain_tree: MaxTree::new(local),
@@ -574,11 +588,11 @@ impl Cluster {
         let old_cost = old.and_then(|o| o.cost.map(|c| (o.slot, c)));
         let cost = new.cost.map(|c| (new.slot, c));
         if old_cost != cost {
-            if let Some((s, (k, pinned))) = old_cost {
-                ix.by_cost[s][pinned as usize].remove(&k);
+            if let Some((s, ((b, n), pinned))) = old_cost {
+                ix.by_cost[s][pinned as usize][b as usize].remove(n);
             }
-            if let Some((s, (k, pinned))) = cost {
-                ix.by_cost[s][pinned as usize].insert(k);
+            if let Some((s, ((b, n), pinned))) = cost {
+                ix.by_cost[s][pinned as usize][b as usize].insert(n);
             }
         }
         ix.free_gpus -= old.map_or(0, |o| o.free) as u64;
@@ -587,11 +601,7 @@ impl Cluster {
 
     /// A node's key in `by_cost`, if it belongs there.
     fn cost_key(n: &Node, id: NodeId) -> Option<CostKey> {
-        (n.used > 0 && !n.down && n.locked == 0).then_some((
-            n.alloc_gpus,
-            n.allocs.len() as u32,
-            id,
-        ))
+        (n.used > 0 && !n.down && n.locked == 0).then_some((cost_bucket(n.alloc_gpus), id))
     }
 
     /// Changes a node through `f`, keeping every index consistent.
@@ -764,19 +774,27 @@ impl Cluster {
     }
 
     /// Nodes of type `t` held by `tenant` that evicting all their work would free (up, no
-    /// tenant switch in progress), cheapest first: by the GPUs of the allocations there (a gang
-    /// counts whole), then their number, then fleet order. With `preemptible_only`, only nodes
-    /// of running preemptible work. Whether the holders may be evicted now is for the caller.
-    /// Empty unless the cluster keeps this index ([`Self::keep_eviction_cost_index`]).
+    /// tenant switch in progress), cheapest first: by the power of two of the GPUs of the
+    /// allocations there (a gang counts whole), then fleet order. With `preemptible_only`,
+    /// only nodes of running preemptible work. Whether the holders may be evicted now is for
+    /// the caller. Empty unless the cluster keeps this index
+    /// ([`Self::keep_eviction_cost_index`]).
     pub fn nodes_by_eviction_cost(
         &self,
         t: TypeId,
         tenant: TenantId,
         preemptible_only: bool,
     ) -> impl Iterator<Item = CostKey> + '_ {
-        let [pre, other] = &self.idx[t].by_cost[tenant];
-        let other = if preemptible_only { None } else { Some(other) };
-        merge_sorted(pre.iter().copied(), other.into_iter().flatten().copied())
+        let buckets = self.idx[t].by_cost.get(tenant);
+        (0..COST_BUCKETS).flat_map(move |b| {
+            let [pre, other] = buckets.map_or([None, None], |[p, o]| [Some(&p[b]), Some(&o[b])]);
+            let other = other.filter(|_| !preemptible_only);
+            merge_sorted(
+                pre.into_iter().flat_map(|s| s.iter()),
+                other.into_iter().flat_map(|s| s.iter()),
+            )
+            .map(move |n| (b as u32, n))
+        })
     }
 
     /// Whether node `id` (`n`) waits in `ix.exempt` for its exemption to end at `at`.

@@ -23,6 +23,12 @@ pub struct Energy {
     /// whole bins from each bin on (a difference array).
     partial: Vec<Vec<f64>>,
     whole: Vec<Vec<f64>>,
+    /// The last interval booked inside: [start, end) and its index.
+    cur: (Time, Time),
+    cur_i: usize,
+    /// Per type: idle-and-host power drawn since a time and not booked yet (it is booked
+    /// when it changes, or by [`Energy::flush`]).
+    steady: Vec<(Time, Time, f64)>,
 }
 
 impl Energy {
@@ -37,6 +43,9 @@ impl Energy {
             horizon,
             partial: vec![vec![0.0; bins]; n],
             whole: vec![vec![0.0; bins + 1]; n],
+            cur: (0, 0),
+            cur_i: 0,
+            steady: vec![(0, 0, 0.0); n],
         }
     }
 
@@ -60,12 +69,21 @@ impl Energy {
         if to <= from || watts == 0.0 {
             return;
         }
-        self.joules[t] += watts * (to - from) as f64 / US_PER_SEC as f64;
+        const PER_US: f64 = 1.0 / US_PER_SEC as f64;
+        let j = |us: Time| watts * us as f64 * PER_US;
+        self.joules[t] += j(to - from);
+        // Most bookings (every event's idle and host power) fall inside the interval of the
+        // last one: no division then.
+        if from >= self.cur.0 && to < self.cur.1 {
+            self.partial[t][self.cur_i] += j(to - from);
+            return;
+        }
         let (b, last) = (self.bin, self.partial[t].len() - 1);
         let (i0, i1) = ((from / b) as usize, (to / b) as usize);
         let (i0, i1) = (i0.min(last), i1.min(last));
-        let j = |us: Time| watts * us as f64 / US_PER_SEC as f64;
         if i0 == i1 {
+            self.cur = (i0 as Time * b, (i0 as Time + 1) * b);
+            self.cur_i = i0;
             self.partial[t][i0] += j(to - from);
             return;
         }
@@ -74,6 +92,28 @@ impl Energy {
         if i1 > i0 + 1 {
             self.whole[t][i0 + 1] += watts;
             self.whole[t][i1] -= watts;
+        }
+    }
+
+    /// Books `watts` of steady draw by type `t` from `from` to `to`, which follows the last
+    /// steady booking of the type: runs of equal power are booked once, as one interval.
+    #[inline]
+    pub fn book_steady(&mut self, t: usize, watts: f64, from: Time, to: Time) {
+        let (start, end, w) = self.steady[t];
+        if w == watts && end == from {
+            self.steady[t].1 = to;
+            return;
+        }
+        self.book(t, w, start, end);
+        self.steady[t] = (from, to, watts);
+    }
+
+    /// Books every steady draw not booked yet (before reading the figures).
+    pub fn flush(&mut self) {
+        for t in 0..self.steady.len() {
+            let (start, end, w) = std::mem::replace(&mut self.steady[t], (0, 0, 0.0));
+            self.book(t, w, start, end);
+            self.steady[t] = (end, end, 0.0);
         }
     }
 

@@ -11,7 +11,11 @@ pub const UNBOUNDED: u64 = u64::MAX / 4;
 
 #[derive(Clone, Debug, Default)]
 pub struct Meter {
+    /// Held GPU time is integrated up to `last`, the shortfall up to `last_short`.
     last: Time,
+    last_short: Time,
+    reserved_total: u64,
+    held_total: u64,
     /// Reserved GPUs per type, and of any type.
     reserved: Vec<u64>,
     reserved_any: u64,
@@ -45,6 +49,7 @@ impl Meter {
     pub fn new(reserved: &[u32], reserved_any: u32) -> Self {
         let n = reserved.len();
         Meter {
+            reserved_total: reserved.iter().map(|&r| r as u64).sum::<u64>() + reserved_any as u64,
             reserved: reserved.iter().map(|&r| r as u64).collect(),
             reserved_any: reserved_any as u64,
             held: vec![0; n],
@@ -58,43 +63,62 @@ impl Meter {
     /// Integrates the meter's figures up to `now` at the current counts.
     #[inline]
     pub fn advance(&mut self, now: Time) {
-        let from = self.last;
-        let dt = now.saturating_sub(from) as u128;
+        self.advance_held(now);
+        self.advance_short(now);
+    }
+
+    /// Integrates the held GPU time and its split into reserved and burst.
+    #[inline]
+    fn advance_held(&mut self, now: Time) {
+        let dt = now.saturating_sub(self.last) as u128;
         self.last = self.last.max(now);
         if dt == 0 {
             return;
         }
         let mut any_left = self.reserved_any;
-        let mut held_total = 0u64;
-        // Typed reservations a type's own GPUs leave unused: they cover GPUs of other types
-        // held instead (the guarantee counts GPUs of any type, so the provider may deliver a
-        // reservation on other hardware; the contract bills it as reserved).
-        let mut unused_typed: u64 = (self.held.iter().zip(&self.reserved))
-            .map(|(&h, &r)| r.saturating_sub(h))
-            .sum();
-        for t in 0..self.held.len() {
-            let h = self.held[t];
-            held_total += h;
-            if h == 0 {
-                continue;
+        if self.held_total > 0 {
+            // Typed reservations a type's own GPUs leave unused: they cover GPUs of other
+            // types held instead (the guarantee counts GPUs of any type, so the provider may
+            // deliver a reservation on other hardware; the contract bills it as reserved).
+            let mut unused_typed: u64 = (self.held.iter().zip(&self.reserved))
+                .map(|(&h, &r)| r.saturating_sub(h))
+                .sum();
+            for t in 0..self.held.len() {
+                let h = self.held[t];
+                if h == 0 {
+                    continue;
+                }
+                self.held_us[t] += h as u128 * dt;
+                let beyond = h.saturating_sub(self.reserved[t]);
+                let covered = beyond.min(any_left);
+                any_left -= covered;
+                let substituted = (beyond - covered).min(unused_typed);
+                unused_typed -= substituted;
+                self.any_covered_us[t] += covered as u128 * dt;
+                self.burst_us[t] += (beyond - covered - substituted) as u128 * dt;
             }
-            self.held_us[t] += h as u128 * dt;
-            let beyond = h.saturating_sub(self.reserved[t]);
-            let covered = beyond.min(any_left);
-            any_left -= covered;
-            let substituted = (beyond - covered).min(unused_typed);
-            unused_typed -= substituted;
-            self.any_covered_us[t] += covered as u128 * dt;
-            self.burst_us[t] += (beyond - covered - substituted) as u128 * dt;
         }
         self.any_unused_us += any_left as u128 * dt;
-        let reserved = self.reserved.iter().sum::<u64>() + self.reserved_any;
+    }
+
+    /// Integrates the shortfall: reserved GPUs wanted by waiting work and not held.
+    #[inline]
+    fn advance_short(&mut self, now: Time) {
+        let from = self.last_short;
+        let dt = now.saturating_sub(from) as u128;
+        self.last_short = from.max(now);
+        if dt == 0 {
+            return;
+        }
         let want = if self.backlogs > 0 {
             UNBOUNDED
         } else {
             self.waiting
         };
-        let short = reserved.saturating_sub(held_total).min(want);
+        let short = self
+            .reserved_total
+            .saturating_sub(self.held_total)
+            .min(want);
         self.shortfall_us += short as u128 * dt;
         if short > 0 {
             let since = *self.short_since.get_or_insert(from);
@@ -110,15 +134,17 @@ impl Meter {
         self.advance(now);
         if add {
             self.held[t] += gpus;
+            self.held_total += gpus;
         } else {
             self.held[t] -= gpus;
+            self.held_total -= gpus;
         }
     }
 
     /// Work needing `gpus` GPUs enters (`add`) or leaves the queue.
     #[inline]
     pub fn waiting_change(&mut self, now: Time, gpus: u64, add: bool) {
-        self.advance(now);
+        self.advance_short(now);
         if add {
             self.waiting += gpus;
         } else {
@@ -128,7 +154,7 @@ impl Meter {
 
     /// A backlog held as a count starts (`add`) or runs out.
     pub fn backlog_change(&mut self, now: Time, add: bool) {
-        self.advance(now);
+        self.advance_short(now);
         if add {
             self.backlogs += 1;
         } else {

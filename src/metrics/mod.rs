@@ -220,7 +220,7 @@ impl Ledger {
                 let idle = counts[GpuState::Idle as usize] as f64;
                 let w = idle * self.energy.board_w(t, GpuState::Idle, false)
                     + up as f64 * self.energy.host_w(t);
-                self.energy.book(t, w, self.last, now);
+                self.energy.book_steady(t, w, self.last, now);
             }
         }
         self.last = now;

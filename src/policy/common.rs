@@ -230,13 +230,39 @@ pub fn victims_for(
     }
     let mut room = Room::new(c, t, req.tenant, g, idle);
     let ng = c.types[t].node_gpus as u64;
-    let evictable = own.map_or(c.evictable_gpus(t), |o| c.evictable_gpus_of(t, o)) / ng;
+    // Preemptible work yields only to its own tenant, or to anyone while its tenant holds more
+    // than its reservation: other tenants' evictable nodes are not candidates at all.
+    let sc = view.scenario;
+    let may_yield =
+        |u: TenantId| u == req.tenant || view.occupied[u] > sc.tenants[u].reserved_total() as u64;
+    let tenants: Vec<TenantId> = match own {
+        Some(o) => vec![o],
+        None => (0..sc.tenants.len()).filter(|&u| may_yield(u)).collect(),
+    };
+    let all = own.is_none()
+        && (0..sc.tenants.len()).all(|u| may_yield(u) || c.evictable_gpus_of(t, u) == 0);
+    let evictable = if all {
+        c.evictable_gpus(t)
+    } else {
+        tenants.iter().map(|&u| c.evictable_gpus_of(t, u)).sum()
+    } / ng;
     if room.enough() || !room.enough_with(evictable) {
         return None; // nothing to evict for, or evicting every evictable node would not do
     }
-    let nodes: Box<dyn Iterator<Item = NodeId>> = match own {
-        Some(o) => Box::new(c.evictable_nodes_of(t, o)),
-        None => Box::new(c.evictable_nodes(t)),
+    let nodes: Box<dyn Iterator<Item = NodeId>> = if all {
+        Box::new(c.evictable_nodes(t))
+    } else {
+        // The candidate tenants' nodes, merged back into fleet order.
+        let mut each: Vec<_> = (tenants.iter())
+            .map(|&u| c.evictable_nodes_of(t, u).peekable())
+            .collect();
+        Box::new(std::iter::from_fn(move || {
+            let i = (0..each.len())
+                .filter_map(|i| each[i].peek().map(|&n| (n, i)))
+                .min()?
+                .1;
+            each[i].next()
+        }))
     };
     for n in nodes {
         let node = &c.nodes[n as usize];

@@ -1,15 +1,18 @@
 //! Reclaiming borrowed GPUs for a tenant within its reservation: the step every pooled policy
 //! takes when such a request cannot be placed, so that a reservation is a guarantee whatever
-//! the policy. It evicts whole nodes, the cheapest first (fewest victim GPUs, then fewest
-//! victims, then fleet order), and only as many as the request needs, taking from each tenant
-//! only what it holds beyond its own reservation (so a reclaim cannot be reclaimed back).
+//! the policy. It evicts whole nodes, the cheapest first (by the power of two of the victim
+//! GPUs, then fleet order; for a wide gang, the domain with the fewest victim GPUs), and only
+//! as many as the request needs, taking from each tenant only what it holds beyond its own
+//! reservation (so a reclaim cannot be reclaimed back).
 
 use super::View;
 use super::common::{Room, nodes_for};
+use crate::fleet::cluster::cost_bucket;
 use crate::fleet::{NodeId, TypeId};
 use crate::state::alloc::AllocId;
 use crate::state::request::Request;
-use crate::state::{VictimSet, preemption_allowed, within_quota};
+use crate::state::rules::allowed_given;
+use crate::state::{VictimSet, within_quota};
 
 /// Borrowed allocations to evict so that `req`, of a tenant within its reservation, fits on
 /// the first GPU type of `order` where it can: `None` if the tenant is at its reservation or
@@ -27,17 +30,27 @@ pub fn for_guarantee(view: &View, req: &Request, order: &[TypeId]) -> Option<Vec
 /// A node that could be freed: (victim GPUs, victims, node), ordered cheapest first.
 type Candidate = (u32, usize, NodeId);
 
+/// Candidate nodes a failing reclaim examines on one GPU type before giving up, beyond the
+/// nodes it needs: the candidates come cheapest first, so when this many in a row cannot be
+/// evicted (still in their exemption, or their tenant would fall below its reservation) the
+/// rest are costlier ones of the same tenants, and the request is asked again at the next
+/// event. Without a bound a guaranteed request that cannot reclaim yet rescans every borrowed
+/// node of a fleet at each offer.
+pub const RECLAIM_SCAN: usize = 64;
+
 /// The cost of freeing node `n` for `req`: (victim GPUs, victims), if every holder may be
 /// evicted. Victims are whole allocations, so a gang spanning many nodes costs all its GPUs.
-fn reclaim_cost(view: &View, req: &Request, n: NodeId) -> Option<(u32, usize)> {
+/// `within`: whether `req` keeps its tenant within its reservation.
+fn reclaim_cost(view: &View, req: &Request, n: NodeId, within: bool) -> Option<(u32, usize)> {
     let node = &view.cluster.nodes[n as usize];
-    if node.down || node.locked > 0 || node.used == 0 {
+    // Some holder is still in its exemption: no need to look at each.
+    if node.down || node.locked > 0 || node.used == 0 || node.evictable_at > view.now {
         return None;
     }
     let mut gpus = 0;
     for &id in &node.allocs {
         let a = view.allocs.get(id)?;
-        if !preemption_allowed(view.scenario, view.cluster, req, a, view.now) {
+        if !allowed_given(view.scenario, view.cluster, req, a, view.now, || within) {
             return None;
         }
         gpus += a.gpus.len() as u32;
@@ -60,9 +73,10 @@ fn try_add(view: &View, req: &Request, picked: &mut VictimSet, n: NodeId) -> boo
 /// whose eviction makes room for `g` GPUs, taking from each tenant only what it borrowed.
 pub fn reclaim(view: &View, req: &Request, t: TypeId, g: u32) -> Option<Vec<AllocId>> {
     let c = view.cluster;
+    let within = within_quota(view.scenario, c, req);
     let candidates = |nodes: &mut dyn Iterator<Item = NodeId>| -> Vec<Candidate> {
         let mut v: Vec<Candidate> = nodes
-            .filter_map(|n| reclaim_cost(view, req, n).map(|(gp, k)| (gp, k, n)))
+            .filter_map(|n| reclaim_cost(view, req, n, within).map(|(gp, k)| (gp, k, n)))
             .collect();
         v.sort_unstable();
         v
@@ -110,18 +124,17 @@ pub fn reclaim(view: &View, req: &Request, t: TypeId, g: u32) -> Option<Vec<Allo
     let mut picked = VictimSet::new(view.scenario.tenants.len());
     // Only nodes whose every holder could pass `preemption_allowed` are candidates: all the
     // nodes of a tenant the request may reclaim from (another tenant above its reservation,
-    // the requester within its own), and nodes of only preemptible work if the request is not
-    // preemptible. The cost index yields each tenant's nodes cheapest first; merged, they come
-    // in the order of ranking every node of the type, without visiting the others.
+    // the requester within its own), and, if the request is not preemptible, nodes of only
+    // preemptible work of its own tenant or of a tenant above its reservation. The cost index
+    // yields each tenant's nodes cheapest first; merged, they come in the order of ranking
+    // every node of the type, without visiting the others.
     let sc = view.scenario;
-    let reclaims = within_quota(sc, c, req);
     let mut sources: Vec<_> = (0..sc.tenants.len())
         .filter_map(|u| {
-            let borrowing = u != req.tenant
-                && reclaims
-                && view.occupied[u] > sc.tenants[u].reserved_total() as u64;
-            (borrowing || !req.preemptible)
-                .then(|| c.nodes_by_eviction_cost(t, u, !borrowing).peekable())
+            let above = u != req.tenant && view.occupied[u] > sc.tenants[u].reserved_total() as u64;
+            let reclaim_all = above && within;
+            let yields = !req.preemptible && (u == req.tenant || above);
+            (reclaim_all || yields).then(|| c.nodes_by_eviction_cost(t, u, !reclaim_all).peekable())
         })
         .collect();
     let next = |sources: &mut Vec<std::iter::Peekable<_>>| {
@@ -131,12 +144,20 @@ pub fn reclaim(view: &View, req: &Request, t: TypeId, g: u32) -> Option<Vec<Allo
             .1;
         sources[i].next()
     };
-    while let Some((gp, k, n)) = next(&mut sources) {
-        match reclaim_cost(view, req, n) {
-            None => continue,
-            Some(cost) => debug_assert_eq!(cost, (gp, k as usize), "cost index of node {n}"),
+    let mut refused = 0;
+    while let Some((bucket, n)) = next(&mut sources) {
+        if refused > RECLAIM_SCAN {
+            return None;
+        }
+        match reclaim_cost(view, req, n, within) {
+            None => {
+                refused += 1;
+                continue;
+            }
+            Some((gp, _)) => debug_assert_eq!(cost_bucket(gp), bucket, "cost index of node {n}"),
         }
         if !try_add(view, req, &mut picked, n) {
+            refused += 1;
             continue;
         }
         room.empty(&c.nodes[n as usize]);

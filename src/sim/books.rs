@@ -86,6 +86,7 @@ impl Engine {
             }
         }
         self.close_held();
+        self.ledger.energy.flush();
         self.finished = true;
     }
 }

@@ -22,14 +22,27 @@ use super::request::Request;
 /// guarantee. Quotas count the GPUs of occupied nodes, since a partly used node is closed to
 /// other tenants. [`victims_allowed`] adds the condition on a whole set of victims.
 pub fn preemption_allowed(sc: &Scenario, c: &Cluster, req: &Request, a: &Alloc, now: Time) -> bool {
+    allowed_given(sc, c, req, a, now, || within_quota(sc, c, req))
+}
+
+/// [`preemption_allowed`] with the requester's quota check supplied (`within`, evaluated only
+/// if needed): a caller judging many victims for one request computes it once.
+#[inline]
+pub fn allowed_given(
+    sc: &Scenario,
+    c: &Cluster,
+    req: &Request,
+    a: &Alloc,
+    now: Time,
+    within: impl FnOnce() -> bool,
+) -> bool {
     // Work must have run `preempt_exempt` first, so evictions cannot thrash.
     if a.phase != Phase::Running || now < a.phase_start.saturating_add(sc.preempt_exempt) {
         return false;
     }
     let own = a.tenant == req.tenant;
     let borrowing = !own && c.occupied()[a.tenant] > reserved(sc, a.tenant);
-    (a.preemptible && !req.preemptible && (own || borrowing))
-        || (borrowing && within_quota(sc, c, req))
+    (a.preemptible && !req.preemptible && (own || borrowing)) || (borrowing && within())
 }
 
 /// Whether a set of victims may be evicted for `req`: each is allowed, and the nodes the
