@@ -129,7 +129,10 @@ pub struct Scenario {
     /// GPU type whose GPU-hours measure work.
     pub work_reference: TypeId,
     pub gpu_types: Vec<GpuType>,
+    /// The fleet; after changing it, call [`Scenario::recount_pools`].
     pub pools: Vec<Pool>,
+    /// GPUs per type, counted from `pools`.
+    type_gpus: Vec<u32>,
     pub tenants: Vec<Tenant>,
     pub workloads: Vec<Workload>,
     /// Traces the scenario read, with their row counts.
@@ -181,12 +184,28 @@ pub struct LoadOptions {
 
 impl Scenario {
     /// GPUs of type `t` across all pools.
+    /// GPUs of type `t` in the fleet (read on every placement decision, so kept per type).
+    #[inline]
     pub fn type_gpus(&self, t: TypeId) -> u32 {
-        self.pools
+        match self.type_gpus.get(t) {
+            Some(&g) if self.type_gpus.len() == self.gpu_types.len() => g,
+            _ => Self::count_type_gpus(&self.pools, t),
+        }
+    }
+
+    fn count_type_gpus(pools: &[Pool], t: TypeId) -> u32 {
+        pools
             .iter()
             .filter(|p| p.gpu_type == t)
             .map(|p| p.gpus)
             .sum()
+    }
+
+    /// Recounts the GPUs per type after `pools` changed.
+    pub fn recount_pools(&mut self) {
+        self.type_gpus = (0..self.gpu_types.len())
+            .map(|t| Self::count_type_gpus(&self.pools, t))
+            .collect();
     }
 
     pub fn total_gpus(&self) -> u64 {
@@ -233,6 +252,7 @@ impl Scenario {
             // At most MAX_FLEET_GPUS: exact in u32.
             pl.gpus = g as u32;
         }
+        out.recount_pools();
         let fleet = out.total_gpus() as f64;
         let cap: Vec<f64> = (0..out.gpu_types.len())
             .map(|t| out.type_gpus(t) as f64)
@@ -1039,6 +1059,7 @@ impl Ctx<'_> {
             preempt_exempt: sim.preempt_exempt.0,
             economics,
             work_reference: reference,
+            type_gpus: capacity.clone(),
             gpu_types,
             pools,
             tenants,
