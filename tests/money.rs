@@ -188,7 +188,18 @@ fn the_multitenant_mix_reaches_the_hyperscale_band_only_when_pooled() {
 
 #[test]
 fn per_token_tenants_pay_for_output_and_prompt_tokens() {
-    let sc = shipped("azure_two_tenants.toml");
+    // The Azure replay, with its traces from `../shared/traces` (skipped where absent).
+    let Some(dir) = shared_traces() else { return };
+    let path = format!(
+        "{}/configs/azure_two_tenants.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let opts = config::LoadOptions {
+        trace_dir: Some(dir),
+        ..Default::default()
+    };
+    let sc =
+        config::load_with(std::path::Path::new(&path), &opts).unwrap_or_else(|e| panic!("{e}"));
     let r = run_plain(&sc, "first_fit");
     check_books(&sc, &r);
     for ten in &sc.tenants {
