@@ -655,6 +655,10 @@ impl Ctx<'_> {
             })
         };
 
+        // Each workload's throughput on the work reference type.
+        let work_rate = |name: &str, tput: &[Option<f64>], given: Option<f64>, at: &KeyPath| {
+            self.work_rate(name, tput, given, at, reference, &gpu_types)
+        };
         let mut workloads = Vec::new();
         let mut seen = BTreeMap::new();
         let mut name_ok = |name: &str, path: KeyPath| -> Result<(), ConfigError> {
@@ -780,14 +784,7 @@ impl Ctx<'_> {
                 });
             }
             let training = |name: String, tput: Vec<Option<f64>>, jobs: Vec<ExplicitJob>| {
-                let work_rate = self.work_rate(
-                    &name,
-                    &tput,
-                    r.reference_tokens_per_s_per_gpu,
-                    &wp,
-                    reference,
-                    &gpu_types,
-                )?;
+                let work_rate = work_rate(&name, &tput, r.reference_tokens_per_s_per_gpu, &wp)?;
                 Ok::<_, ConfigError>(Workload {
                     name,
                     tenant,
@@ -926,14 +923,7 @@ impl Ctx<'_> {
                 tenant,
                 priority: r.priority.unwrap_or(tenants[tenant].priority),
                 preemptible: spot,
-                work_rate: self.work_rate(
-                    &r.name,
-                    &tput,
-                    r.reference_tokens_per_s_per_gpu,
-                    &wp,
-                    reference,
-                    &gpu_types,
-                )?,
+                work_rate: work_rate(&r.name, &tput, r.reference_tokens_per_s_per_gpu, &wp)?,
                 tokens_per_s_per_gpu: tput,
                 replica_gpus: replica,
                 spec: Spec::Inference(InferenceSpec {
@@ -989,14 +979,7 @@ impl Ctx<'_> {
                 tenant,
                 priority: r.priority.unwrap_or(tenants[tenant].priority),
                 preemptible: r.preemptible || spot,
-                work_rate: self.work_rate(
-                    &r.name,
-                    &tput,
-                    r.reference_tokens_per_s_per_gpu,
-                    &wp,
-                    reference,
-                    &gpu_types,
-                )?,
+                work_rate: work_rate(&r.name, &tput, r.reference_tokens_per_s_per_gpu, &wp)?,
                 tokens_per_s_per_gpu: tput,
                 replica_gpus: replica,
                 spec: Spec::Batch(BatchSpec {
