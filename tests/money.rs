@@ -20,6 +20,14 @@ fn run_plain(sc: &Scenario, policy: &str) -> Report {
     fleetsim::run_scenario(&sc).unwrap_or_else(|e| panic!("{policy}: {e}"))
 }
 
+/// One 8-GPU H100 node with on-demand and spot prices, four hours, no failures; append tenants
+/// and workloads.
+fn one_priced_node() -> String {
+    format!(
+        "[simulation]\nhorizon = \"4h\"\nseed = 1\nfailures = false\n{H100_PRICED}\n[[pools]]\ngpu_type = \"H100\"\ngpus = 8\n"
+    )
+}
+
 fn same(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }
@@ -229,10 +237,7 @@ fn on_demand_and_spot_bill_every_hour_held_and_spot_work_yields() {
     // needs the node: the spot job is evicted (spot work is preemptible even though the
     // workload does not say so) and comes back once the committed job is done.
     let sc = scenario(&format!(
-        "{}{H100_PRICED}
-[[pools]]
-gpu_type = \"H100\"
-gpus = 8
+        "{}
 [[tenants]]
 name = \"c\"
 reserved_gpus = {{ H100 = 8 }}
@@ -252,7 +257,7 @@ tokens_per_s_per_gpu = {{ H100 = 650 }}
 checkpoint_interval = \"30m\"
 jobs = [{{ at = \"1h\", gpus = 8, tokens = 18_720_000 }}]
 ",
-        "[simulation]\nhorizon = \"4h\"\nseed = 1\nfailures = false\n"
+        one_priced_node()
     ));
     assert!(sc.workloads[0].preemptible, "spot work is evictable");
     let r = run(&sc, "first_fit");
@@ -275,10 +280,7 @@ jobs = [{{ at = \"1h\", gpus = 8, tokens = 18_720_000 }}]
 #[test]
 fn an_on_demand_tenant_pays_the_list_price_for_what_it_holds() {
     let sc = scenario(&format!(
-        "{}{H100_PRICED}
-[[pools]]
-gpu_type = \"H100\"
-gpus = 8
+        "{}
 [[tenants]]
 name = \"o\"
 contract = \"on_demand\"
@@ -289,7 +291,7 @@ tokens_per_s_per_gpu = {{ H100 = 650 }}
 checkpoint_interval = \"30m\"
 jobs = [{{ at = \"0s\", gpus = 8, tokens = 18_720_000 }}]
 ",
-        "[simulation]\nhorizon = \"4h\"\nseed = 1\nfailures = false\n"
+        one_priced_node()
     ));
     let r = run(&sc, "first_fit");
     let o = &r.by_tenant["o"];
