@@ -172,3 +172,51 @@ fn the_same_seed_gives_byte_identical_json_and_another_seed_does_not() {
     assert_ne!(a, c);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The smallest shape the engine works out once per workload (for the quota check at every
+/// offer) is the smallest of the shapes a request has on each type, for every shipped
+/// workload and gang size, including gangs that fit no type.
+#[test]
+fn smallest_shape_matches_the_shapes_by_type() {
+    use fleetsim::state::request::{Request, Shapes, Target};
+    for (path, sc) in shipped_small() {
+        let shapes = Shapes::new(&sc);
+        for (w, wl) in sc.workloads.iter().enumerate() {
+            let training = matches!(wl.kind(), fleetsim::workload::Kind::Training);
+            let gangs: Vec<u32> = if training {
+                (0..=20)
+                    .map(|k| 1u32 << k)
+                    .chain([3, 24, 72, 100, 1000])
+                    .collect()
+            } else {
+                vec![0]
+            };
+            for gang in gangs {
+                let req = Request {
+                    target: Target::Job(0),
+                    kind: wl.kind(),
+                    workload: w,
+                    tenant: wl.tenant,
+                    priority: wl.priority,
+                    preemptible: wl.preemptible,
+                    arrival: 0,
+                    gang,
+                    tokens_left: 1.0,
+                    serial: 0,
+                    smallest: 0,
+                };
+                let by_type = (0..sc.gpu_types.len())
+                    .filter_map(|t| req.gpus_on(&sc, t))
+                    .min()
+                    .unwrap_or(u32::MAX);
+                assert_eq!(
+                    shapes.smallest(&sc, w, gang),
+                    by_type,
+                    "{}: workload {} gang {gang}",
+                    path.display(),
+                    wl.name
+                );
+            }
+        }
+    }
+}

@@ -7,7 +7,7 @@ use crate::fleet::cluster::{Node, NodeClass};
 use crate::fleet::{Cluster, NodeId, TypeId};
 use crate::state::alloc::{Alloc, AllocId};
 use crate::state::request::Request;
-use crate::state::{preemption_allowed, victims_allowed};
+use crate::state::{preemption_allowed, quota_kept};
 use crate::workload::TenantId;
 
 /// Takes `g` GPUs of type `t` for `tenant` from `nodes` in the order given, in the request's
@@ -195,7 +195,8 @@ pub fn victims_for(
             .iter()
             .filter_map(|&id| view.allocs.get(id).map(|a| (id, a)))
             .collect();
-        victims_allowed(view.scenario, view.cluster, req, &set, view.now).then_some(v)
+        // Each passed `allowed`: only the quota rule on the whole set is left.
+        quota_kept(view.scenario, view.cluster, req, &set).then_some(v)
     };
     if req.needs_one_domain(view.scenario, t) {
         let need = nodes_for(g, c.types[t].node_gpus);

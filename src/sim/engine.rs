@@ -8,7 +8,7 @@ use super::alloc::{AllocId, Allocs};
 use super::events::EventQueue;
 use super::job::Job;
 use super::queue::{ClassHeads, Queue};
-use super::request::{JobId, QueueKey, Request, ServiceId, Target};
+use super::request::{JobId, QueueKey, Request, ServiceId, Shapes, Target};
 use super::service::Service;
 use crate::config::Scenario;
 use crate::fleet::{Cluster, NodeId};
@@ -151,6 +151,8 @@ pub struct Engine {
     pub(crate) ledger: Ledger,
     /// Per workload: GPUs of its smallest replica (0 for training).
     pub(super) min_gpus: Vec<u32>,
+    /// Per workload, what its requests' smallest shape depends on.
+    pub(super) shapes: Shapes,
     pub(super) dirty: bool,
     pub(super) audit: bool,
     pub(super) started: bool,
@@ -203,6 +205,7 @@ impl Engine {
             type_nodes,
             ledger,
             min_gpus,
+            shapes: Shapes::new(&sc),
             dirty: false,
             audit: false,
             started: false,
@@ -268,6 +271,7 @@ impl Engine {
                     tokens_left: 1e9,
                     // The serial the next job would get, so its workflow is a fresh one.
                     serial: self.stats.submitted_jobs as u32,
+                    smallest: self.shapes.smallest(&self.sc, w, gang),
                 }
             }
         };

@@ -105,6 +105,7 @@ impl Engine {
             gang: job.gang,
             tokens_left: (job.tokens_total - job.tokens_done).max(0.0),
             serial: job.serial,
+            smallest: self.shapes.smallest(&self.sc, job.workload(), job.gang),
         }
     }
 
@@ -123,6 +124,7 @@ impl Engine {
             gang: 0,
             tokens_left: 0.0,
             serial: 0,
+            smallest: self.shapes.smallest(&self.sc, wi, 0),
         }
     }
 

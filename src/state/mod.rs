@@ -7,5 +7,5 @@ pub mod request;
 pub mod rules;
 pub mod view;
 
-pub use rules::{VictimSet, preemption_allowed, victims_allowed, within_quota};
+pub use rules::{VictimSet, preemption_allowed, quota_kept, victims_allowed, within_quota};
 pub use view::View;

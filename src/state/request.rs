@@ -33,6 +33,62 @@ pub struct Request {
     pub tokens_left: f64,
     /// The job's submission order ([`crate::sim::job::Job::serial`]); 0 for a replica.
     pub serial: u32,
+    /// GPUs of its smallest shape on any type of the fleet ([`Shapes::smallest`]), `u32::MAX`
+    /// if it fits none: what it adds to its tenant's quota at least.
+    pub smallest: u32,
+}
+
+/// Per workload, what the smallest shape of its requests depends on, worked out once: a
+/// request is built at every offer, and its quota check needs its smallest shape.
+#[derive(Clone, Debug, Default)]
+pub struct Shapes {
+    /// GPUs of the smallest replica on a type it can run on (`u32::MAX` if none; inference
+    /// and batch).
+    replica: Vec<u32>,
+    /// The largest gang that fits a type it can run on (0 if none; training).
+    gang: Vec<u32>,
+}
+
+impl Shapes {
+    pub fn new(sc: &Scenario) -> Self {
+        fn types<'a>(
+            sc: &'a Scenario,
+            w: &'a crate::workload::Workload,
+        ) -> impl Iterator<Item = TypeId> + 'a {
+            (0..sc.gpu_types.len()).filter(move |&t| w.rate(t).is_some() && sc.type_gpus(t) > 0)
+        }
+        let replica = (sc.workloads.iter())
+            .map(|w| {
+                types(sc, w)
+                    .filter_map(|t| w.replica_gpus.get(t).copied().flatten())
+                    .min()
+                    .unwrap_or(u32::MAX)
+            })
+            .collect();
+        let gang = (sc.workloads.iter())
+            .map(|w| match &w.spec {
+                Spec::Training(s) => types(sc, w)
+                    .map(|t| match s.wide_nvlink {
+                        true => sc.gpu_types[t].nvlink_domain_gpus,
+                        false => sc.type_gpus(t),
+                    })
+                    .max()
+                    .unwrap_or(0),
+                _ => 0,
+            })
+            .collect();
+        Shapes { replica, gang }
+    }
+
+    /// GPUs of the smallest shape of a request of workload `w` (with `gang` for training) on
+    /// any type, as [`Request::gpus_on`] gives them; `u32::MAX` if it fits none.
+    pub fn smallest(&self, sc: &Scenario, w: WorkloadId, gang: u32) -> u32 {
+        match sc.workloads[w].spec {
+            Spec::Training(_) if gang <= self.gang[w] => gang,
+            Spec::Training(_) => u32::MAX,
+            _ => self.replica[w],
+        }
+    }
 }
 
 impl Request {

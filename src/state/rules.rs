@@ -54,15 +54,24 @@ pub fn victims_allowed(
     victims: &[(AllocId, &Alloc)],
     now: Time,
 ) -> bool {
-    let mut others = false;
-    for &(_, a) in victims {
-        if !preemption_allowed(sc, c, req, a, now) {
-            return false;
-        }
-        others |= a.tenant != req.tenant;
-    }
-    // The quota rule bounds what other tenants lose: a set of the requester's own work keeps it.
-    !others || VictimSet::new(sc.tenants.len()).add(sc, c, req, victims)
+    victims
+        .iter()
+        .all(|&(_, a)| preemption_allowed(sc, c, req, a, now))
+        && quota_kept(sc, c, req, victims)
+}
+
+/// The quota rule of [`victims_allowed`] alone, for victims each already allowed. It bounds
+/// what other tenants lose: a set of the requester's own work keeps it, and so does one whose
+/// other tenants reserve nothing (whatever they lose, they keep their reservation of none).
+pub fn quota_kept(
+    sc: &Scenario,
+    c: &Cluster,
+    req: &Request,
+    victims: &[(AllocId, &Alloc)],
+) -> bool {
+    let bounded = |a: &Alloc| a.tenant != req.tenant && reserved(sc, a.tenant) > 0;
+    !victims.iter().any(|&(_, a)| bounded(a))
+        || VictimSet::new(sc.tenants.len()).add(sc, c, req, victims)
 }
 
 /// A set of victims grown a few at a time, with what the quota rule of [`victims_allowed`]
@@ -72,10 +81,11 @@ pub fn victims_allowed(
 pub struct VictimSet {
     /// The victims, sorted.
     pub ids: Vec<AllocId>,
-    /// Nodes every holder of which is in the set, sorted.
-    vacated: Vec<NodeId>,
-    /// GPUs of the vacated nodes, by their tenant.
-    vacated_gpus: Vec<u64>,
+    /// By tenant, the GPUs of the nodes the victims sit on, counted once per victim: at least
+    /// what the set would vacate of that tenant's nodes.
+    touched_gpus: Vec<u64>,
+    /// The nodes the victims sit on, in no order, with repeats.
+    touched_nodes: Vec<NodeId>,
     /// Tenants other than the requester's with a victim in the set, sorted.
     reclaimed_from: Vec<TenantId>,
 }
@@ -90,15 +100,18 @@ fn insert_sorted<T: Ord + Copy>(v: &mut Vec<T>, x: T) {
 impl VictimSet {
     pub fn new(tenants: usize) -> Self {
         VictimSet {
-            vacated_gpus: vec![0; tenants],
+            touched_gpus: vec![0; tenants],
             ..Default::default()
         }
     }
 
     /// Adds `victims` if the grown set keeps the quota rule of [`victims_allowed`], and
     /// returns whether it did (checking each victim against [`preemption_allowed`] is the
-    /// caller's). The sets are sorted vectors: a set holds tens to hundreds of victims, and
-    /// a binary search over a vector costs less than an ordered-set node per entry.
+    /// caller's). The rule is first judged on a bound: a tenant that keeps its reservation
+    /// even if it lost every node a victim touches keeps it; only a tenant near its
+    /// reservation needs the nodes the set would really vacate, counted from the whole set.
+    /// The sets are sorted vectors: a set holds tens to hundreds of victims, and a binary
+    /// search over a vector costs less than an ordered-set node per entry.
     pub fn add(
         &mut self,
         sc: &Scenario,
@@ -112,46 +125,62 @@ impl VictimSet {
             .collect();
         new.sort_unstable();
         new.dedup();
-        let is_in =
-            |id: &AllocId| self.ids.binary_search(id).is_ok() || new.binary_search(id).is_ok();
-        let mut reclaimed: Vec<TenantId> = Vec::new();
-        let mut vacated: Vec<NodeId> = Vec::new();
+        let mut reclaimed = self.reclaimed_from.clone();
+        let mut touched = self.touched_gpus.clone();
+        let before = self.touched_nodes.len();
         for &(id, a) in victims {
             if new.binary_search(&id).is_err() {
                 continue;
             }
-            if a.tenant != req.tenant && self.reclaimed_from.binary_search(&a.tenant).is_err() {
+            if a.tenant != req.tenant {
                 insert_sorted(&mut reclaimed, a.tenant);
             }
             for &(m, _) in &a.nodes {
-                if self.vacated.binary_search(&m).is_err()
-                    && c.nodes[m as usize].allocs.iter().all(is_in)
-                {
-                    vacated.push(m);
+                let node = &c.nodes[m as usize];
+                if let Some(t) = node.tenant {
+                    touched[t] += node.gpus as u64;
                 }
+                self.touched_nodes.push(m);
             }
         }
-        vacated.sort_unstable();
-        vacated.dedup();
-        let mut gpus = self.vacated_gpus.clone();
-        for &m in &vacated {
-            if let Some(t) = c.nodes[m as usize].tenant {
-                gpus[t] += c.nodes[m as usize].gpus as u64;
+        // A tenant that reserves nothing keeps that whatever it loses.
+        let keeps = |t: TenantId, lost: u64| {
+            let r = reserved(sc, t);
+            lost == 0 || r == 0 || c.occupied()[t] >= r + lost
+        };
+        if !reclaimed.iter().all(|&t| keeps(t, touched[t])) {
+            let vacated = self.vacated_gpus(c, &new);
+            if !reclaimed.iter().all(|&t| keeps(t, vacated[t])) {
+                self.touched_nodes.truncate(before);
+                return false;
             }
         }
-        let within = |t: TenantId| gpus[t] == 0 || c.occupied()[t] >= reserved(sc, t) + gpus[t];
-        if !(self.reclaimed_from.iter().chain(&reclaimed)).all(|&t| within(t)) {
-            return false;
-        }
-        // Each is disjoint from what the set holds: appended, then sorted.
+        // Disjoint from what the set holds: appended, then sorted.
         self.ids.extend(new);
         self.ids.sort_unstable();
-        self.vacated.extend(vacated);
-        self.vacated.sort_unstable();
-        self.vacated_gpus = gpus;
-        self.reclaimed_from.extend(reclaimed);
-        self.reclaimed_from.sort_unstable();
+        self.touched_gpus = touched;
+        self.reclaimed_from = reclaimed;
         true
+    }
+
+    /// By tenant, the GPUs of the nodes that evicting the set and `new` would vacate (the
+    /// victims of `new` already in `touched_nodes`).
+    fn vacated_gpus(&self, c: &Cluster, new: &[AllocId]) -> Vec<u64> {
+        let is_in =
+            |id: &AllocId| self.ids.binary_search(id).is_ok() || new.binary_search(id).is_ok();
+        let mut nodes = self.touched_nodes.clone();
+        nodes.sort_unstable();
+        nodes.dedup();
+        let mut gpus = vec![0; self.touched_gpus.len()];
+        for m in nodes {
+            let node = &c.nodes[m as usize];
+            if let Some(t) = node.tenant
+                && node.allocs.iter().all(is_in)
+            {
+                gpus[t] += node.gpus as u64;
+            }
+        }
+        gpus
     }
 }
 
@@ -165,9 +194,14 @@ pub fn reserved(sc: &Scenario, t: usize) -> u64 {
 /// nodes), and no other tenant can reclaim that part back, since a reclaim takes whole nodes
 /// and only what a tenant holds beyond its reservation.
 pub fn within_quota(sc: &Scenario, c: &Cluster, req: &Request) -> bool {
-    let smallest = (0..sc.gpu_types.len())
-        .filter_map(|t| req.gpus_on(sc, t))
-        .min()
-        .unwrap_or(u32::MAX);
-    c.occupied()[req.tenant] + smallest as u64 <= reserved(sc, req.tenant)
+    debug_assert_eq!(
+        req.smallest,
+        (0..sc.gpu_types.len())
+            .filter_map(|t| req.gpus_on(sc, t))
+            .min()
+            .unwrap_or(u32::MAX),
+        "smallest shape of {:?}",
+        req.target
+    );
+    c.occupied()[req.tenant].saturating_add(req.smallest as u64) <= reserved(sc, req.tenant)
 }
