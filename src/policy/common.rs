@@ -242,11 +242,19 @@ pub fn victims_for(
     };
     let all = own.is_none()
         && (0..sc.tenants.len()).all(|u| may_yield(u) || c.evictable_gpus_of(t, u) == 0);
-    let evictable = if all {
-        c.evictable_gpus(t)
-    } else {
-        tenants.iter().map(|&u| c.evictable_gpus_of(t, u)).sum()
-    } / ng;
+    // What each other tenant may lose and keep its reservation (the quota rule the whole set
+    // must pass): once a tenant's part is taken, its other nodes are passed over rather than
+    // found to break the rule after the scan.
+    let mut budget: Vec<u64> = (0..sc.tenants.len())
+        .map(|u| match sc.tenants[u].reserved_total() as u64 {
+            r if u == req.tenant || r == 0 => u64::MAX,
+            r => view.occupied[u].saturating_sub(r),
+        })
+        .collect();
+    let evictable: u64 = (tenants.iter())
+        .map(|&u| c.evictable_gpus_of(t, u).min(budget[u]))
+        .sum::<u64>()
+        / ng;
     if room.enough() || !room.enough_with(evictable) {
         return None; // nothing to evict for, or evicting every evictable node would not do
     }
@@ -267,8 +275,12 @@ pub fn victims_for(
     };
     for n in nodes {
         let node = &c.nodes[n as usize];
-        if !allowed(node) {
+        let u = node.tenant.expect("an evictable node has a tenant");
+        if budget[u] < node.gpus as u64 || !allowed(node) {
             continue;
+        }
+        if budget[u] != u64::MAX {
+            budget[u] -= node.gpus as u64;
         }
         victims.extend(node.allocs.iter().copied());
         room.empty(node);
