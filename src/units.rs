@@ -7,6 +7,8 @@ use std::fmt;
 pub type Time = u64;
 
 pub const US_PER_SEC: Time = 1_000_000;
+/// One millisecond.
+pub const MS: Time = 1_000;
 pub const US_PER_HOUR: Time = 3_600 * US_PER_SEC;
 
 /// Seconds (as f64) of a duration in microseconds.

@@ -141,11 +141,64 @@ fn semantic_checks_name_the_field() {
         good()
     );
     assert_eq!(error_of(&text).1, "inference[0].target_utilization");
-    // A model that fits no GPU type it can run on.
-    let text = text
-        .replace("model_gb = 70", "model_gb = 7000")
-        .replace("target_utilization = 1.5", "");
+    // A model that fits no GPU type it can run on, even over 1,024 GPUs.
+    let service = text.replace("target_utilization = 1.5", "");
+    let text = service.replace("model_gb = 70", "model_gb = 70000");
     assert_eq!(error_of(&text).1, "inference[0].model_gb");
+    // How a service is run: its SLO class, delays, replica shape and autoscaler.
+    for (extra, field, says) in [
+        ("slo = \"fast\"", "inference[0].slo", "unknown SLO class"),
+        (
+            "slo_delay = \"0s\"",
+            "inference[0].slo_delay",
+            "longer than 0",
+        ),
+        (
+            "abandon_after = \"0s\"",
+            "inference[0].abandon_after",
+            "longer than 0",
+        ),
+        (
+            "gpus_per_replica = { H100 = 12 }",
+            "inference[0].gpus_per_replica.H100",
+            "multiple of 8",
+        ),
+        (
+            "autoscaler = { mode = \"psychic\" }",
+            "inference[0].autoscaler.mode",
+            "reactive",
+        ),
+        (
+            "autoscaler = { window = \"0s\" }",
+            "inference[0].autoscaler.window",
+            "longer than 0",
+        ),
+        (
+            "autoscaler = { scale_down_delay = \"30d\" }",
+            "inference[0].autoscaler.scale_down_delay",
+            "7 days",
+        ),
+        (
+            "min_replicas = 4\nautoscaler = { max_replicas = 2 }",
+            "inference[0].autoscaler.max_replicas",
+            "min_replicas",
+        ),
+    ] {
+        let text = format!("{service}{extra}\n");
+        let (_, path, message) = error_of(&text);
+        assert_eq!(path, field, "{extra}: {message}");
+        assert!(message.contains(says), "{extra}: {message}");
+    }
+    // A class's rates need the class's GPU types.
+    let text = service.replace(
+        "tokens_per_s_per_gpu = { H100 = 1000 }\n",
+        "slo = \"server\"\n",
+    );
+    assert!(
+        error_of(&text.replace("H100", "X1"))
+            .2
+            .contains("has rates for H100")
+    );
 }
 
 #[test]

@@ -188,30 +188,88 @@ backlog_jobs = 1
     );
 }
 
-#[test]
-fn inference_serves_demand_once_its_model_is_loaded() {
-    // 1,000 tokens/s demanded; one replica of 2,000 tokens/s after a 100 s load.
+/// One replica of 2,000 tokens/s (`C`) serving `demand` tokens/s, with `extra` lines in the
+/// service's section.
+fn one_replica_service(horizon: &str, demand: f64, extra: &str) -> fleetsim::report::Report {
     let sc = scenario(&format!(
-        "{TINY}
+        "{}
 [[inference]]
 name = \"svc\"
 tenant = \"a\"
 model_gb = 40
 tokens_per_s_per_gpu = {{ X1 = 2000 }}
-demand_tokens_per_s = 1000
+demand_tokens_per_s = {demand}
 min_replicas = 1
-"
+{extra}
+",
+        TINY.replace("\"10h\"", &format!("\"{horizon}\""))
     ));
-    let r = run(&sc, "first_fit");
+    run(&sc, "first_fit")
+}
+
+#[test]
+fn a_cold_start_queues_the_first_demand_until_the_model_is_loaded() {
+    // 1,000 tokens/s demanded from 0; one replica of 2,000 tokens/s serves after its 100 s
+    // load. The 100 s of demand that waited drains at the 1,000 tokens/s to spare by 200 s:
+    // the token arriving at `a` is served at 100 + a/2 s, a delay of 100 - a/2 s, so the
+    // first waits 100 s and those arriving before 196 s wait more than the 2 s SLO.
+    let r = one_replica_service("10h", 1000.0, "");
     let horizon_s = 36_000.0;
+    let svc = &r.by_service["svc"];
     assert_close(r.inference.demanded_tokens, 1000.0 * horizon_s);
-    assert_close(r.inference.served_tokens, 1000.0 * (horizon_s - 100.0));
+    assert_close(r.inference.served_tokens, 1000.0 * horizon_s);
+    assert_close(svc.queued_tokens, 0.0);
+    assert_close(svc.dropped_tokens, 0.0);
+    assert_close(svc.delay_s.max, 100.0);
+    // 200,000 tokens waited 50 s on average; the rest not at all.
+    assert_close(svc.delay_s.mean, 200_000.0 * 50.0 / (1000.0 * horizon_s));
+    assert_close(svc.served_within_slo_tokens, 1000.0 * (horizon_s - 196.0));
     assert_close(
         r.by_tenant["a"].slo_attainment.unwrap(),
-        (horizon_s - 100.0) / horizon_s,
+        (horizon_s - 196.0) / horizon_s,
+    );
+    assert_close(
+        r.inference.worst_slo_attainment.unwrap(),
+        (horizon_s - 196.0) / horizon_s,
     );
     assert_close(r.gpu_hours.productive, (horizon_s - 100.0) / 3600.0);
     assert_eq!(r.inference.replicas_started, 1);
+    assert_eq!(svc.cold_starts, 1);
+    assert_close(svc.gpu_hours, horizon_s / 3600.0);
+    // With demand dropped after 30 s of waiting, what waited longer is gone instead: the
+    // front reaches 30 s of age at once and holds it until the load ends, so arrivals in
+    // [0, 70) s are dropped (70,000 tokens) and the rest is served.
+    let r = one_replica_service("10h", 1000.0, "abandon_after = \"30s\"");
+    let svc = &r.by_service["svc"];
+    assert_close(svc.dropped_tokens, 70_000.0);
+    assert_close(svc.served_tokens + svc.dropped_tokens, 1000.0 * horizon_s);
+    assert_close(svc.delay_s.max, 30.0);
+}
+
+#[test]
+fn a_demand_step_queues_drains_and_delays_as_worked_out_by_hand() {
+    // Capacity C = 2,000 tokens/s fixed (one replica); demand 0.5 C, then 2 C from 2 h to 3 h,
+    // then 0.5 C. The queue peaks at one hour of capacity at 3 h, the burst's last token waits
+    // an hour, and the queue is empty two hours later, at 5 h.
+    let extra = "autoscaler = { max_replicas = 1 }
+demand_changes = [{ at = \"2h\", factor = 4 }, { at = \"3h\", factor = 1 }]";
+    let queued_at = |h: &str| one_replica_service(h, 1000.0, extra).by_service["svc"].queued_tokens;
+    assert_close(queued_at("3h"), 2000.0 * 3600.0);
+    assert_close(queued_at("4h"), 0.5 * 2000.0 * 3600.0);
+    assert_close(queued_at("5h"), 0.0);
+    let r = one_replica_service("10h", 1000.0, extra);
+    let svc = &r.by_service["svc"];
+    assert_close(svc.delay_s.max, 3600.0);
+    // Late (over 2 s): the cold start's first 196 s of arrivals (196,000 tokens); burst
+    // arrivals at `a` wait `a - 2 h`, so all but its first 2 s (4,000 x 3,598); after it,
+    // arrivals at `a` wait `2.5 h - a / 2`, so those before 5 h - 4 s (1,000 x 7,196).
+    let demanded = 1000.0 * 36_000.0 + 3000.0 * 3600.0;
+    let late = 196_000.0 + 4000.0 * 3598.0 + 1000.0 * 7196.0;
+    assert_close(svc.demanded_tokens, demanded);
+    assert_close(svc.served_tokens, demanded);
+    assert_close(svc.served_within_slo_tokens, demanded - late);
+    assert_close(svc.slo_attainment.unwrap(), (demanded - late) / demanded);
+    assert_eq!(svc.replicas.max, 1);
 }
 
 #[test]
@@ -231,6 +289,12 @@ demand_tokens_per_s = 3000
     let horizon_s = 36_000.0;
     assert_close(r.inference.served_tokens, 2000.0 * (horizon_s - 100.0));
     assert_close(r.inference.demanded_tokens, 3000.0 * horizon_s);
+    // What was not served still waits: nothing is lost without `abandon_after`.
+    assert_close(
+        r.inference.queued_tokens,
+        3000.0 * horizon_s - 2000.0 * (horizon_s - 100.0),
+    );
+    assert_close(r.inference.dropped_tokens, 0.0);
 }
 
 #[test]
@@ -257,17 +321,17 @@ tokens_per_s_per_gpu = {{ X1 = 2000 }}
 demand_tokens_per_s = 1000
 min_replicas = 0
 demand_changes = [{{ at = \"0s\", factor = 0 }}, {{ at = \"2h\", factor = 1 }}]
+autoscaler = {{ mode = \"oracle\" }}
 "
     ));
     let r = run(&sc, "first_fit");
     assert_eq!(r.jobs.preemptions, 1);
     assert_close(r.engine_stats.tokens_lost, 1000.0 * 20.0 * 60.0);
-    // Training: 1 h 30 min of kept tokens; service: 8 h minus the load, at 1,000 tokens/s.
+    // Training: 1 h 30 min of kept tokens; service: 8 h at 1,000 tokens/s (the oracle
+    // autoscaler places the replica at 2 h; what arrives during its load waits, then is served).
     assert_close(r.by_kind["training"].tokens, 1000.0 * 5400.0);
-    assert_close(
-        r.by_kind["inference"].tokens,
-        1000.0 * (8.0 * 3600.0 - 100.0),
-    );
+    assert_close(r.by_kind["inference"].tokens, 1000.0 * 8.0 * 3600.0);
+    assert_eq!(r.by_service["svc"].autoscaler, "oracle");
     assert_close(r.gpu_hours.workflow_switch, (600.0 + 100.0) / 3600.0);
     assert_close(r.gpu_hours.productive, 110.0 / 60.0 + 8.0 - 100.0 / 3600.0);
     assert_eq!(r.jobs.queued, 1);
@@ -645,5 +709,84 @@ diurnal = { peak = 1.5, trough = 0.5 }
             r.engine_stats.failures > 0,
             "{policy}: the case needs failures"
         );
+    }
+}
+
+#[test]
+fn the_reactive_autoscaler_lags_a_step_by_its_window_and_delays() {
+    // Demand steps from none to 3,000 tokens/s at 2 h, on the one replica of 2,000 tokens/s
+    // the service keeps (loaded long before); more replicas load in 100 s on fresh GPUs. Until more capacity serves at `ready`, the queue's front moves
+    // through arrivals at 2/3 s per s, so the token at the front then has waited
+    // (ready - 2 h) / 3, the longest wait of the run. The reactive autoscaler sees the step at
+    // its next decision (5 min later: its 1-minute window saw none of it at 2 h), waits out
+    // its scale-up delay, then places; the oracle places at 2 h.
+    let service = |autoscaler: &str| {
+        let sc = scenario(&format!(
+            "{}
+[[inference]]
+name = \"svc\"
+tenant = \"a\"
+model_gb = 40
+tokens_per_s_per_gpu = {{ X1 = 2000 }}
+demand_tokens_per_s = 3000
+demand_changes = [{{ at = \"0s\", factor = 0 }}, {{ at = \"2h\", factor = 1 }}]
+autoscaler = {autoscaler}
+",
+            TINY.replace("gpus = 1", "gpus = 4")
+        ));
+        run(&sc, "first_fit").by_service["svc"].clone()
+    };
+    let load = 100.0;
+    for (autoscaler, lag) in [
+        ("{ mode = \"oracle\" }", 0.0),
+        ("{ scale_up_delay = \"0s\" }", 300.0),
+        ("{ scale_up_delay = \"10m\" }", 900.0),
+    ] {
+        let svc = service(autoscaler);
+        assert_close(svc.delay_s.max, (lag + load) / 3.0);
+        assert_close(svc.served_tokens, svc.demanded_tokens);
+        assert!(svc.replicas.max >= 2, "{autoscaler}");
+    }
+}
+
+#[test]
+fn a_model_wider_than_a_node_runs_on_whole_nodes() {
+    // An R1-class model (671 GB at FP8) needs 671 / 0.7 = 959 GB of HBM: 16 H100, two nodes
+    // over the network (an H100 NVLink domain is one node), at the 1,100 tokens/s per GPU
+    // configured for that shape. On GB200 it fits one NVL72 domain: 8 GPUs, two 4-GPU trays
+    // of the same domain.
+    for (fleet, gpus, rate) in [(H100, 16.0, 1100.0), (GB200, 8.0, 2300.0)] {
+        let t = if fleet == H100 { "H100" } else { "GB200" };
+        let sc = scenario(&format!(
+            "[simulation]
+horizon = \"4h\"
+seed = 1
+failures = false
+{fleet}
+[[pools]]
+gpu_type = \"{t}\"
+gpus = {pool}
+
+[[tenants]]
+name = \"a\"
+
+[[inference]]
+name = \"r1\"
+tenant = \"a\"
+model_gb = 671
+tokens_per_s_per_gpu = {{ {t} = {rate} }}
+demand_tokens_per_s = 1000
+",
+            pool = if fleet == H100 { 16 } else { 72 }
+        ));
+        for policy in ["first_fit", "dedicated", "best_fit"] {
+            let r = run(&sc, policy);
+            let svc = &r.by_service["r1"];
+            assert_eq!(svc.replicas.max, 1, "{t} {policy}");
+            assert_close(svc.gpu_hours, gpus * 4.0);
+            assert_close(svc.served_tokens, svc.demanded_tokens);
+            // One replica of `gpus` GPUs, not a replica per node.
+            assert_eq!(r.inference.replicas_started, 1, "{t} {policy}");
+        }
     }
 }

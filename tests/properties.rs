@@ -342,6 +342,20 @@ fn check(g: &Gen) -> Result<(), TestCaseError> {
             r.gpu_hours.tenant_switch
         );
         prop_assert!((0.0..=1.0).contains(&r.gpu_utilization));
+        // Every service's demand is served, dropped or still waiting, exactly.
+        for (svc, f) in &r.by_service {
+            let total = f.served_tokens + f.dropped_tokens + f.queued_tokens;
+            prop_assert!(
+                (total - f.demanded_tokens).abs() <= 1e-9 * f.demanded_tokens.max(1.0),
+                "{}: {} served + dropped + queued = {} of {} demanded",
+                name,
+                svc,
+                total,
+                f.demanded_tokens
+            );
+            prop_assert!(f.served_within_slo_tokens <= f.served_tokens * (1.0 + 1e-12) + 1e-9);
+            prop_assert!(f.delay_s.max >= f.delay_s.p99 && f.delay_s.p99 >= f.delay_s.p50);
+        }
         let j = &r.jobs;
         prop_assert_eq!(j.submitted, j.completed + j.running + j.queued + j.rejected);
         if r.switches.tenant == 0 {

@@ -70,6 +70,22 @@ fn ample_capacity_serves_exactly_the_tokens_of_the_trace() {
     assert_eq!((u.rows, u.used, u.skipped_rows), (19_366, 19_366, 0));
     assert_eq!(u.section, "inference[0].trace");
 
+    // From time 0, the demand that arrives while the first replicas load their model waits
+    // for them rather than being lost: every token is still served by the horizon.
+    let sc = scenario(
+        &dir,
+        "2h",
+        &service(&format!("reader = \"azure\"\nfile = \"{file}\"")),
+    );
+    let r = run(&sc, "first_fit");
+    let svc = r.by_service.values().next().unwrap();
+    exact(svc.served_tokens, out as f64);
+    exact(svc.queued_tokens + svc.dropped_tokens, 0.0);
+    assert!(
+        svc.delay_s.max > 0.0,
+        "the cold start delays the first tokens"
+    );
+
     // Too little capacity: the same demand is only partly served, and the report says so.
     let sc = scenario_on(
         &dir,

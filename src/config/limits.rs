@@ -71,3 +71,5 @@ pub const MAX_REQUEST_TOKENS: f64 = 1e9;
 /// Shortest pass of a looped trace: a loop of a trace whose rows all share one time would
 /// otherwise repeat without end.
 pub const MIN_LOOP_PERIOD: Time = crate::units::US_PER_SEC;
+/// Longest autoscaler window or stabilization delay: a week.
+pub const MAX_AUTOSCALE_WINDOW: Time = 7 * 24 * US_PER_HOUR;

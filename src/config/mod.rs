@@ -5,6 +5,7 @@ mod contracts;
 pub mod limits;
 pub mod locate;
 pub mod raw;
+mod service;
 pub mod traces;
 pub mod values;
 
@@ -830,10 +831,14 @@ impl Ctx<'_> {
             let tenant = tenant_of(&r.tenant, wp.clone().key("tenant"))?;
             self.billable(&tenants[tenant], Kind::Inference, &wp)?;
             let spot = tenants[tenant].contract == Contract::Spot;
-            let tput = rates(
-                &r.tokens_per_s_per_gpu,
-                wp.clone().key("tokens_per_s_per_gpu"),
-            )?;
+            let (slo, class_rates) = self.slo(r, &wp, &gpu_types)?;
+            let tput = match class_rates {
+                Some(v) => v,
+                None => rates(
+                    &r.tokens_per_s_per_gpu,
+                    wp.clone().key("tokens_per_s_per_gpu"),
+                )?,
+            };
             let replica = self.replicas(
                 &gpu_types,
                 &tput,
@@ -936,6 +941,8 @@ impl Ctx<'_> {
                     demand_changes: changes,
                     target_utilization: r.target_utilization,
                     min_replicas: r.min_replicas,
+                    slo,
+                    autoscaler: self.autoscaler(r.autoscaler.as_ref(), &wp, r.min_replicas)?,
                 }),
             });
         }
@@ -1262,12 +1269,18 @@ impl Ctx<'_> {
                 format!("no tokens_per_s_per_gpu is given for `{k}`"),
             )?;
             self.check(
-                n >= 1 && n <= types[t].nvlink_domain_gpus,
+                (1..=crate::workload::MAX_REPLICA_GPUS).contains(&n),
                 kp.clone(),
                 format!(
-                    "must be between 1 and the NVLink domain size ({})",
-                    types[t].nvlink_domain_gpus
+                    "must be between 1 and {}",
+                    crate::workload::MAX_REPLICA_GPUS
                 ),
+            )?;
+            let node = types[t].node_gpus;
+            self.check(
+                n <= node || n % node == 0,
+                kp.clone(),
+                format!("a replica wider than a node takes whole nodes: use a multiple of {node}"),
             )?;
             self.check(
                 n as f64 * types[t].hbm_gb >= model_gb,
@@ -1281,13 +1294,17 @@ impl Ctx<'_> {
         }
         for (t, g) in types.iter().enumerate() {
             if tput[t].is_some() && out[t].is_none() {
-                out[t] = min_replica_gpus(model_gb, headroom, g.hbm_gb, g.nvlink_domain_gpus);
+                out[t] = min_replica_gpus(model_gb, headroom, g.hbm_gb, g.node_gpus);
             }
         }
         self.check(
             out.iter().any(|o| o.is_some()),
             wp.clone().key("model_gb"),
-            format!("a {model_gb} GB model fits in one NVLink domain of none of the GPU types it has a throughput for"),
+            format!(
+                "a {model_gb} GB model needs more than {} GPUs per replica on every GPU type it \
+                 has a throughput for",
+                crate::workload::MAX_REPLICA_GPUS
+            ),
         )?;
         Ok(out)
     }

@@ -348,12 +348,23 @@ pub struct RawInference {
     pub model_gb: f64,
     #[serde(default = "default_headroom")]
     pub hbm_headroom: f64,
+    /// Required unless `slo` names a class, whose measured rates are then the default.
+    #[serde(default)]
     pub tokens_per_s_per_gpu: BTreeMap<String, f64>,
     /// Tokens/s per GPU on the work reference type, where the workload cannot run there.
     #[serde(default)]
     pub reference_tokens_per_s_per_gpu: Option<f64>,
     #[serde(default)]
     pub gpus_per_replica: BTreeMap<String, u32>,
+    /// Latency class: `interactive`, `server` or `offline`.
+    #[serde(default)]
+    pub slo: Option<String>,
+    #[serde(default)]
+    pub slo_delay: Option<Dur>,
+    #[serde(default)]
+    pub abandon_after: Option<Dur>,
+    #[serde(default)]
+    pub autoscaler: Option<RawAutoscaler>,
     #[serde(default)]
     pub demand_tokens_per_s: Option<f64>,
     #[serde(default)]
@@ -366,6 +377,21 @@ pub struct RawInference {
     pub target_utilization: f64,
     #[serde(default = "one_u32")]
     pub min_replicas: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAutoscaler {
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub window: Option<Dur>,
+    #[serde(default)]
+    pub scale_up_delay: Option<Dur>,
+    #[serde(default)]
+    pub scale_down_delay: Option<Dur>,
+    #[serde(default)]
+    pub max_replicas: Option<u32>,
 }
 
 fn default_headroom() -> f64 {

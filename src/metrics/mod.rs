@@ -3,6 +3,7 @@
 //! energy as the same time is booked ([`energy`]); each tenant's contract meter as its
 //! holdings and waiting work change ([`meter`]).
 
+pub mod delay;
 pub mod energy;
 pub mod meter;
 

@@ -4,6 +4,7 @@
 mod finite;
 pub mod money;
 mod render;
+pub mod services;
 
 pub use crate::metrics::percentile;
 pub use finite::first_non_finite;
@@ -74,7 +75,8 @@ pub struct TenantFigures {
     pub tokens: f64,
     /// Prompt tokens served (replayed traces that give them).
     pub prompt_tokens: f64,
-    /// Served / demanded inference tokens; `null` for a tenant with no inference service.
+    /// Inference tokens served within their service's SLO delay over those demanded; `null`
+    /// for a tenant with no inference service.
     pub slo_attainment: Option<f64>,
     /// GPU-hours held outside tenant switches (productive and its own workflow switches).
     pub held_gpu_hours: f64,
@@ -134,7 +136,16 @@ pub struct Inference {
     /// Prompt tokens of replayed traces (each costs `prompt_token_cost` of an output token).
     pub demanded_prompt_tokens: f64,
     pub served_prompt_tokens: f64,
+    /// Output tokens served within their service's SLO delay, dropped after waiting
+    /// `abandon_after`, and still waiting at the horizon.
+    pub served_within_slo_tokens: f64,
+    pub dropped_tokens: f64,
+    pub queued_tokens: f64,
+    /// Served within the SLO delay over demanded, all services' tokens together.
     pub slo_attainment: f64,
+    /// The lowest of the services' attainments, and that service (`null` with no demand).
+    pub worst_slo_attainment: Option<f64>,
+    pub worst_service: Option<String>,
     pub replicas_started: u64,
     pub replicas_stopped: u64,
 }
@@ -198,6 +209,7 @@ pub struct Report {
     pub by_gpu_type: BTreeMap<String, TypeFigures>,
     pub by_kind: BTreeMap<String, KindFigures>,
     pub by_tenant: BTreeMap<String, TenantFigures>,
+    pub by_service: BTreeMap<String, services::ServiceFigures>,
     pub switches: Switches,
     pub jobs: Jobs,
     pub inference: Inference,
@@ -308,7 +320,7 @@ pub fn build(e: &Engine) -> Report {
         for s in &e.services {
             if sc.workloads[s.workload].tenant == i {
                 has_service = true;
-                served += s.served;
+                served += s.delays.within;
                 demanded += s.demanded;
             }
         }
@@ -327,7 +339,7 @@ pub fn build(e: &Engine) -> Report {
                 prompt_tokens: row.iter().map(|a| a.prompt_tokens).sum(),
                 slo_attainment: has_service.then(|| {
                     if demanded > 0.0 {
-                        served / demanded
+                        (served / demanded).min(1.0)
                     } else {
                         1.0
                     }
@@ -364,6 +376,11 @@ pub fn build(e: &Engine) -> Report {
 
     let served: f64 = e.services.iter().map(|s| s.served).sum();
     let demanded: f64 = e.services.iter().map(|s| s.demanded).sum();
+    let within: f64 = e.services.iter().map(|s| s.delays.within).sum();
+    let by_service = services::by_service(e);
+    let worst = services::worst(&by_service);
+    let dropped: f64 = by_service.values().map(|f| f.dropped_tokens).sum();
+    let queued: f64 = by_service.values().map(|f| f.queued_tokens).sum();
     Report {
         scenario: sc.name.clone(),
         policy: e.policy_name().to_string(),
@@ -380,6 +397,7 @@ pub fn build(e: &Engine) -> Report {
         by_gpu_type,
         by_kind,
         by_tenant,
+        by_service,
         switches: Switches {
             tenant: l.tenant_switches,
             workflow: l.workflow_switches,
@@ -406,11 +424,16 @@ pub fn build(e: &Engine) -> Report {
             served_tokens: served,
             demanded_prompt_tokens: e.services.iter().map(|s| s.demanded_prompt).sum(),
             served_prompt_tokens: e.services.iter().map(|s| s.served_prompt).sum(),
+            served_within_slo_tokens: within,
+            dropped_tokens: dropped,
+            queued_tokens: queued,
             slo_attainment: if demanded > 0.0 {
-                served / demanded
+                (within / demanded).min(1.0)
             } else {
                 1.0
             },
+            worst_slo_attainment: worst.as_ref().map(|w| w.1),
+            worst_service: worst.map(|w| w.0),
             replicas_started: e.stats.replicas_started,
             replicas_stopped: e.stats.replicas_stopped,
         },

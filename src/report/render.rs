@@ -113,8 +113,11 @@ pub fn render(r: &Report) -> String {
         format!("{} / {}", r.switches.tenant, r.switches.workflow),
     ]);
     t.add_row(vec![
-        "inference SLO attainment (served / demanded)".into(),
-        pct(r.inference.slo_attainment),
+        "inference SLO attainment (on time / demanded; worst service)".into(),
+        match (&r.inference.worst_service, r.inference.worst_slo_attainment) {
+            (Some(n), Some(w)) => format!("{} ; {} {n}", pct(r.inference.slo_attainment), pct(w)),
+            _ => pct(r.inference.slo_attainment),
+        },
     ]);
     if r.inference.demanded_prompt_tokens > 0.0 {
         t.add_row(vec![
@@ -301,6 +304,56 @@ pub fn render(r: &Report) -> String {
     right(&mut t);
     out.push_str(&t.to_string());
     out.push('\n');
+
+    if !r.by_service.is_empty() {
+        let mut t = table(&[
+            "service",
+            "tenant",
+            "SLO delay",
+            "on time",
+            "served",
+            "dropped",
+            "queued at end",
+            "delay mean / p99 / max s",
+            "replicas mean / max",
+            "cold starts",
+            "GPU-h",
+        ]);
+        for (name, f) in &r.by_service {
+            let share = |x: f64| {
+                pct(if f.demanded_tokens > 0.0 {
+                    x / f.demanded_tokens
+                } else {
+                    0.0
+                })
+            };
+            t.add_row(vec![
+                name.clone(),
+                f.tenant.clone(),
+                match &f.slo_class {
+                    Some(c) => format!("{} s ({c})", num(f.slo_delay_s, 2)),
+                    None => format!("{} s", num(f.slo_delay_s, 2)),
+                },
+                f.slo_attainment.map_or("-".into(), pct),
+                share(f.served_tokens),
+                share(f.dropped_tokens),
+                share(f.queued_tokens),
+                format!(
+                    "{} / {} / {}",
+                    num(f.delay_s.mean, 2),
+                    num(f.delay_s.p99, 2),
+                    num(f.delay_s.max, 1)
+                ),
+                format!("{} / {}", num(f.replicas.mean, 1), f.replicas.max),
+                num(f.cold_starts as f64, 0),
+                num(f.gpu_hours, 0),
+            ]);
+        }
+        right(&mut t);
+        out.push('\n');
+        out.push_str(&t.to_string());
+        out.push('\n');
+    }
 
     if !r.traces.is_empty() {
         let mut t = table(&[

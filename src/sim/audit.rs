@@ -86,10 +86,13 @@ pub fn check(e: &Engine) -> Result<(), String> {
         }
         let w = &sc.workloads[a.workload];
         let g = a.gpus.len() as u32;
+        // Wide gangs, and replicas wider than a node that fit one domain; a replica wider
+        // than its type's domain takes whole nodes anywhere.
+        let ty = &sc.gpu_types[a.gpu_type];
         let needs_domain = match &w.spec {
             crate::workload::Spec::Training(s) => s.wide_nvlink,
-            _ => true,
-        } && g > sc.gpu_types[a.gpu_type].node_gpus;
+            _ => g <= ty.nvlink_domain_gpus,
+        } && g > ty.node_gpus;
         let ng = sc.gpu_types[a.gpu_type].node_gpus;
         if !crate::fleet::Shape::of(g, ng).matches(ng, a.nodes.iter().map(|x| x.1)) {
             return Err(format!(

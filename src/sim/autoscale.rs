@@ -2,8 +2,9 @@
 //! and adding or removing replicas to match its demand.
 
 use super::request::ServiceId;
+use crate::units::secs;
 use crate::workload::demand;
-use crate::workload::{Kind, Spec};
+use crate::workload::{Kind, ScaleMode, Spec};
 
 use super::engine::{End, Engine, Ev};
 
@@ -29,13 +30,12 @@ impl Engine {
     pub(super) fn accrue_service(&mut self, s: ServiceId) {
         let svc = &mut self.services[s as usize];
         let by_type = svc.accrue(self.now);
-        let (out, prompt) = (svc.out_per_work, svc.prompt_per_work);
         let w = &self.sc.workloads[svc.workload];
         let (tenant, work_rate) = (w.tenant, w.work_rate);
-        for (t, work) in by_type.into_iter().enumerate() {
-            if work > 0.0 {
-                (self.ledger).book_tokens(tenant, t, Kind::Inference, work * out, work_rate);
-                self.ledger.accounts[tenant][t].prompt_tokens += work * prompt;
+        for (t, (out, prompt)) in by_type.into_iter().enumerate() {
+            if out > 0.0 || prompt > 0.0 {
+                (self.ledger).book_tokens(tenant, t, Kind::Inference, out, work_rate);
+                self.ledger.accounts[tenant][t].prompt_tokens += prompt;
             }
         }
     }
@@ -51,7 +51,6 @@ impl Engine {
         let mid = (self.now + self.sc.autoscale_interval / 2).min(self.sc.horizon);
         let end = (self.now + self.sc.autoscale_interval).min(self.sc.horizon);
         let step = demand::step(spec, self.now, end, mid);
-        let desired = step.work_per_s / spec.target_utilization;
         let min_r = spec.min_replicas as usize;
         // Queued replicas are counted at the best capacity they could get, so the queue is
         // not overfilled; the next tick tops up if they land on slower GPUs.
@@ -60,13 +59,41 @@ impl Engine {
             .filter(|&t| self.cluster.type_gpus[t] > 0)
             .filter_map(|t| Some(w.rate(t)? * w.replica_gpus[t]? as f64))
             .fold(0.0, f64::max);
+        let (mode, scaler) = (spec.autoscaler.mode, spec.autoscaler.clone());
+        let max_r = scaler.max_replicas.map_or(usize::MAX, |m| m as usize);
         let svc = &mut self.services[s as usize];
         svc.close_demand_step(self.now);
         svc.demand = step.work_per_s;
         svc.out_per_work = step.out_per_work;
         svc.prompt_per_work = step.prompt_per_work;
-        let mut have = svc.capacity() + svc.starting_cap;
+        let placed_cap = svc.capacity() + svc.starting_cap;
         let placed = svc.running.len() + svc.starting.len();
+        // The capacity to provision for: the coming demand itself (oracle), or the demand
+        // observed over the trailing window plus what waits, cleared by the next decision
+        // (reactive), held within its stabilization bounds. At the start the service is taken
+        // to have been running at its demand then, so it is sized for it (its replicas still
+        // load first).
+        let desired = match mode {
+            ScaleMode::Oracle => step.work_per_s / spec.target_utilization,
+            ScaleMode::Reactive => {
+                let keep = scaler.scale_up_delay.max(scaler.scale_down_delay);
+                let seen = match self.now {
+                    0 => step.work_per_s,
+                    _ => svc.observed(self.now, scaler.window, keep),
+                };
+                let backlog = svc.queue.queued_work() / secs(self.sc.autoscale_interval);
+                let rec = (seen + backlog) / spec.target_utilization;
+                let (up, down) = svc.stabilize(
+                    self.now,
+                    rec,
+                    scaler.scale_up_delay,
+                    scaler.scale_down_delay,
+                );
+                let current = placed_cap + svc.queued.len() as f64 * est;
+                current.max(up).min(down)
+            }
+        };
+        let mut have = placed_cap;
         let mut want_queued = if est > 0.0 {
             ((desired - have).max(0.0) / est).ceil() as usize
         } else {
@@ -82,6 +109,7 @@ impl Engine {
             .filter_map(|t| Some(self.cluster.type_gpus[t] as u64 / w.replica_gpus[t]? as u64))
             .sum();
         want_queued = want_queued.min(hostable.saturating_sub(placed as u64) as usize);
+        want_queued = want_queued.min(max_r.saturating_sub(placed));
         while self.services[s as usize].queued.len() > want_queued {
             let key = *self.services[s as usize].queued.last().expect("non-empty");
             self.dequeue(&key);

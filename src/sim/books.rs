@@ -72,6 +72,7 @@ impl Engine {
         for s in 0..self.services.len() {
             self.accrue_service(s as ServiceId);
             self.services[s].close_demand_step(self.now);
+            self.services[s].integrate_hold(self.now);
         }
         // Jobs in the system at the horizon count in the wait and completion figures with their
         // time so far (censored), so work that never started is not left out of them.

@@ -330,8 +330,9 @@ impl Engine {
         self.stats.arrivals = vec![(0, 0); self.sc.workloads.len()];
         for (i, w) in self.sc.workloads.iter().enumerate() {
             match &w.spec {
-                Spec::Inference(_) => {
-                    self.services.push(Service::new(i, types));
+                Spec::Inference(spec) => {
+                    let slo = &spec.slo;
+                    (self.services).push(Service::new(i, types, slo.delay, slo.abandon_after));
                     self.streams.push(None);
                     self.held.push(None);
                 }

@@ -27,6 +27,7 @@ mod books;
 pub mod engine;
 pub mod events;
 mod failures;
+pub mod fluid;
 pub mod job;
 mod pass;
 mod placement;

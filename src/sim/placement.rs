@@ -145,9 +145,11 @@ impl Engine {
             }
             Target::Replica(s) => {
                 self.stats.replicas_started += 1;
+                let gpus = self.allocs.get(id).expect("live").gpus.len() as u64;
                 let svc = &mut self.services[s as usize];
                 svc.starting.insert(id);
                 svc.starting_cap += rate;
+                svc.hold_change(self.now, gpus, true);
             }
         }
         if phase == Phase::Running {
@@ -543,6 +545,7 @@ impl Engine {
                     svc.starting.remove(&id);
                     svc.starting_cap -= a.rate;
                 }
+                (self.services[s as usize]).hold_change(self.now, a.gpus.len() as u64, false);
                 if why == End::Failed {
                     let req = self.replica_request(s);
                     self.enqueue(req);

@@ -1,12 +1,15 @@
-//! Inference services: demand, the capacity of running replicas, and the served and demanded
-//! tokens integrated exactly between the events that change either.
+//! Inference services: demand, the capacity of running replicas, the demand queue between
+//! them, and the served, dropped and demanded tokens integrated exactly between the events that
+//! change either.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 
-use crate::units::{Time, secs};
+use crate::metrics::delay::Delays;
+use crate::units::{Time, US_PER_SEC, secs};
 use crate::workload::WorkloadId;
 
 use super::alloc::AllocId;
+use super::fluid::Fluid;
 use super::request::QueueKey;
 
 #[derive(Clone, Debug)]
@@ -37,10 +40,36 @@ pub struct Service {
     pub served_prompt: f64,
     pub demanded_prompt: f64,
     pub served_by_type: Vec<f64>,
+    /// Demand waiting for capacity, oldest first.
+    pub queue: Fluid,
+    /// Delays of the output tokens served, and the share within the service's SLO.
+    pub delays: Delays,
+    /// Output and prompt tokens dropped after waiting `abandon_after`.
+    pub dropped: f64,
+    pub dropped_prompt: f64,
+    /// Replicas placed (running or loading) and their GPUs, now, and integrated over time
+    /// since `hold_last` (µs and replica-µs, GPU-µs).
+    pub replicas: u32,
+    pub gpus: u64,
+    pub max_replicas_seen: u32,
+    pub replica_us: u128,
+    pub gpu_us: u128,
+    hold_last: Time,
+    /// Replicas placed, each loading its model before it serves.
+    pub cold_starts: u64,
+    /// Past demand steps `(from, to, work/s)` still inside the autoscaler's window.
+    history: VecDeque<(Time, Time, f64)>,
+    /// The autoscaler's recent recommendations `(at, capacity)`, for its stabilization.
+    recs: VecDeque<(Time, f64)>,
 }
 
 impl Service {
-    pub fn new(workload: WorkloadId, types: usize) -> Self {
+    pub fn new(
+        workload: WorkloadId,
+        types: usize,
+        slo_delay: Time,
+        abandon_after: Option<Time>,
+    ) -> Self {
         Service {
             workload,
             demand: 0.0,
@@ -58,7 +87,79 @@ impl Service {
             served_prompt: 0.0,
             demanded_prompt: 0.0,
             served_by_type: vec![0.0; types],
+            queue: Fluid::new(abandon_after.map(secs)),
+            delays: Delays::new(secs(slo_delay)),
+            dropped: 0.0,
+            dropped_prompt: 0.0,
+            replicas: 0,
+            gpus: 0,
+            max_replicas_seen: 0,
+            replica_us: 0,
+            gpu_us: 0,
+            hold_last: 0,
+            cold_starts: 0,
+            history: VecDeque::new(),
+            recs: VecDeque::new(),
         }
+    }
+
+    /// Mean demand over the past `window` up to `now` (or since the start, if shorter),
+    /// work/s: what an autoscaler has observed. Forgets steps older than `keep`.
+    pub fn observed(&mut self, now: Time, window: Time, keep: Time) -> f64 {
+        let from = now.saturating_sub(window);
+        let horizon = now.saturating_sub(keep.max(window));
+        while self.history.front().is_some_and(|h| h.1 <= horizon) {
+            self.history.pop_front();
+        }
+        let span = now - from;
+        if span == 0 {
+            return 0.0;
+        }
+        let work: f64 = (self.history.iter())
+            .map(|&(a, b, rate)| rate * secs(b.min(now).saturating_sub(a.max(from))))
+            .sum();
+        work / secs(span)
+    }
+
+    /// Records the recommendation `rec` made at `now` and returns the lowest of those made
+    /// within `up` before now and the highest within `down` (both include `rec`).
+    pub fn stabilize(&mut self, now: Time, rec: f64, up: Time, down: Time) -> (f64, f64) {
+        self.recs.push_back((now, rec));
+        let keep = up.max(down);
+        while self.recs.front().is_some_and(|r| r.0 + keep < now) {
+            self.recs.pop_front();
+        }
+        let within = |d: Time| {
+            self.recs
+                .iter()
+                .filter(move |r| r.0 + d >= now)
+                .map(|r| r.1)
+        };
+        let lo = within(up).fold(f64::INFINITY, f64::min);
+        let hi = within(down).fold(f64::NEG_INFINITY, f64::max);
+        (lo, hi)
+    }
+
+    /// A replica of `gpus` GPUs is placed (`add`) or leaves.
+    pub fn hold_change(&mut self, now: Time, gpus: u64, add: bool) {
+        self.integrate_hold(now);
+        if add {
+            self.replicas += 1;
+            self.gpus += gpus;
+            self.cold_starts += 1;
+            self.max_replicas_seen = self.max_replicas_seen.max(self.replicas);
+        } else {
+            self.replicas -= 1;
+            self.gpus -= gpus;
+        }
+    }
+
+    /// Integrates the replicas and GPUs held up to `now`.
+    pub fn integrate_hold(&mut self, now: Time) {
+        let dt = now.saturating_sub(self.hold_last) as u128;
+        self.replica_us += self.replicas as u128 * dt;
+        self.gpu_us += self.gpus as u128 * dt;
+        self.hold_last = self.hold_last.max(now);
     }
 
     pub fn capacity(&self) -> f64 {
@@ -68,28 +169,44 @@ impl Service {
     /// Integrates demanded tokens over the demand step that ends at `now`. Called only at
     /// demand changes (ticks and the horizon), so the sum is the same whatever the policy did.
     pub fn close_demand_step(&mut self, now: Time) {
+        if now > self.demand_since {
+            self.history
+                .push_back((self.demand_since, now, self.demand));
+        }
         let work = self.demand * secs(now.saturating_sub(self.demand_since));
         self.demanded += work * self.out_per_work;
         self.demanded_prompt += work * self.prompt_per_work;
         self.demand_since = now;
     }
 
-    /// Integrates served tokens up to `now` at the current rates, and returns the work served
-    /// per GPU type in that interval (output tokens are `out_per_work` of it, prompt tokens
-    /// `prompt_per_work`).
-    pub fn accrue(&mut self, now: Time) -> Vec<f64> {
-        let dt = secs(now.saturating_sub(self.last));
-        self.last = now;
+    /// Runs the demand queue up to `now` at the current demand and capacity, books the tokens
+    /// served and dropped, and returns the output and prompt tokens served per GPU type in
+    /// that interval (split by the types' shares of capacity).
+    pub fn accrue(&mut self, now: Time) -> Vec<(f64, f64)> {
+        let (t0, t1) = (self.last, now.max(self.last));
+        self.last = t1;
         let cap = self.capacity();
-        let work = self.demand.min(cap) * dt;
-        let out = work * self.out_per_work;
-        self.served += out;
-        self.served_prompt += work * self.prompt_per_work;
-        let mut by_type = vec![0.0; self.cap_by_type.len()];
-        if cap > 0.0 && dt > 0.0 {
+        let mut by_type = vec![(0.0, 0.0); self.cap_by_type.len()];
+        if t1 == t0 {
+            return by_type;
+        }
+        let s = |t: Time| t as f64 / US_PER_SEC as f64;
+        let flow = self.queue.advance(
+            (s(t0), s(t1)),
+            self.demand,
+            (self.out_per_work, self.prompt_per_work),
+            cap,
+            &mut self.delays,
+        );
+        self.served += flow.served_out;
+        self.served_prompt += flow.served_prompt;
+        self.dropped += flow.dropped_out;
+        self.dropped_prompt += flow.dropped_prompt;
+        if cap > 0.0 && flow.served_work > 0.0 {
             for (t, c) in self.cap_by_type.iter().enumerate() {
-                by_type[t] = work * c / cap;
-                self.served_by_type[t] += by_type[t] * self.out_per_work;
+                let share = c / cap;
+                by_type[t] = (flow.served_out * share, flow.served_prompt * share);
+                self.served_by_type[t] += flow.served_out * share;
             }
         }
         by_type

@@ -114,14 +114,18 @@ impl Request {
         }
     }
 
-    /// Whether the GPUs must all sit in one NVLink domain on type `t` (a wide training gang,
-    /// or a replica larger than a node).
+    /// Whether the GPUs must all sit in one NVLink domain on type `t`: a wide training gang, or
+    /// a replica larger than a node that fits one domain (its tensor or expert parallelism
+    /// stays on NVLink). A replica wider than a domain takes whole nodes anywhere, its stages
+    /// talking over the network, at the throughput its config gives for that shape.
     pub fn needs_one_domain(&self, sc: &Scenario, t: TypeId) -> bool {
         let w = &sc.workloads[self.workload];
         let g = self.gpus_on(sc, t).unwrap_or(0);
-        let wide =
-            matches!(&w.spec, Spec::Training(s) if s.wide_nvlink) || w.kind() != Kind::Training;
-        wide && g > sc.gpu_types[t].node_gpus
+        let ty = &sc.gpu_types[t];
+        match &w.spec {
+            Spec::Training(s) => s.wide_nvlink && g > ty.node_gpus,
+            _ => g > ty.node_gpus && g <= ty.nvlink_domain_gpus,
+        }
     }
 
     /// The workflow this request loads: the workload for inference and batch (replicas and

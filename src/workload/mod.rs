@@ -146,6 +146,50 @@ pub struct InferenceSpec {
     pub demand_changes: Vec<DemandChange>,
     pub target_utilization: f64,
     pub min_replicas: u32,
+    pub slo: Slo,
+    pub autoscaler: Autoscaler,
+}
+
+/// A service's latency objective.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Slo {
+    /// The latency class it was taken from (`interactive`, `server`, `offline`), if any.
+    pub class: Option<&'static str>,
+    /// Queueing delay a token may wait and still count as on time.
+    pub delay: Time,
+    /// Age at which waiting demand is dropped (`None`: it waits however long it takes).
+    pub abandon_after: Option<Time>,
+}
+
+/// How a service's autoscaler decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScaleMode {
+    /// From demand already observed over a trailing window, with stabilization delays.
+    Reactive,
+    /// From the coming interval's demand, known in advance: a bound no real autoscaler
+    /// reaches, for comparison.
+    Oracle,
+}
+
+impl ScaleMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            ScaleMode::Reactive => "reactive",
+            ScaleMode::Oracle => "oracle",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Autoscaler {
+    pub mode: ScaleMode,
+    /// Trailing window over which observed demand is averaged.
+    pub window: Time,
+    /// Stabilization: a scale-up follows the lowest recommendation of this past span, a
+    /// scale-down the highest (the Kubernetes HPA's `behavior` rule).
+    pub scale_up_delay: Time,
+    pub scale_down_delay: Time,
+    pub max_replicas: Option<u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -203,22 +247,23 @@ impl Workload {
     }
 }
 
+/// Most GPUs one inference or batch replica may span.
+pub const MAX_REPLICA_GPUS: u32 = 1_024;
+
 /// Minimum GPUs per replica on a type from HBM: the smallest power of two whose HBM holds the
-/// weights with `headroom` left for KV cache and activations. `None` when it needs more than
-/// one NVLink domain.
-pub fn min_replica_gpus(
-    model_gb: f64,
-    headroom: f64,
-    hbm_gb: f64,
-    domain_gpus: u32,
-) -> Option<u32> {
+/// weights with `headroom` left for KV cache and activations, in whole nodes once it is wider
+/// than a node. `None` above [`MAX_REPLICA_GPUS`].
+pub fn min_replica_gpus(model_gb: f64, headroom: f64, hbm_gb: f64, node_gpus: u32) -> Option<u32> {
     let need = model_gb / (1.0 - headroom);
     let mut g = 1u32;
     while (g as f64) * hbm_gb < need {
         g *= 2;
-        if g > domain_gpus {
+        if g > MAX_REPLICA_GPUS {
             return None;
         }
     }
-    Some(g)
+    if g > node_gpus {
+        g = g.div_ceil(node_gpus) * node_gpus;
+    }
+    (g <= MAX_REPLICA_GPUS).then_some(g)
 }
