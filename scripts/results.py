@@ -116,6 +116,17 @@ def sweep():
     f = lambda x: f"{x:.1f}x" if x is not None else f"beyond {last:g}x"
     for v in sw["vanishing"]:
         print(f"| `{v['policy']}` | {f(v['tokens_per_gpu_hour_at'])} | {f(v['gpu_utilization_at'])} | {f(v['work_per_gpu_hour_at'])} |")
+    # Inference tokens served within their SLO delay, mean over the seeds of each cell.
+    print()
+    print("| switch cost x (SLO % on time) | " + " | ".join(f"`{p}`" for p in pols) + " |")
+    print("|---|" + "---|" * len(pols))
+    for row in sw["rows"]:
+        x = row["switch_cost_scale"]
+        cells = []
+        for p in pols:
+            rs = [r for r in d["runs"] if r["policy"] == p and r["switch_cost_scale"] == x]
+            cells.append(num(100 * mean([r["inference"]["slo_attainment"] for r in rs]), 1))
+        print(f"| {x:g} | " + " | ".join(cells) + " |")
 
 
 def scenario(path):

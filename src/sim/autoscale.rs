@@ -2,7 +2,6 @@
 //! and adding or removing replicas to match its demand.
 
 use super::request::ServiceId;
-use crate::units::secs;
 use crate::workload::demand;
 use crate::workload::{Kind, ScaleMode, Spec};
 
@@ -69,10 +68,12 @@ impl Engine {
         let placed_cap = svc.capacity() + svc.starting_cap;
         let placed = svc.running.len() + svc.starting.len();
         // The capacity to provision for: the coming demand itself (oracle), or the demand
-        // observed over the trailing window plus what waits, cleared by the next decision
-        // (reactive), held within its stabilization bounds. At the start the service is taken
-        // to have been running at its demand then, so it is sized for it (its replicas still
-        // load first).
+        // observed over the trailing window (reactive), held within its stabilization bounds.
+        // What waits is drained by the headroom `target_utilization` leaves, not provisioned
+        // for: sizing for the queue as well overshoots whenever replicas take long to load,
+        // and a pooled fleet pays for each overshoot in evictions and switches. At the start
+        // the service is taken to have been running at its demand then, so it is sized for
+        // it (its replicas still load first).
         let desired = match mode {
             ScaleMode::Oracle => step.work_per_s / spec.target_utilization,
             ScaleMode::Reactive => {
@@ -81,8 +82,7 @@ impl Engine {
                     0 => step.work_per_s,
                     _ => svc.observed(self.now, scaler.window, keep),
                 };
-                let backlog = svc.queue.queued_work() / secs(self.sc.autoscale_interval);
-                let rec = (seen + backlog) / spec.target_utilization;
+                let rec = seen / spec.target_utilization;
                 let (up, down) = svc.stabilize(
                     self.now,
                     rec,
