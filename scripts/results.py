@@ -85,6 +85,19 @@ def policies():
         k = lambda kind: num(mean([r["by_kind"][kind]["tokens"] for r in rs]) / 1e12, 2)
         w = lambda kind: num(mean([r["by_kind"][kind]["work"]["h100_gpu_hours"] for r in rs]) / 1e3, 0)
         print(f"| `{s['policy']}` | {k('training')} | {k('inference')} | {k('batch')} | {w('training')} | {w('inference')} | {w('batch')} |")
+    services = sorted(d["runs"][0]["by_service"])
+    tenant_of = {n: d["runs"][0]["by_service"][n]["tenant"] for n in services}
+    print("\nInference services: % of demanded tokens served within the SLO delay, and the p99 queueing delay in s (mean over the 5 seeds):\n")
+    print("| policy | " + " | ".join(f"{n} ({tenant_of[n]})" for n in services) + " |")
+    print("|---|" + "---|" * len(services))
+    for s in d["summary"]:
+        rs = runs_of(d, s["policy"])
+        cells = []
+        for n in services:
+            att = mean([r["by_service"][n]["slo_attainment"] or 0.0 for r in rs])
+            p99 = mean([r["by_service"][n]["delay_s"]["p99"] for r in rs])
+            cells.append(f"{num(100 * att, 1)} ({num(p99, 1)})")
+        print(f"| `{s['policy']}` | " + " | ".join(cells) + " |")
 
 
 def money_table(d):
