@@ -188,9 +188,9 @@ backlog_jobs = 1
     );
 }
 
-/// One replica of 2,000 tokens/s (`C`) serving `demand` tokens/s, with `extra` lines in the
-/// service's section.
-fn one_replica_service(horizon: &str, demand: f64, extra: &str) -> fleetsim::report::Report {
+/// A service of replicas of 2,000 tokens/s (`C`, one GPU each) serving `demand` tokens/s on
+/// `gpus` GPUs, with `extra` lines in the service's section.
+fn service_on(gpus: u32, horizon: &str, demand: f64, extra: &str) -> fleetsim::report::Report {
     let sc = scenario(&format!(
         "{}
 [[inference]]
@@ -202,9 +202,17 @@ demand_tokens_per_s = {demand}
 min_replicas = 1
 {extra}
 ",
-        TINY.replace("\"10h\"", &format!("\"{horizon}\""))
+        TINY.replace("\"10h\"", &format!("\"{horizon}\"")).replace(
+            "gpus = 1\n\n[[tenants]]",
+            &format!("gpus = {gpus}\n\n[[tenants]]")
+        )
     ));
     run(&sc, "first_fit")
+}
+
+/// One replica of 2,000 tokens/s on the one GPU of the fleet.
+fn one_replica_service(horizon: &str, demand: f64, extra: &str) -> fleetsim::report::Report {
+    service_on(1, horizon, demand, extra)
 }
 
 #[test]
@@ -715,26 +723,18 @@ diurnal = { peak = 1.5, trough = 0.5 }
 #[test]
 fn the_reactive_autoscaler_lags_a_step_by_its_window_and_delays() {
     // Demand steps from none to 3,000 tokens/s at 2 h, on the one replica of 2,000 tokens/s
-    // the service keeps (loaded long before); more replicas load in 100 s on fresh GPUs. Until more capacity serves at `ready`, the queue's front moves
-    // through arrivals at 2/3 s per s, so the token at the front then has waited
+    // the service keeps (loaded long before); more replicas load in 100 s on fresh GPUs.
+    // Until more capacity serves at `ready`, the queue's front moves through arrivals at 2/3 s
+    // per s, so the token at the front then has waited
     // (ready - 2 h) / 3, the longest wait of the run. The reactive autoscaler sees the step at
     // its next decision (5 min later: its 1-minute window saw none of it at 2 h), waits out
     // its scale-up delay, then places; the oracle places at 2 h.
     let service = |autoscaler: &str| {
-        let sc = scenario(&format!(
-            "{}
-[[inference]]
-name = \"svc\"
-tenant = \"a\"
-model_gb = 40
-tokens_per_s_per_gpu = {{ X1 = 2000 }}
-demand_tokens_per_s = 3000
-demand_changes = [{{ at = \"0s\", factor = 0 }}, {{ at = \"2h\", factor = 1 }}]
-autoscaler = {autoscaler}
-",
-            TINY.replace("gpus = 1", "gpus = 4")
-        ));
-        run(&sc, "first_fit").by_service["svc"].clone()
+        let extra = format!(
+            "demand_changes = [{{ at = \"0s\", factor = 0 }}, {{ at = \"2h\", factor = 1 }}]
+autoscaler = {autoscaler}"
+        );
+        service_on(4, "10h", 3000.0, &extra).by_service["svc"].clone()
     };
     let load = 100.0;
     for (autoscaler, lag) in [
