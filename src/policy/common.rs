@@ -1,8 +1,6 @@
 //! Building blocks shared by policies: the shape a request takes on nodes, filling it from
 //! candidate nodes, finding room in one NVLink domain, and choosing preemption victims.
 
-use std::cell::Cell;
-
 use super::{NodeList, Placement, View};
 pub use crate::fleet::Shape;
 use crate::fleet::cluster::{Node, NodeClass};
@@ -247,47 +245,42 @@ pub fn victims_for(
     // What each other tenant may lose and keep its reservation (the quota rule the whole set
     // must pass): once a tenant's part is taken, its other nodes are passed over rather than
     // found to break the rule after the scan.
-    let budget: Vec<Cell<u64>> = (0..sc.tenants.len())
+    let mut budget: Vec<u64> = (0..sc.tenants.len())
         .map(|u| match sc.tenants[u].reserved_total() as u64 {
-            r if u == req.tenant || r == 0 => Cell::new(u64::MAX),
-            r => Cell::new(view.occupied[u].saturating_sub(r)),
+            r if u == req.tenant || r == 0 => u64::MAX,
+            r => view.occupied[u].saturating_sub(r),
         })
         .collect();
     let evictable: u64 = (tenants.iter())
-        .map(|&u| c.evictable_gpus_of(t, u).min(budget[u].get()))
+        .map(|&u| c.evictable_gpus_of(t, u).min(budget[u]))
         .sum::<u64>()
         / ng;
     if room.enough() || !room.enough_with(evictable) {
         return None; // nothing to evict for, or evicting every evictable node would not do
     }
-    let unbounded = (tenants.iter()).all(|&u| budget[u].get() == u64::MAX);
-    let nodes: Box<dyn Iterator<Item = NodeId>> = if all && unbounded {
+    let nodes: Box<dyn Iterator<Item = NodeId>> = if all {
         Box::new(c.evictable_nodes(t))
     } else {
-        // The candidate tenants' nodes, merged back into fleet order; a tenant that may lose
-        // no more nodes drops out, so its other nodes are not walked at all.
+        // The candidate tenants' nodes, merged back into fleet order.
         let mut each: Vec<_> = (tenants.iter())
-            .map(|&u| (u, c.evictable_nodes_of(t, u).peekable()))
+            .map(|&u| c.evictable_nodes_of(t, u).peekable())
             .collect();
-        let budget = &budget;
         Box::new(std::iter::from_fn(move || {
-            each.retain(|(u, _)| budget[*u].get() >= ng);
             let i = (0..each.len())
-                .filter_map(|i| each[i].1.peek().map(|&n| (n, i)))
+                .filter_map(|i| each[i].peek().map(|&n| (n, i)))
                 .min()?
                 .1;
-            each[i].1.next()
+            each[i].next()
         }))
     };
     for n in nodes {
         let node = &c.nodes[n as usize];
         let u = node.tenant.expect("an evictable node has a tenant");
-        let left = budget[u].get();
-        if left < node.gpus as u64 || !allowed(node) {
+        if budget[u] < node.gpus as u64 || !allowed(node) {
             continue;
         }
-        if left != u64::MAX {
-            budget[u].set(left - node.gpus as u64);
+        if budget[u] != u64::MAX {
+            budget[u] -= node.gpus as u64;
         }
         victims.extend(node.allocs.iter().copied());
         room.empty(node);
