@@ -82,11 +82,6 @@ impl Fluid {
         })
     }
 
-    /// Arrival time of the oldest work waiting, s.
-    pub fn oldest(&self) -> Option<f64> {
-        self.chunks.front().map(|c| c.from)
-    }
-
     /// Runs the queue from `t0` to `t1` (s) with work arriving at `demand` work/s (each unit
     /// `out` output and `prompt` prompt tokens) and served at up to `capacity` work/s, oldest
     /// first. Output tokens served go to `delays` with their delays.

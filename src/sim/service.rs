@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use crate::metrics::delay::Delays;
-use crate::units::{Time, US_PER_SEC, secs};
+use crate::units::{Time, secs};
 use crate::workload::WorkloadId;
 
 use super::alloc::AllocId;
@@ -190,9 +190,8 @@ impl Service {
         if t1 == t0 {
             return by_type;
         }
-        let s = |t: Time| t as f64 / US_PER_SEC as f64;
         let flow = self.queue.advance(
-            (s(t0), s(t1)),
+            (secs(t0), secs(t1)),
             self.demand,
             (self.out_per_work, self.prompt_per_work),
             cap,
