@@ -78,6 +78,9 @@ impl BitSet {
 
     /// The smallest member at least `from`.
     pub fn next_from(&self, from: u32) -> Option<u32> {
+        if self.len == 0 {
+            return None;
+        }
         let from = from as usize;
         let w = from / 64;
         let here = *self.words.get(w)? & (u64::MAX << (from % 64));

@@ -177,7 +177,7 @@ pub fn victims_for(
     let allowed = |node: &Node| {
         own.is_none_or(|o| node.tenant == Some(o))
             && allowed(node)
-            && node.allocs.iter().all(|&id| {
+            && node.allocs().all(|id| {
                 view.allocs.get(id).is_some_and(|a| {
                     preemption_allowed(view.scenario, view.cluster, req, a, view.now)
                 })
@@ -222,7 +222,7 @@ pub fn victims_for(
             }
             if ok >= need && !picked.is_empty() {
                 for n in picked {
-                    victims.extend(c.nodes[n as usize].allocs.iter().copied());
+                    victims.extend(c.nodes[n as usize].allocs());
                 }
                 return done(victims);
             }
@@ -282,7 +282,7 @@ pub fn victims_for(
         if budget[u] != u64::MAX {
             budget[u] -= node.gpus as u64;
         }
-        victims.extend(node.allocs.iter().copied());
+        victims.extend(node.allocs());
         room.empty(node);
         if room.enough() {
             return done(victims);

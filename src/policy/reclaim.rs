@@ -48,14 +48,14 @@ fn reclaim_cost(view: &View, req: &Request, n: NodeId, within: bool) -> Option<(
         return None;
     }
     let mut gpus = 0;
-    for &id in &node.allocs {
+    for id in node.allocs() {
         let a = view.allocs.get(id)?;
         if !allowed_given(view.scenario, view.cluster, req, a, view.now, || within) {
             return None;
         }
         gpus += a.gpus.len() as u32;
     }
-    Some((gpus, node.allocs.len()))
+    Some((gpus, node.holders.len()))
 }
 
 /// Adds the victims on node `n` to `picked` if the grown set is still allowed (each of them
@@ -63,8 +63,8 @@ fn reclaim_cost(view: &View, req: &Request, n: NodeId, within: bool) -> Option<(
 /// decides).
 fn try_add(view: &View, req: &Request, picked: &mut VictimSet, n: NodeId) -> bool {
     let victims: Option<Vec<(AllocId, &crate::state::alloc::Alloc)>> =
-        (view.cluster.nodes[n as usize].allocs.iter())
-            .map(|&id| view.allocs.get(id).map(|a| (id, a)))
+        (view.cluster.nodes[n as usize].allocs())
+            .map(|id| view.allocs.get(id).map(|a| (id, a)))
             .collect();
     victims.is_some_and(|v| picked.add(view.scenario, view.cluster, req, &v))
 }

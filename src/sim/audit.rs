@@ -43,10 +43,10 @@ pub fn check(e: &Engine) -> Result<(), String> {
         let mut domain = None;
         let mut one_domain = true;
         for &g in &a.gpus {
-            if c.gpu_alloc[g as usize] != id {
+            if c.gpu[g as usize].alloc != id {
                 return Err(format!(
                     "GPU {g} is listed by allocation {id} but held by {}",
-                    c.gpu_alloc[g as usize]
+                    c.gpu[g as usize].alloc
                 ));
             }
             if c.gpu_state[g as usize] != want {
@@ -106,7 +106,7 @@ pub fn check(e: &Engine) -> Result<(), String> {
             ));
         }
     }
-    for (g, &owner) in c.gpu_alloc.iter().enumerate() {
+    for (g, owner) in c.gpu.iter().map(|s| s.alloc).enumerate() {
         if owner != NONE && allocs.get(owner).is_none() {
             return Err(format!(
                 "GPU {g} is held by allocation {owner}, which does not exist"
@@ -142,12 +142,7 @@ pub fn check(e: &Engine) -> Result<(), String> {
                 node.free, node.used, node.locked, node.gpus
             ));
         }
-        if node.exempt_end.len() != node.allocs.len() {
-            return Err(format!(
-                "node {i}: exemption ends do not match its allocations"
-            ));
-        }
-        for (&id, &end) in node.allocs.iter().zip(&node.exempt_end) {
+        for &(id, end) in &node.holders {
             let a = e
                 .allocs
                 .get(id)

@@ -136,7 +136,7 @@ pub struct Engine {
     /// Class heads of the placement pass in progress (kept to reuse its memory).
     pub(super) heads: ClassHeads,
     /// A node's free GPUs while a placement picks among them (kept to reuse its memory).
-    pub(super) scratch: Vec<u32>,
+    pub(super) scratch: Vec<u64>,
     /// Pending events by (time, push order). Each allocation has at most one pending event and
     /// stale ones are recognised by their generation, so nothing is looked up or re-prioritised.
     pub(super) events: EventQueue<Ev>,

@@ -1,12 +1,14 @@
-//! The pending-event queue. Events of the near future sit in a binary heap; later ones wait
-//! unsorted in buckets of simulated time and enter the heap when their bucket comes up. At
-//! fleet scale hundreds of thousands of allocations each hold one pending event, mostly hours
-//! away: they then cost an append now and one heap insertion later, and the heap stays small
-//! enough to live in cache. The next three days of buckets are a ring of vectors (indexed, and
-//! reused without reallocating); buckets beyond it wait in an ordered map. Order is exactly
+//! The pending-event queue. Events wait unsorted in buckets of simulated time; when a bucket
+//! comes up its events are sorted once and taken from the end of that list, and events pushed
+//! into the bucket already under way go to a small binary heap beside it. At fleet scale
+//! hundreds of thousands of allocations each hold one pending event, mostly hours away: they
+//! then cost an append now and their share of one sort later (a sort of a bucket costs about a
+//! third of the instructions and far fewer mispredicted branches than popping the same events
+//! off a heap). The next three days of buckets are a ring of vectors (indexed, and reused
+//! without reallocating); buckets beyond it wait in an ordered map. Order is exactly
 //! (time, push order), as with one heap. Events that have gone stale by the time their bucket
 //! comes up (the allocation they were for was preempted or released) are dropped then instead
-//! of being sorted and popped.
+//! of being sorted and taken.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -22,6 +24,9 @@ type Entry<E> = (Time, u64, E);
 
 #[derive(Clone, Debug)]
 pub struct EventQueue<E: Ord + Copy> {
+    /// The current bucket's events as loaded, latest first (the next one is the last).
+    sorted: Vec<Entry<E>>,
+    /// Events pushed into the current bucket (or an earlier time) after it was loaded.
     heap: BinaryHeap<Reverse<Entry<E>>>,
     /// Bucket `b` in `current + 1 .. current + RING` at `ring[b % RING]`.
     ring: Vec<Vec<Entry<E>>>,
@@ -38,6 +43,7 @@ pub struct EventQueue<E: Ord + Copy> {
 impl<E: Ord + Copy> Default for EventQueue<E> {
     fn default() -> Self {
         EventQueue {
+            sorted: Vec::new(),
             heap: BinaryHeap::new(),
             ring: vec![Vec::new(); RING as usize],
             in_ring: 0,
@@ -63,10 +69,10 @@ impl<E: Ord + Copy> EventQueue<E> {
         }
     }
 
-    /// Makes sure the heap holds the earliest live event, if any; `live` says whether an event
-    /// still matters (a stale one stays stale).
+    /// Makes sure the sorted list or the heap holds the earliest live event, if any; `live`
+    /// says whether an event still matters (a stale one stays stale).
     fn fill(&mut self, live: &impl Fn(&E) -> bool) {
-        while self.heap.is_empty() && self.len > 0 {
+        while self.sorted.is_empty() && self.heap.is_empty() && self.len > 0 {
             let next_far = self.far.first_key_value().map(|(&b, _)| b);
             let bucket = if self.in_ring == 0 {
                 // Nothing in the ring: jump straight to the first far bucket.
@@ -78,38 +84,50 @@ impl<E: Ord + Copy> EventQueue<E> {
                 self.current + 1
             };
             self.current = bucket;
+            // The bucket's vector becomes the sorted list, and the list's (empty, with its
+            // capacity) takes the bucket's place in the ring.
             let slot = &mut self.ring[(bucket % RING) as usize];
             self.in_ring -= slot.len();
-            for e in slot.drain(..) {
-                if live(&e.2) {
-                    self.heap.push(Reverse(e));
-                } else {
-                    self.len -= 1;
-                }
-            }
+            std::mem::swap(&mut self.sorted, slot);
             if next_far == Some(bucket) {
                 let (_, events) = self.far.pop_first().expect("peeked");
-                for e in events {
-                    if live(&e.2) {
-                        self.heap.push(Reverse(e));
-                    } else {
-                        self.len -= 1;
-                    }
-                }
+                self.sorted.extend(events);
             }
+            let before = self.sorted.len();
+            self.sorted.retain(|e| live(&e.2));
+            self.len -= before - self.sorted.len();
+            // Keys (time, push order) are unique, so an unstable sort gives the one order.
+            self.sorted.sort_unstable_by_key(|e| Reverse((e.0, e.1)));
+        }
+    }
+
+    /// The earliest of the sorted list's next and the heap's: true for the list.
+    #[inline]
+    fn next_is_sorted(&self) -> bool {
+        match (self.sorted.last(), self.heap.peek()) {
+            (Some(s), Some(Reverse(h))) => (s.0, s.1) < (h.0, h.1),
+            (s, _) => s.is_some(),
         }
     }
 
     /// Time of the earliest event.
     pub fn peek_time(&mut self, live: &impl Fn(&E) -> bool) -> Option<Time> {
         self.fill(live);
-        self.heap.peek().map(|r| r.0.0)
+        if self.next_is_sorted() {
+            self.sorted.last().map(|e| e.0)
+        } else {
+            self.heap.peek().map(|r| r.0.0)
+        }
     }
 
     /// Takes the earliest event.
     pub fn pop(&mut self, live: &impl Fn(&E) -> bool) -> Option<(Time, E)> {
         self.fill(live);
-        let Reverse((t, _, e)) = self.heap.pop()?;
+        let (t, _, e) = if self.next_is_sorted() {
+            self.sorted.pop()?
+        } else {
+            self.heap.pop()?.0
+        };
         self.len -= 1;
         Some((t, e))
     }

@@ -73,7 +73,7 @@ impl Engine {
     pub(super) fn fail_node(&mut self, n: NodeId) {
         self.stats.failures += 1;
         tracing::debug!(t_s = secs(self.now), node = n, "node failed");
-        let victims = self.cluster.nodes[n as usize].allocs.clone();
+        let victims: Vec<u32> = self.cluster.nodes[n as usize].allocs().collect();
         for id in victims {
             self.release(id, End::Failed);
         }
@@ -88,7 +88,7 @@ impl Engine {
         };
         for g in first..first + count {
             self.cluster.set_gpu_state(g, GpuState::Down);
-            self.cluster.gpu_workflow[g as usize] = NONE;
+            self.cluster.gpu[g as usize].workflow = NONE;
         }
         let repair = self.sc.gpu_types[self.cluster.nodes[n as usize].gpu_type].repair_time;
         self.push(Ev::Repair(n), self.now + repair);

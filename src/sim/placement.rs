@@ -183,27 +183,30 @@ impl Engine {
             if joins {
                 switch_end = switch_end.max(node.switch_until);
             }
+            // The GPUs without an allocation, each keyed once by its order of preference:
+            // those that already hold this workflow first (they need no load), then free ones
+            // before those a switch locks, then by id.
+            const NEEDS_LOAD: u64 = 2 << 32;
+            const LOCKED: u64 = 1 << 32;
             let free = &mut self.scratch;
             free.clear();
             free.extend(
                 (node.first_gpu..node.first_gpu + node.gpus)
-                    .filter(|&g| self.cluster.gpu_alloc[g as usize] == NONE),
+                    .filter(|&g| self.cluster.gpu[g as usize].alloc == NONE)
+                    .map(|g| {
+                        let load = self.cluster.gpu[g as usize].workflow != wf;
+                        let locked = self.cluster.gpu_state[g as usize] == GpuState::TenantSwitch;
+                        load as u64 * NEEDS_LOAD + locked as u64 * LOCKED + g as u64
+                    }),
             );
-            // GPUs that already hold this workflow first: they need no load; then free GPUs
-            // before those a switch locks.
-            let locked = |g: u32| self.cluster.gpu_state[g as usize] == GpuState::TenantSwitch;
-            free.sort_by_key(|&g| (self.cluster.gpu_workflow[g as usize] != wf, locked(g), g));
+            free.sort_unstable();
             let picked = &free[..k as usize];
             if joins {
-                let from_lock = picked.iter().filter(|&&g| locked(g)).count() as u32;
+                let from_lock = picked.iter().filter(|&&x| x & LOCKED != 0).count() as u32;
                 joined.push((n, from_lock));
             }
-            any_wf |= switch
-                || joins
-                || picked
-                    .iter()
-                    .any(|&g| self.cluster.gpu_workflow[g as usize] != wf);
-            gpus.extend_from_slice(picked);
+            any_wf |= switch || joins || picked.iter().any(|&x| x & NEEDS_LOAD != 0);
+            gpus.extend(picked.iter().map(|&x| x as u32));
             if switch {
                 switched.push((n, node.gpus - k));
             }
@@ -235,7 +238,7 @@ impl Engine {
         // are those still without an allocation.
         let placed = &self.allocs.get(id).expect("live").gpus;
         for &g in placed {
-            self.cluster.gpu_alloc[g as usize] = id;
+            self.cluster.gpu[g as usize].alloc = id;
         }
         let state = self.allocs.get(id).expect("live").gpu_state();
         self.cluster
@@ -268,30 +271,29 @@ impl Engine {
                 if sw.is_some() && ts > 0 {
                     node.switch_until = until;
                 }
-                node.allocs.push(id);
                 node.alloc_gpus += size;
                 if phase == Phase::Running {
-                    node.exempt_end.push(exempt_end);
+                    node.holders.push((id, exempt_end));
                     if preemptible {
                         node.evictable_at = node.evictable_at.max(exempt_end);
                     } else {
                         node.pinned += k;
                     }
                 } else {
-                    node.exempt_end.push(0);
+                    node.holders.push((id, 0));
                     node.pinned += k;
                 }
             });
             if sw.is_some() {
                 let node = &self.cluster.nodes[n as usize];
                 for g in node.first_gpu..node.first_gpu + node.gpus {
-                    self.cluster.gpu_workflow[g as usize] = NONE;
+                    self.cluster.gpu[g as usize].workflow = NONE;
                 }
             }
             if lock > 0 {
                 let node = &self.cluster.nodes[n as usize];
                 for g in node.first_gpu..node.first_gpu + node.gpus {
-                    if self.cluster.gpu_alloc[g as usize] == NONE {
+                    if self.cluster.gpu[g as usize].alloc == NONE {
                         self.cluster.set_gpu_state(g, GpuState::TenantSwitch);
                     }
                 }
@@ -305,9 +307,7 @@ impl Engine {
     #[inline]
     pub(super) fn join_switch(&mut self, n: NodeId, k: u32) {
         let owner = self.cluster.nodes[n as usize]
-            .allocs
-            .iter()
-            .copied()
+            .allocs()
             .find(|&id| {
                 self.allocs
                     .get(id)
@@ -378,7 +378,7 @@ impl Engine {
             let t = node.gpu_type;
             let gpus: GpuList = (node.first_gpu..node.first_gpu + node.gpus)
                 .filter(|&g| {
-                    self.cluster.gpu_alloc[g as usize] == NONE
+                    self.cluster.gpu[g as usize].alloc == NONE
                         && self.cluster.gpu_state[g as usize] == GpuState::TenantSwitch
                 })
                 .collect();
@@ -415,7 +415,7 @@ impl Engine {
             }
         } else {
             for &g in &a.gpus {
-                self.cluster.gpu_workflow[g as usize] = wf;
+                self.cluster.gpu[g as usize].workflow = wf;
             }
             self.cluster
                 .set_gpus_state(t, a.gpus.iter().copied(), GpuState::Busy);
@@ -427,8 +427,8 @@ impl Engine {
         for i in 0..nodes {
             let (n, k) = self.allocs.get(id).expect("live").nodes[i];
             let node = &mut self.cluster.nodes[n as usize];
-            let pos = node.allocs.iter().position(|&x| x == id).expect("listed");
-            node.exempt_end[pos] = at;
+            let pos = node.holders.iter().position(|h| h.0 == id).expect("listed");
+            node.holders[pos].1 = at;
             if preemptible {
                 self.cluster.update_node(n, |node| {
                     node.pinned -= k;
@@ -556,9 +556,9 @@ impl Engine {
         // A loading job that got to run leaves its workflow loaded.
         let loaded = a.loaded_by(self.now);
         for &g in &a.gpus {
-            self.cluster.gpu_alloc[g as usize] = NONE;
+            self.cluster.gpu[g as usize].alloc = NONE;
             if loaded {
-                self.cluster.gpu_workflow[g as usize] = a.workflow;
+                self.cluster.gpu[g as usize].workflow = a.workflow;
             }
         }
         self.cluster
@@ -570,12 +570,11 @@ impl Engine {
                 if pinned {
                     nd.pinned -= k;
                 }
-                let pos = nd.allocs.iter().position(|&x| x == id).expect("listed");
-                nd.allocs.remove(pos);
-                nd.exempt_end.remove(pos);
+                let pos = nd.holders.iter().position(|h| h.0 == id).expect("listed");
+                nd.holders.remove(pos);
                 nd.alloc_gpus -= a.gpus.len() as u32;
                 // When all running work left here has run its preemption exemption.
-                nd.evictable_at = nd.exempt_end.iter().copied().max().unwrap_or(0);
+                nd.evictable_at = nd.holders.iter().map(|h| h.1).max().unwrap_or(0);
             });
         }
         self.dirty = true;

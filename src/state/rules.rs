@@ -175,7 +175,7 @@ impl VictimSet {
         for m in nodes {
             let node = &c.nodes[m as usize];
             if let Some(t) = node.tenant
-                && node.allocs.iter().all(is_in)
+                && node.allocs().all(|id| is_in(&id))
             {
                 gpus[t] += node.gpus as u64;
             }

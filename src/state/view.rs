@@ -25,9 +25,9 @@ impl View<'_> {
     /// has ended, that job's (the engine writes it to the GPU when the job is released; see
     /// `Alloc::loading`).
     pub fn gpu_workflow(&self, g: GpuId) -> u32 {
-        match self.allocs.get(self.cluster.gpu_alloc[g as usize]) {
+        match self.allocs.get(self.cluster.gpu[g as usize].alloc) {
             Some(a) if a.loaded_by(self.now) => a.workflow,
-            _ => self.cluster.gpu_workflow[g as usize],
+            _ => self.cluster.gpu[g as usize].workflow,
         }
     }
 }
