@@ -1,7 +1,6 @@
 //! fleetsim: a discrete-event simulator and scheduler for multi-tenant GPU fleets that charges
 //! tenant and workflow switches and reports utilization, tokens per GPU-hour and margin.
 
-pub mod calendar;
 pub mod compare;
 pub mod config;
 pub mod fleet;

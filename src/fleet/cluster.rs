@@ -4,12 +4,12 @@
 //! of exemption ends), max trees and bitsets of NVLink domains by idle and reclaimable nodes,
 //! and, for the policy that asks, nodes ordered by what evicting their work would cost.
 
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
 
 use super::TenantId;
 use super::bitset::BitSet;
 use super::{GpuType, Pool, TypeId};
-use crate::calendar::EventQueue;
 
 pub type NodeId = u32;
 pub type DomainId = u32;
@@ -256,11 +256,10 @@ struct TypeIndex {
     /// The same nodes by tenant, and their GPUs per tenant.
     evictable_by_tenant: Vec<BitSet>,
     evictable_gpus_of: Vec<u64>,
-    /// The other preemptible nodes by when their exemption ends (a calendar queue: nearly
-    /// every placement of preemptible work adds an entry, and a heap of them cost 7 % of a
-    /// gigawatt run). Entries are not removed when a node changes (that would be a search);
-    /// [`Cluster::promote`] skips those that no longer match.
-    exempt: EventQueue<NodeId>,
+    /// The other preemptible nodes by when their exemption ends. Entries are not removed when
+    /// a node changes (that would be a search); [`Cluster::promote`] skips those that no
+    /// longer match.
+    exempt: BinaryHeap<Reverse<(crate::units::Time, NodeId)>>,
     /// Nodes that evicting all their work would free (held, up, no tenant switch in
     /// progress), per tenant, by cost bucket ([`cost_bucket`]). Slot 0 holds nodes of only
     /// running preemptible work, slot 1 the others. A bitset per bucket: a node changes bucket
@@ -408,7 +407,7 @@ impl Cluster {
                 evictable_gpus: 0,
                 evictable_by_tenant: vec![BitSet::new(nodes); slots],
                 evictable_gpus_of: vec![0; slots],
-                exempt: EventQueue::default(),
+                exempt: BinaryHeap::new(),
                 by_cost: if self.cost_index {
                     let b = vec![BitSet::new(nodes); COST_BUCKETS];
                     vec![[b.clone(), b]; slots]
@@ -580,7 +579,7 @@ impl Cluster {
             && !ev
             && !(waited && old.expect("some").evictable_at == new.evictable_at)
         {
-            ix.exempt.push(new.evictable_at, id as u64, id);
+            ix.exempt.push(Reverse((new.evictable_at, id)));
         }
 
         if ix.per_domain && (was_idle != idle || was_ev != ev) {
@@ -782,13 +781,11 @@ impl Cluster {
     pub fn promote(&mut self, now: crate::units::Time) {
         self.promoted_at = now;
         for ix in &mut self.idx {
-            // Every entry is taken as it comes up; whether it still matters is asked below.
-            let all = |_: &NodeId| true;
-            while let Some(at) = ix.exempt.peek_time(&all) {
+            while let Some(&Reverse((at, id))) = ix.exempt.peek() {
                 if at > now {
                     break;
                 }
-                let (_, id) = ix.exempt.pop(&all).expect("peeked");
+                ix.exempt.pop();
                 let n = &self.nodes[id as usize];
                 if !Self::exempt_until(ix, n, id, at) {
                     continue; // the node changed since: a stale entry
@@ -840,7 +837,7 @@ impl Cluster {
     /// The current entries of `ix.exempt`, in order.
     fn live_exempt(&self, ix: &TypeIndex) -> BTreeSet<(crate::units::Time, NodeId)> {
         (ix.exempt.iter())
-            .map(|(at, &id)| (at, id))
+            .map(|r| r.0)
             .filter(|&(at, id)| Self::exempt_until(ix, &self.nodes[id as usize], id, at))
             .collect()
     }

@@ -5,11 +5,11 @@
 use rand_chacha::ChaCha8Rng;
 
 use super::alloc::{AllocId, Allocs};
+use super::events::EventQueue;
 use super::job::Job;
 use super::queue::{ClassHeads, Queue};
 use super::request::{JobId, QueueKey, Request, ServiceId, Shapes, Target};
 use super::service::Service;
-use crate::calendar::EventQueue;
 use crate::config::Scenario;
 use crate::fleet::{Cluster, NodeId};
 use crate::metrics::{Ledger, Samples};

@@ -25,6 +25,7 @@ pub mod audit;
 mod autoscale;
 mod books;
 pub mod engine;
+pub mod events;
 mod failures;
 pub mod fluid;
 pub mod job;
