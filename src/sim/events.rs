@@ -2,13 +2,13 @@
 //! comes up its events are sorted once and taken from the end of that list, and events pushed
 //! into the bucket already under way go to a small binary heap beside it. At fleet scale
 //! hundreds of thousands of allocations each hold one pending event, mostly hours away: they
-//! then cost an append now and their share of one sort later (a sort of a bucket costs about a
-//! third of the instructions and far fewer mispredicted branches than popping the same events
-//! off a heap). The next three days of buckets are a ring of vectors (indexed, and reused
-//! without reallocating); buckets beyond it wait in an ordered map. Order is exactly
-//! (time, push order), as with one heap. Events that have gone stale by the time their bucket
-//! comes up (the allocation they were for was preempted or released) are dropped then instead
-//! of being sorted and taken.
+//! then cost an append now and their share of one sort later, instead of a sift through a heap
+//! each on the way in and out. The next three days of buckets are a ring of vectors, indexed
+//! and reused (a bucket's vector becomes the sorted list, and the list's emptied one takes its
+//! place); buckets beyond it wait in an ordered map. Order is exactly (time, push order), as
+//! with one heap. Events that have gone stale by the time their bucket comes up (the
+//! allocation they were for was preempted or released) are dropped then instead of being
+//! sorted and taken.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
