@@ -81,6 +81,11 @@ struct Cli {
     /// and the scaled fleet must have at most 10,000,000 GPUs.
     #[arg(long, value_name = "K")]
     scale: Option<String>,
+    /// Scale the fleet only, by K (every pool, in whole NVLink domains, at least one), with
+    /// demand and contracts as they are: the same demand on a fleet K times the size. Applied
+    /// after --scale. K > 0; a fleet too small for the tenants' reservations is refused.
+    #[arg(long, value_name = "K")]
+    fleet_scale: Option<String>,
     /// Folder that the config's trace files are relative to, overriding
     /// `simulation.trace_dir` (e.g. where you downloaded the public traces).
     #[arg(long, value_name = "DIR")]
@@ -137,7 +142,14 @@ fn init_logging(verbose: u8) {
 }
 
 /// Flags whose value may start with `-`.
-const NUMERIC_FLAGS: [&str; 5] = ["--seed", "--seeds", "--scale", "--sweep", "--horizon"];
+const NUMERIC_FLAGS: [&str; 6] = [
+    "--seed",
+    "--seeds",
+    "--scale",
+    "--fleet-scale",
+    "--sweep",
+    "--horizon",
+];
 
 /// `--seeds -1` as `--seeds=-1`: clap reads a word that starts with `-` as a flag, and would
 /// say "unexpected argument '-1'"; attached, the value reaches the flag's own check, which says
@@ -187,6 +199,7 @@ struct Plan {
     seed: Option<u64>,
     seeds: u64,
     scale: Option<f64>,
+    fleet_scale: Option<f64>,
     sweep: Option<Vec<f64>>,
 }
 
@@ -211,7 +224,12 @@ fn plan(cli: &Cli) -> Result<Plan> {
         },
         None => 1,
     };
-    let scale = cli.scale.as_deref().map(scale_factor).transpose()?;
+    let scale = (cli.scale.as_deref())
+        .map(|t| scale_factor("--scale", t))
+        .transpose()?;
+    let fleet_scale = (cli.fleet_scale.as_deref())
+        .map(|t| scale_factor("--fleet-scale", t))
+        .transpose()?;
     let sweep = cli.sweep.as_deref().map(sweep_factors).transpose()?;
     check_modes(cli, seeds)?;
     Ok(Plan {
@@ -219,6 +237,7 @@ fn plan(cli: &Cli) -> Result<Plan> {
         seed,
         seeds,
         scale,
+        fleet_scale,
         sweep,
     })
 }
@@ -323,6 +342,10 @@ fn run(cli: Cli) -> Result<()> {
     if let (Some(k), Some(text)) = (plan.scale, &cli.scale) {
         sc.scale(k)
             .map_err(|e| anyhow::anyhow!("--scale {text}: {e}"))?;
+    }
+    if let (Some(k), Some(text)) = (plan.fleet_scale, &cli.fleet_scale) {
+        sc.scale_fleet(k)
+            .map_err(|e| anyhow::anyhow!("--fleet-scale {text}: {e}"))?;
     }
     if let Some(p) = &cli.policy {
         sc.policy = p.clone();
@@ -430,13 +453,13 @@ fn run_many(
     Ok(())
 }
 
-/// The factor of `--scale`: a finite number > 0 (the fleet's own bound is checked when
-/// scaling).
-fn scale_factor(text: &str) -> Result<f64> {
+/// The factor of `--scale` or `--fleet-scale` (`flag`): a finite number > 0 (the fleet's
+/// own bound is checked when scaling).
+fn scale_factor(flag: &str, text: &str) -> Result<f64> {
     match text.trim().parse::<f64>() {
         Ok(k) if k.is_finite() && k > 0.0 => Ok(k),
         _ => bail!(
-            "--scale must be a number > 0 (and the scaled fleet at most {MAX_FLEET_GPUS} GPUs), got `{text}`"
+            "{flag} must be a number > 0 (and the scaled fleet at most {MAX_FLEET_GPUS} GPUs), got `{text}`"
         ),
     }
 }

@@ -171,6 +171,64 @@ fn scale_has_a_range_bounded_by_the_fleet() {
 }
 
 #[test]
+fn fleet_scale_changes_the_fleet_and_leaves_demand_and_contracts_as_they_are() {
+    let d = Dir::new("fleet-scale");
+    let c = d.small();
+    refused(
+        &c,
+        &["--fleet-scale", "0"],
+        &["--fleet-scale", "a number > 0", "`0`"],
+    );
+    refused(
+        &c,
+        &["--fleet-scale", "1e9"],
+        &["--fleet-scale 1e9", "at most 10000000"],
+    );
+    // Three times the GPUs, the same jobs: the same work in a third of the GPU-hours' share.
+    let one = accepted(&c, &["--horizon", "4h"]);
+    let three = accepted(&c, &["--fleet-scale", "3", "--horizon", "4h"]);
+    assert!(three.contains("\"gpus\": 24,"), "{three}");
+    let submitted = |out: &str| {
+        let v: serde_json::Value = serde_json::from_str(out).unwrap();
+        v["jobs"]["submitted"].clone()
+    };
+    assert_eq!(submitted(&one), submitted(&three));
+    // With --scale, the demand grows too; --fleet-scale then scales the fleet alone.
+    let both = accepted(
+        &c,
+        &["--scale", "2", "--fleet-scale", "2", "--horizon", "4h"],
+    );
+    assert!(both.contains("\"gpus\": 32,"), "{both}");
+
+    // Reservations are contracts: a fleet too small for them is refused, not shrunk to fit.
+    let text = format!("{ONE_NODE}{SMALL}")
+        .replacen("\ngpus = 8", "\ngpus = 16", 1)
+        .replace(
+            "[[tenants]]\nname = \"a\"\n",
+            "[[tenants]]\nname = \"a\"\nreserved_gpus = { H100 = 16 }\n",
+        );
+    let sc = scenario(&text);
+    assert_eq!((sc.total_gpus(), sc.tenants[0].reserved[0]), (16, 16));
+    let mut two = sc.clone();
+    two.scale_fleet(2.0).unwrap();
+    assert_eq!((two.total_gpus(), two.tenants[0].reserved[0]), (32, 16));
+    let mut half = sc.clone();
+    let e = half.scale_fleet(0.5).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ScaleError::ReservationsExceedFleet {
+                reserved: 16,
+                gpus: 8,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(half.total_gpus(), 16, "left as it was");
+}
+
+#[test]
 fn scaling_checks_every_count_and_leaves_the_scenario_as_it_was_on_error() {
     let sc = scenario(&format!("{ONE_NODE}{SMALL}"));
     let mut big = sc.clone();

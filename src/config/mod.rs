@@ -79,6 +79,15 @@ pub enum ScaleError {
         count(*.scaled)
     )]
     TooManyJobs { k: f64, jobs: u64, scaled: f64 },
+    #[error(
+        "tenants reserve {reserved} {what} in all, but the scaled pools hold {gpus}: the \
+         contracts need a larger fleet"
+    )]
+    ReservationsExceedFleet {
+        what: String,
+        reserved: u64,
+        gpus: u64,
+    },
 }
 
 /// A number for a message: as written, or in scientific notation when huge.
@@ -226,34 +235,8 @@ impl Scenario {
     /// scaled count must fit its integer type and the explicit jobs stay within
     /// [`MAX_SCALED_JOBS`]; otherwise the scenario is left as it was.
     pub fn scale(&mut self, k: f64) -> Result<(), ScaleError> {
-        if !(k.is_finite() && k > 0.0) {
-            return Err(ScaleError::NotPositive(k));
-        }
-        let gpus = self.total_gpus();
-        let max_k = MAX_FLEET_GPUS as f64 / gpus.max(1) as f64;
         let mut out = self.clone();
-        let scaled: Vec<f64> = out
-            .pools
-            .iter()
-            .map(|pl| {
-                let d = out.gpu_types[pl.gpu_type].nvlink_domain_gpus as f64;
-                (pl.gpus as f64 * k / d).round().max(1.0) * d
-            })
-            .collect();
-        let total: f64 = scaled.iter().sum();
-        if total > MAX_FLEET_GPUS as f64 {
-            return Err(ScaleError::FleetTooLarge {
-                k,
-                gpus,
-                scaled: total,
-                max_k,
-            });
-        }
-        for (pl, g) in out.pools.iter_mut().zip(scaled) {
-            // At most MAX_FLEET_GPUS: exact in u32.
-            pl.gpus = g as u32;
-        }
-        out.recount_pools();
+        out.scale_pools(k)?;
         let fleet = out.total_gpus() as f64;
         let cap: Vec<f64> = (0..out.gpu_types.len())
             .map(|t| out.type_gpus(t) as f64)
@@ -340,6 +323,73 @@ impl Scenario {
             }
         }
         *self = out;
+        Ok(())
+    }
+
+    /// The same demand on `k` times the fleet: every pool times `k`, rounded to whole NVLink
+    /// domains (at least one). Contracts, demand, arrivals and backlogs stay as they are, so a
+    /// fleet too small for the reservations sold on it is refused (a provider cannot sell
+    /// GPUs it does not have) rather than run with smaller contracts.
+    ///
+    /// `k` must be finite and > 0 and the scaled fleet at most [`MAX_FLEET_GPUS`] GPUs;
+    /// otherwise the scenario is left as it was.
+    pub fn scale_fleet(&mut self, k: f64) -> Result<(), ScaleError> {
+        let mut out = self.clone();
+        out.scale_pools(k)?;
+        for t in 0..out.gpu_types.len() {
+            let reserved: u64 = out.tenants.iter().map(|tn| tn.reserved[t] as u64).sum();
+            let gpus = out.type_gpus(t) as u64;
+            if reserved > gpus {
+                return Err(ScaleError::ReservationsExceedFleet {
+                    what: format!("{} GPUs", out.gpu_types[t].name),
+                    reserved,
+                    gpus,
+                });
+            }
+        }
+        let reserved: u64 = out
+            .tenants
+            .iter()
+            .map(|tn| tn.reserved_total() as u64)
+            .sum();
+        if reserved > out.total_gpus() {
+            return Err(ScaleError::ReservationsExceedFleet {
+                what: "GPUs".into(),
+                reserved,
+                gpus: out.total_gpus(),
+            });
+        }
+        *self = out;
+        Ok(())
+    }
+
+    /// Every pool times `k`, rounded to whole NVLink domains (at least one).
+    fn scale_pools(&mut self, k: f64) -> Result<(), ScaleError> {
+        if !(k.is_finite() && k > 0.0) {
+            return Err(ScaleError::NotPositive(k));
+        }
+        let gpus = self.total_gpus();
+        let max_k = MAX_FLEET_GPUS as f64 / gpus.max(1) as f64;
+        let scaled: Vec<f64> = (self.pools.iter())
+            .map(|pl| {
+                let d = self.gpu_types[pl.gpu_type].nvlink_domain_gpus as f64;
+                (pl.gpus as f64 * k / d).round().max(1.0) * d
+            })
+            .collect();
+        let total: f64 = scaled.iter().sum();
+        if total > MAX_FLEET_GPUS as f64 {
+            return Err(ScaleError::FleetTooLarge {
+                k,
+                gpus,
+                scaled: total,
+                max_k,
+            });
+        }
+        for (pl, g) in self.pools.iter_mut().zip(scaled) {
+            // At most MAX_FLEET_GPUS: exact in u32.
+            pl.gpus = g as u32;
+        }
+        self.recount_pools();
         Ok(())
     }
 
