@@ -35,6 +35,10 @@ jobs = [{{ at = \"0s\", gpus = 8, tokens = 18_720_000 }}]
         assert_eq!((r.jobs.submitted, r.jobs.completed), (1, 1));
         assert_eq!((r.switches.tenant, r.switches.workflow), (0, 1));
         assert_close(r.jobs.completion_hours.p50.unwrap(), 1.0 + 5.0 / 60.0);
+        let m = r.by_kind["training"].makespan_hours;
+        assert!(!m.censored);
+        assert_close(m.hours.unwrap(), 1.0 + 5.0 / 60.0);
+        assert_eq!(r.by_kind["batch"].makespan_hours.hours, None);
         // Revenue: no reservation, so every GPU-hour held (8 productive and the 8 x 5 min
         // restart, which the tenant pays for) at the burst price, here the committed $2.50
         // (the type has no spot price).
@@ -101,6 +105,16 @@ jobs = [{{ at = \"1m\", gpus = 4, tokens = 9_360_000 }}]
     assert_close(r.jobs.wait_hours.p99.unwrap(), 0.99 * (1.0 + 4.0 / 60.0));
     assert_close(r.jobs.wait_hours.mean.unwrap(), (1.0 + 4.0 / 60.0) / 2.0);
     assert_close(r.tokens, 18.72e6 + 9.36e6);
+    // The kind's last job, b, ends at 1:05 + 18 min + 5 min + 1 h.
+    let m = r.by_kind["training"].makespan_hours;
+    assert!(!m.censored);
+    assert_close(m.hours.unwrap(), 2.0 + 28.0 / 60.0);
+    // Cut at 2 h, b is not done: the makespan is at least the horizon.
+    let mut short = sc.clone();
+    short.horizon = 2 * 3_600_000_000;
+    let m = run(&short, "first_fit").by_kind["training"].makespan_hours;
+    assert!(m.censored);
+    assert_close(m.hours.unwrap(), 2.0);
 }
 
 /// A one-GPU node type, defined in the config like any other.

@@ -61,6 +61,17 @@ pub struct KindFigures {
     /// Jobs of this kind: hours from arrival to completion, censored at the horizon for jobs
     /// not done.
     pub completion_hours: Percentiles,
+    /// When the kind's last job finished, in hours from the start.
+    pub makespan_hours: Makespan,
+}
+
+/// When a kind's last job finished: the last completion if every job of the kind submitted by
+/// the horizon is done, else the horizon itself, marked `censored` (the makespan is then at
+/// least that); `hours` is `null` for a kind without jobs.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct Makespan {
+    pub hours: Option<f64>,
+    pub censored: bool,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -307,6 +318,18 @@ pub fn build(e: &Engine) -> Report {
                     work: Work::of(a.work_h, h(a.productive_us + a.switch_us)),
                     wait_hours: Samples::summary(&[&waits[k as usize]]),
                     completion_hours: Samples::summary(&[&completions[k as usize]]),
+                    makespan_hours: {
+                        let censored = completions[k as usize].censored() > 0;
+                        let last = e.stats.last_completion[k as usize];
+                        Makespan {
+                            hours: if censored {
+                                Some(h(e.now() as u128))
+                            } else {
+                                last.map(|t| h(t as u128))
+                            },
+                            censored,
+                        }
+                    },
                 },
             )
         })

@@ -20,7 +20,6 @@ fn right(t: &mut Table) {
     }
 }
 
-/// Number with thousands separators and `d` decimals.
 /// What the wait figures leave open: jobs that never started count with their wait up to the
 /// horizon, so the figures are lower bounds.
 fn censored_note(j: &super::Jobs) -> String {
@@ -37,6 +36,7 @@ pub fn opt_num(x: Option<f64>, d: usize) -> String {
     x.map_or_else(|| "-".into(), |x| num(x, d))
 }
 
+/// Number with thousands separators and `d` decimals.
 pub fn num(x: f64, d: usize) -> String {
     let s = format!("{:.*}", d, x.abs());
     let (int, frac) = s
@@ -256,8 +256,10 @@ pub fn render(r: &Report) -> String {
         "tokens",
         "work (H100 GPU-h)",
         "work/GPU-h",
+        "makespan (h)",
     ]);
     for (name, f) in &r.by_kind {
+        let m = f.makespan_hours;
         t.add_row(vec![
             name.clone(),
             num(f.gpu_hours, 0),
@@ -265,6 +267,10 @@ pub fn render(r: &Report) -> String {
             big(f.tokens),
             num(f.work.h100_gpu_hours, 0),
             opt_num(f.work.per_gpu_hour, 3),
+            match m.hours {
+                Some(x) if m.censored => format!(">= {}", num(x, 1)),
+                x => opt_num(x, 1),
+            },
         ]);
     }
     right(&mut t);

@@ -76,6 +76,8 @@ pub struct Stats {
     /// Time from arrival to completion, per job, by `Kind as usize`; a job not done by the
     /// horizon counts, censored, with its time up to then.
     pub completions: [Samples; 3],
+    /// When the last job of each kind completed, by `Kind as usize`.
+    pub last_completion: [Option<Time>; 3],
     pub preemptions: u64,
     pub failures: u64,
     pub submitted_jobs: u64,

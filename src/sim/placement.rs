@@ -518,6 +518,7 @@ impl Engine {
                 if why == End::Completed {
                     job.complete(self.now);
                     self.stats.completions[a.kind as usize].push(self.now - job.arrival);
+                    self.stats.last_completion[a.kind as usize] = Some(self.now);
                     self.stats.completed_jobs += 1;
                     self.retire_job(j);
                 } else {
