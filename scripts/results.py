@@ -127,8 +127,18 @@ def sweep():
     print("|---|---|---|---|")
     last = sw["rows"][-1]["switch_cost_scale"]
     f = lambda x: f"{x:.1f}x" if x is not None else f"beyond {last:g}x"
+
+    def gone(v, key):
+        # The crossing of the means, then the range of the seeds' own (paired) crossings.
+        s = v[key + "_seeds"]
+        if s["distinguishable"] and all(d is False for d in s["distinguishable"]):
+            return "not distinguishable"
+        if len(s["per_seed"]) >= 2 and s["low"] is not None:
+            return f"{f(v[key + '_at'])} (seeds {f(s['low'])}-{f(s['high'])})"
+        return f(v[key + "_at"])
+
     for v in sw["vanishing"]:
-        print(f"| `{v['policy']}` | {f(v['tokens_per_gpu_hour_at'])} | {f(v['gpu_utilization_at'])} | {f(v['work_per_gpu_hour_at'])} |")
+        print(f"| `{v['policy']}` | {gone(v, 'tokens_per_gpu_hour')} | {gone(v, 'gpu_utilization')} | {gone(v, 'work_per_gpu_hour')} |")
     # Inference tokens served within their SLO delay, mean over the seeds of each cell.
     print()
     print("| switch cost x (SLO % on time) | " + " | ".join(f"`{p}`" for p in pols) + " |")

@@ -215,6 +215,89 @@ pub struct Vanishing {
     pub gpu_utilization_at: Option<f64>,
     /// The same for work (H100-equivalent GPU-hours) per GPU-hour.
     pub work_per_gpu_hour_at: Option<f64>,
+    /// What the seeds say about each of the three crossings.
+    pub tokens_per_gpu_hour_seeds: SeedCrossings,
+    pub gpu_utilization_seeds: SeedCrossings,
+    pub work_per_gpu_hour_seeds: SeedCrossings,
+}
+
+/// A crossing seed by seed: each seed's policy against the baseline on that seed's demand
+/// (paired runs), so what varies between seeds is the demand, not the comparison.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SeedCrossings {
+    /// Where each seed's advantage reaches zero (`null`: ahead over the whole sweep), in the
+    /// order of the seeds.
+    pub per_seed: Vec<Option<f64>>,
+    /// The lowest and highest of them (`high` is `null` when some seed stays ahead).
+    pub low: Option<f64>,
+    pub high: Option<f64>,
+    /// At each sweep scale, whether the paired difference's 95 % interval (Student's t over
+    /// the seeds) excludes zero; `null` with a single seed, which gives no interval.
+    pub distinguishable: Vec<Option<bool>>,
+}
+
+impl SeedCrossings {
+    /// Whether the difference from the baseline is within the noise of the seeds at every
+    /// scale of the sweep (never so with a single seed, which cannot tell).
+    pub fn never_distinguishable(&self) -> bool {
+        !self.distinguishable.is_empty() && self.distinguishable.iter().all(|d| *d == Some(false))
+    }
+}
+
+/// [`SeedCrossings`] of `policy` against `baseline` in `metric` (`reports` over `scales` and
+/// the seeds).
+fn seed_crossings(
+    reports: &[Report],
+    scales: &[f64],
+    policy: &str,
+    baseline: &str,
+    metric: &dyn Fn(&Report) -> f64,
+) -> SeedCrossings {
+    let seeds: std::collections::BTreeSet<u64> = reports.iter().map(|r| r.seed).collect();
+    let value = |p: &str, seed: u64, k: f64| {
+        (reports.iter())
+            .find(|r| r.policy == p && r.seed == seed && r.switch_cost_scale == k)
+            .map_or(f64::NAN, metric)
+    };
+    let diffs: Vec<Vec<f64>> = (scales.iter())
+        .map(|&k| {
+            (seeds.iter())
+                .map(|&s| value(policy, s, k) - value(baseline, s, k))
+                .collect()
+        })
+        .collect();
+    seed_crossings_of(scales, &diffs)
+}
+
+/// [`SeedCrossings`] from the paired differences `diffs[scale][seed]` (policy minus baseline).
+fn seed_crossings_of(scales: &[f64], diffs: &[Vec<f64>]) -> SeedCrossings {
+    let n = diffs.first().map_or(0, Vec::len);
+    let per_seed: Vec<Option<f64>> = (0..n)
+        .map(|i| {
+            let ahead: Vec<f64> = diffs.iter().map(|d| d[i]).collect();
+            crossing(scales, &ahead)
+        })
+        .collect();
+    let low = per_seed.iter().flatten().copied().reduce(f64::min);
+    let high = if per_seed.iter().all(Option::is_some) {
+        per_seed.iter().flatten().copied().reduce(f64::max)
+    } else {
+        None
+    };
+    let distinguishable = (diffs.iter())
+        .map(|d| {
+            (d.len() >= 2).then(|| {
+                let s = stat(d);
+                s.mean.abs() > s.ci95
+            })
+        })
+        .collect();
+    SeedCrossings {
+        per_seed,
+        low,
+        high,
+        distinguishable,
+    }
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -274,11 +357,16 @@ pub fn sweep(reports: &[Report], scales: &[f64], baseline: &str) -> Sweep {
                     .map(|row| metric(row, p, f) - metric(row, baseline, f))
                     .collect()
             };
+            let seeds =
+                |m: &dyn Fn(&Report) -> f64| seed_crossings(reports, scales, p, baseline, m);
             Vanishing {
                 policy: p.clone(),
                 tokens_per_gpu_hour_at: crossing(scales, &ahead(&|x| x.tokens_per_gpu_hour.mean)),
                 gpu_utilization_at: crossing(scales, &ahead(&|x| x.gpu_utilization.mean)),
                 work_per_gpu_hour_at: crossing(scales, &ahead(&|x| x.work_per_gpu_hour.mean)),
+                tokens_per_gpu_hour_seeds: seeds(&|r| r.tokens_per_gpu_hour),
+                gpu_utilization_seeds: seeds(&|r| r.gpu_utilization),
+                work_per_gpu_hour_seeds: seeds(&|r| r.work.per_gpu_hour.unwrap_or(0.0)),
             }
         })
         .collect();
@@ -302,6 +390,38 @@ mod tests {
         assert_eq!(crossing(&[0.0, 1.0, 2.0], &[2.0, 1.0, -1.0]), Some(1.5));
         assert_eq!(crossing(&[0.0, 1.0], &[2.0, 1.0]), None);
         assert_eq!(crossing(&[0.0, 1.0], &[-1.0, 1.0]), Some(0.0));
+    }
+
+    /// Seed by seed, by hand: three seeds over three scales, the difference clear of the noise
+    /// at the first and last scale and within it at the middle one.
+    #[test]
+    fn crossings_seed_by_seed_and_whether_the_seeds_can_tell() {
+        let scales = [0.0, 1.0, 2.0];
+        let diffs = vec![
+            vec![2.0, 2.2, 1.8],
+            vec![1.0, -1.0, 0.5],
+            vec![-1.0, -1.2, -0.8],
+        ];
+        let s = seed_crossings_of(&scales, &diffs);
+        let want = [1.5, 2.2 / 3.2, 1.0 + 0.5 / 1.3];
+        for (got, w) in s.per_seed.iter().zip(want) {
+            assert!((got.unwrap() - w).abs() < 1e-12, "{got:?} {w}");
+        }
+        assert_eq!(s.low, Some(2.2 / 3.2));
+        assert_eq!(s.high, Some(1.5));
+        assert_eq!(s.distinguishable, vec![Some(true), Some(false), Some(true)]);
+        assert!(!s.never_distinguishable());
+        // A seed that stays ahead leaves the range open above.
+        let s = seed_crossings_of(&[0.0, 1.0], &[vec![1.0, 1.0], vec![-1.0, 0.5]]);
+        assert_eq!((s.per_seed[1], s.high), (None, None));
+        assert_eq!(s.low, Some(0.5));
+        // Within the noise everywhere: nothing to read a crossing from.
+        let s = seed_crossings_of(&[0.0, 1.0], &[vec![1.0, -1.0], vec![0.5, -0.7]]);
+        assert!(s.never_distinguishable());
+        // One seed gives no interval: it cannot say either way.
+        let s = seed_crossings_of(&[0.0, 1.0], &[vec![1.0], vec![-1.0]]);
+        assert_eq!(s.distinguishable, vec![None, None]);
+        assert!(!s.never_distinguishable());
     }
 
     /// Against published two-sided 95 % values (NIST/SEMATECH e-Handbook, table 1.3.6.7.2,

@@ -220,13 +220,24 @@ pub fn render_sweep(sw: &Sweep) -> String {
         "utilization".into(),
         "work per GPU-hour".into(),
     ]);
-    let show = |x: Option<f64>| x.map_or(format!("beyond {max}x"), |v| format!("{v:.2}x"));
+    let at = |x: Option<f64>| x.map_or(format!("beyond {max}x"), |v| format!("{v:.2}x"));
+    // The crossing of the means, and the range of the seeds' own crossings; a difference
+    // within the seeds' noise at every scale has no crossing to read.
+    let show = |x: Option<f64>, s: &super::SeedCrossings| {
+        if s.never_distinguishable() {
+            "not distinguishable".to_string()
+        } else if s.per_seed.len() >= 2 && s.low.is_some() {
+            format!("{} (seeds {}-{})", at(x), at(s.low), at(s.high))
+        } else {
+            at(x)
+        }
+    };
     for v in &sw.vanishing {
         t.add_row(vec![
             v.policy.clone(),
-            show(v.tokens_per_gpu_hour_at),
-            show(v.gpu_utilization_at),
-            show(v.work_per_gpu_hour_at),
+            show(v.tokens_per_gpu_hour_at, &v.tokens_per_gpu_hour_seeds),
+            show(v.gpu_utilization_at, &v.gpu_utilization_seeds),
+            show(v.work_per_gpu_hour_at, &v.work_per_gpu_hour_seeds),
         ]);
     }
     right(&mut t);
