@@ -244,23 +244,32 @@ impl SeedCrossings {
     }
 }
 
-/// [`SeedCrossings`] of `policy` against `baseline` in `metric` (`reports` over `scales` and
-/// the seeds).
+/// A sweep's runs by (policy, seed, index of the switch-cost scale), built once so that
+/// pairing runs costs a lookup each, not a scan of every run.
+type RunIndex<'a> = BTreeMap<(&'a str, u64, usize), &'a Report>;
+
+fn index_runs<'a>(reports: &'a [Report], scales: &[f64]) -> RunIndex<'a> {
+    (reports.iter())
+        .filter_map(|r| {
+            let k = scales.iter().position(|&k| k == r.switch_cost_scale)?;
+            Some(((r.policy.as_str(), r.seed, k), r))
+        })
+        .collect()
+}
+
+/// [`SeedCrossings`] of `policy` against `baseline` in `metric` (`runs` over `scales` and
+/// `seeds`).
 fn seed_crossings(
-    reports: &[Report],
+    runs: &RunIndex,
+    seeds: &[u64],
     scales: &[f64],
-    policy: &str,
-    baseline: &str,
+    (policy, baseline): (&str, &str),
     metric: &dyn Fn(&Report) -> f64,
 ) -> SeedCrossings {
-    let seeds: std::collections::BTreeSet<u64> = reports.iter().map(|r| r.seed).collect();
-    let value = |p: &str, seed: u64, k: f64| {
-        (reports.iter())
-            .find(|r| r.policy == p && r.seed == seed && r.switch_cost_scale == k)
-            .map_or(f64::NAN, metric)
-    };
-    let diffs: Vec<Vec<f64>> = (scales.iter())
-        .map(|&k| {
+    let value =
+        |p: &str, seed: u64, k: usize| runs.get(&(p, seed, k)).map_or(f64::NAN, |r| metric(r));
+    let diffs: Vec<Vec<f64>> = (0..scales.len())
+        .map(|k| {
             (seeds.iter())
                 .map(|&s| value(policy, s, k) - value(baseline, s, k))
                 .collect()
@@ -348,6 +357,11 @@ pub fn sweep(reports: &[Report], scales: &[f64], baseline: &str) -> Sweep {
             .find(|x| x.policy == p)
             .map_or(f64::NAN, f)
     };
+    let runs = index_runs(reports, scales);
+    let seed_list: Vec<u64> = (reports.iter().map(|r| r.seed))
+        .collect::<std::collections::BTreeSet<u64>>()
+        .into_iter()
+        .collect();
     let vanishing = names
         .iter()
         .filter(|p| p.as_str() != baseline)
@@ -357,8 +371,9 @@ pub fn sweep(reports: &[Report], scales: &[f64], baseline: &str) -> Sweep {
                     .map(|row| metric(row, p, f) - metric(row, baseline, f))
                     .collect()
             };
-            let seeds =
-                |m: &dyn Fn(&Report) -> f64| seed_crossings(reports, scales, p, baseline, m);
+            let seeds = |m: &dyn Fn(&Report) -> f64| {
+                seed_crossings(&runs, &seed_list, scales, (p, baseline), m)
+            };
             Vanishing {
                 policy: p.clone(),
                 tokens_per_gpu_hour_at: crossing(scales, &ahead(&|x| x.tokens_per_gpu_hour.mean)),
