@@ -184,7 +184,7 @@ fn fleet_scale_changes_the_fleet_and_leaves_demand_and_contracts_as_they_are() {
         &["--fleet-scale", "1e9"],
         &["--fleet-scale 1e9", "at most 10000000"],
     );
-    // Three times the GPUs, the same jobs: the same work in a third of the GPU-hours' share.
+    // Three times the GPUs, the same jobs submitted: demand is not scaled.
     let one = accepted(&c, &["--horizon", "4h"]);
     let three = accepted(&c, &["--fleet-scale", "3", "--horizon", "4h"]);
     assert!(three.contains("\"gpus\": 24,"), "{three}");

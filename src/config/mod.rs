@@ -352,11 +352,12 @@ impl Scenario {
             .iter()
             .map(|tn| tn.reserved_total() as u64)
             .sum();
-        if reserved > out.total_gpus() {
+        let gpus = out.total_gpus();
+        if reserved > gpus {
             return Err(ScaleError::ReservationsExceedFleet {
                 what: "GPUs".into(),
                 reserved,
-                gpus: out.total_gpus(),
+                gpus,
             });
         }
         *self = out;

@@ -137,7 +137,8 @@ pub struct Engine {
     pub(super) entered: Vec<QueueKey>,
     /// Class heads of the placement pass in progress (kept to reuse its memory).
     pub(super) heads: ClassHeads,
-    /// A node's free GPUs while a placement picks among them (kept to reuse its memory).
+    /// A node's free GPUs, each keyed by its order of preference, while a placement picks
+    /// among them (kept to reuse its memory).
     pub(super) scratch: Vec<u64>,
     /// Pending events by (time, push order). Each allocation has at most one pending event and
     /// stale ones are recognised by their generation, so nothing is looked up or re-prioritised.
