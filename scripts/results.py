@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Prints the result tables of docs/results.md as Markdown, from the JSON of `simulate` runs.
 
+    python3 scripts/results.py size       # Fleet sizing of the default region
     python3 scripts/results.py policies   # Policies side by side on the default region
-    python3 scripts/results.py sweep      # Switch-cost sweep
+    python3 scripts/results.py policies configs/saturated.toml   # ... on the saturated region
+    python3 scripts/results.py sweep configs/saturated.toml      # Switch-cost sweep
     python3 scripts/results.py scenario configs/anchor.toml
     python3 scripts/results.py replay configs/azure_two_tenants.toml
     python3 scripts/results.py margins    # Margins: the rental anchor and a multi-tenant mix
@@ -44,8 +46,8 @@ def runs_of(data, policy):
     return [r for r in data["runs"] if r["policy"] == policy]
 
 
-def policies():
-    d = run(["configs/fleet.toml", "--compare", "--seeds", "5"], ["--by-type"])
+def policies(path="configs/fleet.toml"):
+    d = run([path, "--compare", "--seeds", "5"], ["--by-type"])
     print("| policy | utilization % | M tokens / GPU-h | tenant-switch GPU-h | workflow-switch GPU-h | SLO % | training wait p99 h | jobs never started | gross margin % |")
     print("|---|---|---|---|---|---|---|---|---|")
     for s in d["summary"]:
@@ -113,8 +115,8 @@ def money_table(d):
               f"{cell(s['energy_mwh'], 1, 0)} | {cell(s['tokens_per_kwh'], 1e-6, 2)} |")
 
 
-def sweep():
-    d = run(["configs/fleet.toml", "--sweep", "0,1,2,4,10,20,40", "--seeds", "3"])
+def sweep(path="configs/fleet.toml"):
+    d = run([path, "--sweep", "0,1,2,4,10,20,40", "--seeds", "3"])
     sw = d["sweep"]
     pols = [p["policy"] for p in sw["rows"][0]["policies"]]
     for title, key, k, dd in [("utilization %", "gpu_utilization", 100, 1), ("M tokens / GPU-h", "tokens_per_gpu_hour", 1e-6, 2), ("work / GPU-h", "work_per_gpu_hour", 1, 3)]:
@@ -178,6 +180,42 @@ def replay(path):
               f"{cell(s['job_wait_p99_hours'])} | {cell(s['gross_margin'], 100)} |")
 
 
+def size(path="configs/fleet.toml"):
+    d = run([path, "--size"])
+    t = d["targets"]
+    print(f"Targets on each of {len(d['seeds'])} seeds: every service's SLO attainment >= {t['slo_attainment'] * 100:g} %, "
+          f"every tenant's training wait p99 <= {t['training_wait_p99_hours']:g} h, every tenant's shortfall waiting for GPUs "
+          f"<= {t['shortfall_share'] * 100:g} % of its reserved GPU-hours.\n")
+    types = sorted(d["rows"][0]["at"]["gpus_by_type"].keys(), key=lambda k: ["H100", "H200", "GB200"].index(k) if k in ["H100", "H200", "GB200"] else 9)
+    print("| policy | fleet scale | GPUs | " + " | ".join(types) + " | capital M$/yr | peak MW | utilization % | margin % | worst SLO % | training wait p99 h | shortfall waiting / in switch % | jobs never started | one step below: missed |")
+    print("|---|---|---|" + "---|" * len(types) + "---|---|---|---|---|---|---|---|---|")
+    for r in d["rows"]:
+        p = r["at"]
+        scale = f"{p['fleet_scale']:.2f}" if r["met"] else f"> {p['fleet_scale']:.2f}"
+        below = r["below"]
+        if below:
+            seen, first = set(), []
+            for m in below["missed"]:
+                if m["seed"] not in seen:
+                    seen.add(m["seed"])
+                    first.append(m["what"])
+            missed = f"{below['fleet_scale']:.2f}: " + "; ".join(sorted(set(first)))
+        else:
+            missed = "-"
+        slo = "-" if p["worst_slo_attainment"] is None else f"{p['worst_slo_attainment'] * 100:.2f}"
+        wait = "-" if p["training_wait_p99_hours"] is None else f"{p['training_wait_p99_hours']:.2f}"
+        print(f"| `{r['policy']}` | {scale} | {num(p['gpus'], 0)} | " + " | ".join(num(p["gpus_by_type"][k], 0) for k in types) +
+              f" | {num(p['capital_usd_per_year'] / 1e6, 1)} | {p['peak_mw']:.2f} | {p['gpu_utilization'] * 100:.1f} | {p['gross_margin'] * 100:.1f} | {slo} | {wait} | "
+              f"{p['worst_shortfall_share'] * 100:.3f} / {p['worst_switch_shortfall_share'] * 100:.3f} | {num(p['never_started_jobs'], 0)} | {missed} |")
+    if d["dividend"]:
+        base = next(r for r in d["rows"] if r["policy"] == d["baseline"])
+        print(f"\nAgainst `{d['baseline']}` ({num(base['at']['gpus'], 0)} GPUs) at the same targets:\n")
+        print("| policy | GPUs saved | capital M$/yr saved | peak MW saved |")
+        print("|---|---|---|---|")
+        for v in d["dividend"]:
+            print(f"| `{v['policy']}` | {num(v['gpus_saved'], 0)} ({v['gpus_saved_share'] * 100:.1f} %) | {num(v['capital_usd_per_year_saved'] / 1e6, 1)} | {v['peak_mw_saved']:.2f} |")
+
+
 def margins():
     for path in ["configs/neocloud_rental.toml", "configs/hyperscale_mix.toml"]:
         d = run([path, "--compare", "--seeds", "3"])
@@ -187,5 +225,5 @@ def margins():
 
 
 if __name__ == "__main__":
-    mode = sys.argv[1]
-    {"policies": policies, "sweep": sweep, "margins": margins}.get(mode, lambda: {"scenario": scenario, "replay": replay}[mode](sys.argv[2]))()
+    mode, args = sys.argv[1], sys.argv[2:]
+    {"policies": policies, "sweep": sweep, "size": size, "margins": margins, "scenario": scenario, "replay": replay}[mode](*args)

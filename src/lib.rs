@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod policy;
 pub mod report;
 pub mod sim;
+pub mod sizing;
 pub mod state;
 pub mod trace;
 pub mod units;

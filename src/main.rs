@@ -13,6 +13,7 @@ use fleetsim::fleet::MAX_FLEET_GPUS;
 use fleetsim::policy::{self, POLICIES};
 use fleetsim::report;
 use fleetsim::sim::Engine;
+use fleetsim::sizing;
 use fleetsim::units::{Time, US_PER_HOUR, parse_horizon};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::time::Instant;
@@ -86,6 +87,29 @@ struct Cli {
     /// after --scale. K > 0; a fleet too small for the tenants' reservations is refused.
     #[arg(long, value_name = "K")]
     fleet_scale: Option<String>,
+    /// Size the fleet: for each policy (--policies, else simulation.compare, else all), the
+    /// smallest --fleet-scale at which every seed's run (--seeds, default 3 here) meets the
+    /// targets (--target-slo, --target-train-wait, --target-shortfall); and what each saves
+    /// against --baseline (default dedicated). Not with --compare, --sweep or --fleet-scale.
+    #[arg(long)]
+    size: bool,
+    /// With --size: every service's SLO attainment at least this share, as a fraction or a
+    /// percentage (0.99 or 99%; default 99%).
+    #[arg(long, value_name = "SHARE")]
+    target_slo: Option<String>,
+    /// With --size: the 99th percentile of training waits at most this long, jobs never
+    /// started counting with their wait so far (default 2h; 0s for none at all).
+    #[arg(long, value_name = "DUR")]
+    target_train_wait: Option<String>,
+    /// With --size: every tenant's guarantee shortfall waiting for GPUs (the shortfall in
+    /// tenant switches of GPUs already placed aside) at most this share of its reserved
+    /// GPU-hours, as a fraction or a percentage (default 0.1%; 0 for none at all).
+    #[arg(long, value_name = "SHARE")]
+    target_shortfall: Option<String>,
+    /// With --size: the grid of fleet scales searched, its step and largest scale (default
+    /// 0.05,4).
+    #[arg(long, value_delimiter = ',', value_name = "STEP,MAX")]
+    size_grid: Vec<String>,
     /// Folder that the config's trace files are relative to, overriding
     /// `simulation.trace_dir` (e.g. where you downloaded the public traces).
     #[arg(long, value_name = "DIR")]
@@ -201,6 +225,8 @@ struct Plan {
     scale: Option<f64>,
     fleet_scale: Option<f64>,
     sweep: Option<Vec<f64>>,
+    /// Targets and grid of --size.
+    size: Option<(sizing::Targets, sizing::Grid)>,
 }
 
 fn plan(cli: &Cli) -> Result<Plan> {
@@ -222,6 +248,7 @@ fn plan(cli: &Cli) -> Result<Plan> {
             Ok(n) if (1..=MAX_SEEDS).contains(&n) => n,
             _ => bail!("--seeds must be a whole number from 1 to {MAX_SEEDS}, got `{t}`"),
         },
+        None if cli.size => 3,
         None => 1,
     };
     let scale = (cli.scale.as_deref())
@@ -232,6 +259,7 @@ fn plan(cli: &Cli) -> Result<Plan> {
         .transpose()?;
     let sweep = cli.sweep.as_deref().map(sweep_factors).transpose()?;
     check_modes(cli, seeds)?;
+    let size = cli.size.then(|| size_plan(cli)).transpose()?;
     Ok(Plan {
         horizon,
         seed,
@@ -239,14 +267,112 @@ fn plan(cli: &Cli) -> Result<Plan> {
         scale,
         fleet_scale,
         sweep,
+        size,
     })
+}
+
+/// A share given as a fraction (0.99) or a percentage (99%), from 0 to 1.
+fn share(flag: &str, text: &str) -> Result<f64> {
+    let t = text.trim();
+    let (num, k) = match t.strip_suffix('%') {
+        Some(n) => (n.trim(), 0.01),
+        None => (t, 1.0),
+    };
+    match num.parse::<f64>() {
+        Ok(x) if x.is_finite() && (0.0..=1.0).contains(&(x * k)) => Ok(x * k),
+        Ok(x) if x.is_finite() && k == 1.0 && (0.0..=100.0).contains(&x) => {
+            bail!("{flag} is a fraction from 0 to 1 or a percentage (`{x}%`), got `{text}`")
+        }
+        _ => bail!(
+            "{flag} must be a fraction from 0 to 1 or a percentage from 0% to 100%, got `{text}`"
+        ),
+    }
+}
+
+/// The targets and grid of --size, from their flags and defaults.
+fn size_plan(cli: &Cli) -> Result<(sizing::Targets, sizing::Grid)> {
+    let mut t = sizing::Targets::default();
+    if let Some(x) = &cli.target_slo {
+        t.slo_attainment = share("--target-slo", x)?;
+    }
+    if let Some(x) = &cli.target_shortfall {
+        t.shortfall_share = share("--target-shortfall", x)?;
+    }
+    if let Some(x) = &cli.target_train_wait {
+        t.training_wait_p99_hours =
+            if x.trim().trim_end_matches(|c: char| c.is_ascii_alphabetic()) == "0" {
+                0.0
+            } else {
+                let d = fleetsim::units::parse_duration(x)
+                    .map_err(|e| anyhow::anyhow!("--target-train-wait: {e}"))?;
+                fleetsim::units::hours(d)
+            };
+    }
+    let mut g = sizing::Grid::default();
+    match cli.size_grid.as_slice() {
+        [] => {}
+        [step, max] => {
+            g.step = scale_factor("--size-grid (step)", step)?;
+            g.max = scale_factor("--size-grid (largest scale)", max)?;
+            if g.max < g.step {
+                bail!("--size-grid: the largest scale ({max}) must be at least the step ({step})");
+            }
+            let points = g.max / g.step;
+            if points > 10_000.0 {
+                bail!(
+                    "--size-grid: {step},{max} makes {points:.0} scales; at most 10,000 (take a larger step)"
+                );
+            }
+        }
+        other => bail!(
+            "--size-grid takes a step and a largest scale, e.g. 0.05,4 (got {})",
+            other.join(",")
+        ),
+    }
+    Ok((t, g))
 }
 
 /// Refuses flags that the mode of the run would ignore, and lists of policies it would
 /// misread; the command line otherwise changes nothing silently.
 fn check_modes(cli: &Cli, seeds: u64) -> Result<()> {
     let sweep = cli.sweep.is_some();
-    let many = cli.compare || sweep || seeds > 1;
+    let many = cli.compare || sweep || seeds > 1 || cli.size;
+    if cli.size {
+        for (set, flag, why) in [
+            (cli.compare, "--compare", "--size runs each policy itself"),
+            (
+                sweep,
+                "--sweep",
+                "--size runs at the configured switch costs",
+            ),
+            (
+                cli.fleet_scale.is_some(),
+                "--fleet-scale",
+                "--size chooses the fleet scale (see --size-grid)",
+            ),
+            (
+                cli.policy.is_some(),
+                "--policy",
+                "name the policies to size with --policies",
+            ),
+            (cli.by_type, "--by-type", "--size prints its own table"),
+        ] {
+            if set {
+                bail!("{flag} does not go with --size: {why}");
+            }
+        }
+    } else {
+        for (set, flag) in [
+            (cli.target_slo.is_some(), "--target-slo"),
+            (cli.target_train_wait.is_some(), "--target-train-wait"),
+            (cli.target_shortfall.is_some(), "--target-shortfall"),
+            (!cli.size_grid.is_empty(), "--size-grid"),
+        ] {
+            if set {
+                bail!("{flag} is a target of --size; without --size nothing would use it");
+            }
+        }
+    }
     if cli.compare && sweep {
         bail!(
             "--compare and --sweep do not go together: --sweep already runs each policy \
@@ -270,8 +396,10 @@ fn check_modes(cli: &Cli, seeds: u64) -> Result<()> {
             );
         }
     }
-    if cli.baseline.is_some() && !sweep {
-        bail!("--baseline is the baseline of --sweep; without --sweep nothing would use it");
+    if cli.baseline.is_some() && !sweep && !cli.size {
+        bail!(
+            "--baseline is the baseline of --sweep or --size; without either nothing would use it"
+        );
     }
     if !cli.policies.is_empty() && !many {
         bail!(
@@ -353,7 +481,7 @@ fn run(cli: Cli) -> Result<()> {
     if let Some(s) = plan.seed {
         sc.seed = s;
     }
-    if cli.compare || plan.sweep.is_some() || plan.seeds > 1 {
+    if cli.compare || plan.sweep.is_some() || plan.seeds > 1 || plan.size.is_some() {
         return run_many(&cli, &plan, &sc, json_file);
     }
     let policy = policy::by_name(&sc.policy).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -384,7 +512,7 @@ fn run_many(
 ) -> Result<()> {
     let policies: Vec<String> = if !cli.policies.is_empty() {
         cli.policies.clone()
-    } else if cli.compare || plan.sweep.is_some() {
+    } else if cli.compare || plan.sweep.is_some() || plan.size.is_some() {
         if sc.compare.is_empty() {
             POLICIES.iter().map(|s| s.to_string()).collect()
         } else {
@@ -410,6 +538,26 @@ fn run_many(
         );
     }
     let seeds: Vec<u64> = (0..plan.seeds).map(|i| sc.seed.wrapping_add(i)).collect();
+    if let Some((targets, grid)) = &plan.size {
+        if !policies.iter().any(|p| p == baseline) && cli.baseline.is_some() {
+            bail!(
+                "--size: the baseline `{baseline}` is not among the policies sized ({}); add it to --policies",
+                policies.join(", ")
+            );
+        }
+        let bar = search_bar();
+        let s = sizing::size_with(sc, &policies, &seeds, targets, grid, baseline, &|| {
+            bar.inc(1)
+        })
+        .context("sizing failed")?;
+        bar.finish_and_clear();
+        finite("the sizing", &s)?;
+        write_json(cli, json_file, &serde_json::to_value(&s)?)?;
+        if !cli.quiet {
+            emit(&sizing::render_sizing(&s))?;
+        }
+        return Ok(());
+    }
     if let Some(scales) = &plan.sweep {
         if !policies.iter().any(|p| p == baseline) {
             bail!(
@@ -649,6 +797,21 @@ fn run_with_progress(engine: &mut Engine) -> Result<(), fleetsim::sim::SimError>
 }
 
 /// A bar counting finished runs, drawn on stderr only when it is a terminal.
+/// Runs finished by the --size search, whose number is not known in advance.
+fn search_bar() -> ProgressBar {
+    let target = if stderr_is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let b = ProgressBar::with_draw_target(None, target);
+    b.set_style(
+        ProgressStyle::with_template("{spinner} {pos} runs of the sizing search  {elapsed}")
+            .expect("valid template"),
+    );
+    b
+}
+
 fn runs_bar(total: u64) -> ProgressBar {
     let target = if stderr_is_terminal() {
         ProgressDrawTarget::stderr()

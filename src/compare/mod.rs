@@ -6,6 +6,7 @@
 mod render;
 
 pub use render::{render_comparison, render_sweep};
+pub(crate) use render::{right, table};
 
 use rayon::prelude::*;
 use serde::Serialize;

@@ -7,14 +7,14 @@ use comfy_table::{CellAlignment, Table};
 use super::{PolicySummary, Stat, Sweep};
 use crate::report::num;
 
-fn table(header: Vec<String>) -> Table {
+pub(crate) fn table(header: Vec<String>) -> Table {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
     t.set_header(header);
     t
 }
 
-fn right(t: &mut Table) {
+pub(crate) fn right(t: &mut Table) {
     for i in 1..t.column_count() {
         if let Some(c) = t.column_mut(i) {
             c.set_cell_alignment(CellAlignment::Right);

@@ -25,6 +25,8 @@ pub struct Meter {
     /// work still in its tenant switch), and backlogs held as a count (each makes the need
     /// unbounded).
     waiting: u64,
+    /// Of `waiting`, GPUs already placed for the tenant and in their tenant switch.
+    switching: u64,
     backlogs: u64,
     /// Billable GPU-µs held, per type.
     pub held_us: Vec<u128>,
@@ -40,6 +42,10 @@ pub struct Meter {
     /// GPU-µs reserved, wanted by waiting work and not held: what the guarantee did not
     /// deliver.
     pub shortfall_us: u128,
+    /// Of `shortfall_us`, the GPU-µs of GPUs already placed for the tenant and in their
+    /// tenant switch (scrub, re-image, attest): the switch a pooled fleet pays before a
+    /// borrowed GPU is the tenant's, which no number of spare GPUs removes.
+    pub shortfall_in_switch_us: u128,
     /// Since when the tenant has been short without a break, and the longest such spell.
     short_since: Option<Time>,
     pub longest_shortfall_us: Time,
@@ -120,6 +126,7 @@ impl Meter {
             .saturating_sub(self.held_total)
             .min(want);
         self.shortfall_us += short as u128 * dt;
+        self.shortfall_in_switch_us += short.min(self.switching) as u128 * dt;
         if short > 0 {
             let since = *self.short_since.get_or_insert(from);
             self.longest_shortfall_us = self.longest_shortfall_us.max(now - since);
@@ -149,6 +156,18 @@ impl Meter {
             self.waiting += gpus;
         } else {
             self.waiting -= gpus;
+        }
+    }
+
+    /// GPUs placed for the tenant enter (`add`) or leave their tenant switch: until it ends
+    /// they count as wanted, and as in a switch.
+    #[inline]
+    pub fn switching_change(&mut self, now: Time, gpus: u64, add: bool) {
+        self.waiting_change(now, gpus, add);
+        if add {
+            self.switching += gpus;
+        } else {
+            self.switching -= gpus;
         }
     }
 
@@ -215,5 +234,24 @@ mod tests {
         m.advance(4 * H);
         assert_eq!(m.longest_shortfall_us, 2 * H);
         assert_eq!(m.shortfall_us, (7 + 1) * H as u128);
+    }
+
+    #[test]
+    fn the_shortfall_in_a_tenant_switch_is_counted_apart() {
+        let mut m = Meter::new(&[8], 0);
+        // 2 held, 4 placed and in their switch for 1 h, 3 more queued: short by 6 (7 wanted,
+        // 6 missing), 4 of them in the switch.
+        m.held_change(0, 0, 2, true);
+        m.switching_change(0, 4, true);
+        m.waiting_change(0, 3, true);
+        m.advance(H);
+        assert_eq!(m.shortfall_us, 6 * H as u128);
+        assert_eq!(m.shortfall_in_switch_us, 4 * H as u128);
+        // The switch ends: 6 held, 3 still queued but only 2 missing.
+        m.switching_change(H, 4, false);
+        m.held_change(H, 0, 4, true);
+        m.advance(2 * H);
+        assert_eq!(m.shortfall_us, 8 * H as u128);
+        assert_eq!(m.shortfall_in_switch_us, 4 * H as u128);
     }
 }

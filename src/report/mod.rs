@@ -96,6 +96,13 @@ pub struct TenantFigures {
     pub billed_gpu_hours: f64,
     /// Reserved GPU-hours its waiting work wanted and did not get (see `docs/report.md`).
     pub guarantee_shortfall_gpu_hours: f64,
+    /// Of that, GPU-hours of GPUs already placed for it and in their tenant switch (the
+    /// scrub a pooled fleet pays before a GPU another tenant used is this one's); the rest
+    /// waited for GPUs to be assigned at all.
+    pub shortfall_in_switch_gpu_hours: f64,
+    /// Its training jobs' waits from arrival to first start (hours; jobs never started
+    /// count, censored, with their wait so far), as `by_kind.training.wait_hours` per tenant.
+    pub training_wait_hours: Percentiles,
     /// The longest spell, in hours, during which it was short without a break.
     pub longest_shortfall_hours: f64,
     pub sla_credits_usd: f64,
@@ -179,6 +186,8 @@ pub struct Economics {
     pub burst_usd: f64,
     pub sla_credits_usd: f64,
     pub guarantee_shortfall_gpu_hours: f64,
+    /// Of that, GPU-hours in tenant switches of GPUs already placed (see `by_tenant`).
+    pub shortfall_in_switch_gpu_hours: f64,
     pub cost_by_part: CostParts,
 }
 
@@ -370,6 +379,8 @@ pub fn build(e: &Engine) -> Report {
                 held_gpu_hours: held,
                 billed_gpu_hours: b.billed_h.iter().sum(),
                 guarantee_shortfall_gpu_hours: b.shortfall_h,
+                shortfall_in_switch_gpu_hours: b.shortfall_in_switch_h,
+                training_wait_hours: Samples::summary(&[&e.stats.training_waits[i]]),
                 longest_shortfall_hours: h(l.meters[i].longest_shortfall_us as u128),
                 sla_credits_usd: credits,
                 work: Work::of(row.iter().map(|a| a.work_h).sum(), held),
@@ -471,6 +482,7 @@ pub fn build(e: &Engine) -> Report {
             burst_usd: bills.iter().map(|b| b.burst_usd).sum(),
             sla_credits_usd: credits_total,
             guarantee_shortfall_gpu_hours: bills.iter().map(|b| b.shortfall_h).sum(),
+            shortfall_in_switch_gpu_hours: bills.iter().map(|b| b.shortfall_in_switch_h).sum(),
             cost_by_part: CostParts {
                 capital: capital_total,
                 energy: energy_cost_total,

@@ -46,6 +46,8 @@ pub struct Bill {
     /// SLA credits per type (the credit spread over the reservation's types by price).
     pub credits_usd: Vec<f64>,
     pub shortfall_h: f64,
+    /// Of `shortfall_h`, GPU-hours of GPUs placed for the tenant and in their tenant switch.
+    pub shortfall_in_switch_h: f64,
 }
 
 /// The cheapest committed price among the types the fleet has: an `any` reservation's unused
@@ -74,6 +76,7 @@ pub fn bill(sc: &Scenario, l: &Ledger, i: usize) -> Bill {
         billed_h: vec![0.0; n],
         credits_usd: vec![0.0; n],
         shortfall_h: h(m.shortfall_us),
+        shortfall_in_switch_h: h(m.shortfall_in_switch_us),
         burst_usd: 0.0,
     };
     let price = |t: usize| sc.gpu_types[t].price_usd_per_gpu_hour;

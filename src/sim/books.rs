@@ -82,6 +82,10 @@ impl Engine {
                 let so_far = self.now.saturating_sub(job.arrival);
                 if job.first_start().is_none() {
                     self.stats.waits[kind].push_censored(so_far);
+                    if kind == Kind::Training as usize {
+                        let tenant = self.sc.workloads[job.workload()].tenant;
+                        self.stats.training_waits[tenant].push_censored(so_far);
+                    }
                 }
                 self.stats.completions[kind].push_censored(so_far);
             }

@@ -73,6 +73,8 @@ pub struct Stats {
     /// Time from arrival to first start, per job, by `Kind as usize`; a job that never
     /// started counts, censored, with its wait up to the horizon.
     pub waits: [Samples; 3],
+    /// Training jobs' waits again, by tenant (the same values as `waits[Training]`).
+    pub training_waits: Vec<Samples>,
     /// Time from arrival to completion, per job, by `Kind as usize`; a job not done by the
     /// horizon counts, censored, with its time up to then.
     pub completions: [Samples; 3],
@@ -213,7 +215,10 @@ impl Engine {
             audit: false,
             started: false,
             finished: false,
-            stats: Stats::default(),
+            stats: Stats {
+                training_waits: vec![Samples::default(); sc.tenants.len()],
+                ..Stats::default()
+            },
             sc,
         }
     }

@@ -10,7 +10,7 @@ use crate::fleet::cluster::{GpuState, NONE};
 use crate::fleet::{NodeId, TypeId};
 use crate::policy::{NodeList, Placement};
 use crate::units::{Time, secs};
-use crate::workload::Spec;
+use crate::workload::{Kind, Spec};
 
 use super::books::book_phase;
 use super::engine::{End, Engine, Ev};
@@ -140,7 +140,11 @@ impl Engine {
                 self.stats.running_jobs += 1;
                 let job = &mut self.jobs[j as usize];
                 if job.start(self.now) {
-                    self.stats.waits[req.kind as usize].push(self.now - job.arrival);
+                    let wait = self.now - job.arrival;
+                    self.stats.waits[req.kind as usize].push(wait);
+                    if req.kind == Kind::Training {
+                        self.stats.training_waits[req.tenant].push(wait);
+                    }
                 }
             }
             Target::Replica(s) => {
@@ -250,7 +254,7 @@ impl Engine {
         if phase != Phase::TenantSwitch {
             meter.held_change(self.now, t, size as u64, true);
         } else {
-            meter.waiting_change(self.now, size as u64, true);
+            meter.switching_change(self.now, size as u64, true);
         }
         let until = self.now + ts;
         // Work that runs at once (or once loaded) is entered as running here, in the same node
@@ -346,7 +350,7 @@ impl Engine {
         // Out of its tenant switch: the tenant holds (and pays for) its GPUs from here.
         let (tenant, t, size) = (a.tenant, a.gpu_type, a.gpus.len() as u64);
         let meter = &mut self.ledger.meters[tenant];
-        meter.waiting_change(self.now, size, false);
+        meter.switching_change(self.now, size, false);
         meter.held_change(self.now, t, size, true);
         let a = self.allocs.get_mut(id).expect("live");
         a.phase_start = self.now;
@@ -488,7 +492,7 @@ impl Engine {
         if a.phase != Phase::TenantSwitch {
             meter.held_change(self.now, a.gpu_type, gpus, false);
         } else {
-            meter.waiting_change(self.now, gpus, false);
+            meter.switching_change(self.now, gpus, false);
         }
         if a.phase == Phase::TenantSwitch {
             self.unlock(&a.switched);

@@ -1,0 +1,170 @@
+//! Terminal tables for fleet sizing: the size each policy needs, the size one step below and
+//! what it missed, and the dividend against the baseline.
+
+use super::{Point, Sizing};
+use crate::compare::{right, table};
+use crate::report::num;
+
+fn pct(x: f64, d: usize) -> String {
+    format!("{} %", num(x * 100.0, d))
+}
+
+fn opt(x: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    x.map_or_else(|| "-".into(), f)
+}
+
+fn by_type(p: &Point) -> String {
+    (p.gpus_by_type.iter())
+        .map(|(t, n)| format!("{t} {}", num(*n as f64, 0)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn render_sizing(s: &Sizing) -> String {
+    let t = &s.targets;
+    let mut out = format!(
+        "fleet sizing of {}: the smallest --fleet-scale (steps of {}, from {} to {}) at which \
+         every one of {} seed(s) meets:\n  every service's SLO attainment >= {}; every tenant's \
+         training wait p99 <= {} h (jobs never started count with their wait so far); its \
+         guarantee shortfall waiting for GPUs <= {} of its reserved GPU-hours\n  (the shortfall in \
+         tenant switches of GPUs already placed is shown beside it: no fleet size removes it)\n",
+        s.scenario,
+        s.grid.step,
+        s.smallest_allowed,
+        s.grid.max,
+        s.seeds.len(),
+        pct(t.slo_attainment, 1),
+        num(t.training_wait_p99_hours, 2),
+        pct(t.shortfall_share, 2),
+    );
+    let mut tb = table(
+        [
+            "policy",
+            "fleet scale",
+            "GPUs",
+            "by type",
+            "capital M$/yr",
+            "peak MW",
+            "util",
+            "margin",
+            "worst SLO",
+            "train wait p99 h",
+            "shortfall wait / switch",
+            "never started",
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    for r in &s.rows {
+        let p = &r.at;
+        let scale = if r.met {
+            num(p.fleet_scale, 2)
+        } else {
+            format!("> {}", num(p.fleet_scale, 2))
+        };
+        tb.add_row(vec![
+            r.policy.clone(),
+            scale,
+            num(p.gpus as f64, 0),
+            by_type(p),
+            num(p.capital_usd_per_year / 1e6, 1),
+            num(p.peak_mw, 2),
+            pct(p.gpu_utilization, 1),
+            pct(p.gross_margin, 1),
+            opt(p.worst_slo_attainment, |x| pct(x, 2)),
+            opt(p.training_wait_p99_hours, |x| num(x, 2)),
+            format!(
+                "{} / {}",
+                pct(p.worst_shortfall_share, 3),
+                pct(p.worst_switch_shortfall_share, 3)
+            ),
+            num(p.never_started_jobs as f64, 0),
+        ]);
+    }
+    right(&mut tb);
+    out.push_str(&tb.to_string());
+    out.push_str("\n\none step below, what was missed (the first of each run's misses):\n");
+    let mut tb = table(
+        ["policy", "fleet scale", "GPUs", "missed"]
+            .map(String::from)
+            .to_vec(),
+    );
+    for r in &s.rows {
+        let (scale, gpus, what) = match (&r.below, r.met) {
+            (Some(b), _) => (
+                num(b.fleet_scale, 2),
+                num(b.gpus as f64, 0),
+                first_misses(b),
+            ),
+            (None, true) => (
+                "-".into(),
+                "-".into(),
+                "none: the smallest fleet the reservations allow".into(),
+            ),
+            (None, false) => (
+                num(r.at.fleet_scale, 2),
+                num(r.at.gpus as f64, 0),
+                format!(
+                    "not met at the largest scale tried: {}",
+                    first_misses(&r.at)
+                ),
+            ),
+        };
+        tb.add_row(vec![r.policy.clone(), scale, gpus, what]);
+    }
+    out.push_str(&tb.to_string());
+    out.push('\n');
+    match s.rows.iter().find(|r| r.policy == s.baseline) {
+        Some(b) if b.met && !s.dividend.is_empty() => {
+            out.push_str(&format!(
+                "\nthe dividend: what each policy saves against `{}` ({} GPUs) at the same targets\n",
+                s.baseline,
+                num(b.at.gpus as f64, 0)
+            ));
+            let mut tb = table(
+                [
+                    "policy",
+                    "GPUs saved",
+                    "capital M$/yr saved",
+                    "peak MW saved",
+                ]
+                .map(String::from)
+                .to_vec(),
+            );
+            for d in &s.dividend {
+                tb.add_row(vec![
+                    d.policy.clone(),
+                    format!(
+                        "{} ({})",
+                        num(d.gpus_saved as f64, 0),
+                        pct(d.gpus_saved_share, 1)
+                    ),
+                    num(d.capital_usd_per_year_saved / 1e6, 1),
+                    num(d.peak_mw_saved, 2),
+                ]);
+            }
+            right(&mut tb);
+            out.push_str(&tb.to_string());
+            out.push('\n');
+        }
+        Some(b) if !b.met => out.push_str(&format!(
+            "\nno dividend against `{}`: it does not meet the targets up to scale {}\n",
+            s.baseline, s.grid.max
+        )),
+        _ => {}
+    }
+    out
+}
+
+/// Each run's first miss, with its seed, joined.
+fn first_misses(p: &Point) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut last = None;
+    for m in &p.missed {
+        if last != Some(m.seed) {
+            last = Some(m.seed);
+            out.push(format!("{} (seed {})", m.what, m.seed));
+        }
+    }
+    out.join("; ")
+}
