@@ -1,6 +1,8 @@
-//! Benchmarks: a full run of the default scenario under each policy, the engine's event
-//! throughput, and one placement decision on a loaded fleet of 1k, 100k and 500k GPUs for each
-//! policy. Run with `cargo bench --bench engine` (`-- decision` for the decisions only).
+//! Benchmarks: a full run of the saturated week under each policy, the engine's event
+//! throughput, one placement decision on a loaded fleet of 1k, 100k and 500k GPUs for each
+//! policy, and sizing the default region for all six policies at three seeds. Run with
+//! `cargo bench --bench engine` (`-- decision` for the decisions only, `-- sizing` for the
+//! sizing).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -11,17 +13,45 @@ use fleetsim::policy::{self, POLICIES};
 use fleetsim::sim::Engine;
 use fleetsim::units::US_PER_HOUR;
 
+/// Sizing the default region: every policy, three seeds, the default targets and grid.
+fn sizing(c: &mut Criterion) {
+    let sc = config::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/configs/fleet.toml"
+    )))
+    .expect("config");
+    let policies: Vec<String> = POLICIES.iter().map(|p| p.to_string()).collect();
+    let seeds: Vec<u64> = (0..3).map(|i| sc.seed + i).collect();
+    let mut g = c.benchmark_group("sizing");
+    g.sample_size(10).measurement_time(Duration::from_secs(40));
+    g.bench_function("fleet.toml, six policies, 3 seeds", |b| {
+        b.iter(|| {
+            let s = fleetsim::sizing::size(
+                &sc,
+                &policies,
+                &seeds,
+                &fleetsim::sizing::Targets::default(),
+                &fleetsim::sizing::Grid::default(),
+                "dedicated",
+            )
+            .unwrap();
+            black_box(s.rows.len())
+        })
+    });
+    g.finish();
+}
+
 fn default_scenario() -> config::Scenario {
     config::load(std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/configs/fleet.toml"
+        "/configs/saturated.toml"
     )))
     .expect("config")
 }
 
 fn full_runs(c: &mut Criterion) {
     let sc = default_scenario();
-    let mut g = c.benchmark_group("fleet.toml week");
+    let mut g = c.benchmark_group("saturated.toml week");
     g.sample_size(10).measurement_time(Duration::from_secs(8));
     for name in POLICIES {
         g.bench_function(*name, |b| {
@@ -44,7 +74,7 @@ fn event_throughput(c: &mut Criterion) {
     let mut g = c.benchmark_group("engine events");
     g.sample_size(10)
         .throughput(Throughput::Elements(probe.events()));
-    g.bench_function("fleet.toml day, first_fit", |b| {
+    g.bench_function("saturated.toml day, first_fit", |b| {
         b.iter(|| {
             let mut e = Engine::new(sc.clone(), policy::by_name("first_fit").unwrap());
             e.run().unwrap();
@@ -93,5 +123,5 @@ fn decision(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, full_runs, event_throughput, decision);
+criterion_group!(benches, full_runs, event_throughput, decision, sizing);
 criterion_main!(benches);

@@ -178,10 +178,11 @@ pub fn render(r: &Report) -> String {
         num(e.burst_usd, 0),
     ]);
     t.add_row(vec![
-        "guarantee shortfall (GPU-h) / SLA credits (USD)".into(),
+        "guarantee shortfall (GPU-h; in tenant switches) / SLA credits (USD)".into(),
         format!(
-            "{} / {}",
+            "{} ({}) / {}",
             num(e.guarantee_shortfall_gpu_hours, 0),
+            num(e.shortfall_in_switch_gpu_hours, 0),
             num(e.sla_credits_usd, 0)
         ),
     ]);
