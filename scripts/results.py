@@ -2,6 +2,7 @@
 """Prints the result tables of docs/results.md as Markdown, from the JSON of `simulate` runs.
 
     python3 scripts/results.py size       # Fleet sizing of the default region
+    python3 scripts/results.py size-sweep # ... at several switch-cost scales
     python3 scripts/results.py policies   # Policies side by side on the default region
     python3 scripts/results.py policies configs/saturated.toml   # ... on the saturated region
     python3 scripts/results.py sweep configs/saturated.toml      # Switch-cost sweep
@@ -216,6 +217,23 @@ def size(path="configs/fleet.toml"):
             print(f"| `{v['policy']}` | {num(v['gpus_saved'], 0)} ({v['gpus_saved_share'] * 100:.1f} %) | {num(v['capital_usd_per_year_saved'] / 1e6, 1)} | {v['peak_mw_saved']:.2f} |")
 
 
+def size_sweep(path="configs/fleet.toml"):
+    d = run([path, "--size", "--sweep", "0,1,2,4,10"])
+    ss = d["sizings"]
+    names = [r["policy"] for r in ss[0]["rows"]]
+    print("| switch cost x | " + " | ".join(f"`{n}`" for n in names) + f" | best saving against `{ss[0]['baseline']}` |")
+    print("|---|" + "---|" * len(names) + "---|")
+    for s in ss:
+        cells = []
+        for r in s["rows"]:
+            p = r["at"]
+            cells.append(f"{num(p['gpus'], 0)} ({p['fleet_scale']:.2f}x)" if r["met"] else f"> {p['fleet_scale']:.2f}x")
+        top = max(s["dividend"], key=lambda v: v["gpus_saved"], default=None)
+        best = [v["policy"] for v in s["dividend"] if top and v["gpus_saved"] == top["gpus_saved"]]
+        saving = f"{num(top['gpus_saved'], 0)} GPUs ({top['gpus_saved_share'] * 100:.1f} %): " + ", ".join(f"`{b}`" for b in best) if top else "-"
+        print(f"| {s['switch_cost_scale']:g} | " + " | ".join(cells) + f" | {saving} |")
+
+
 def margins():
     for path in ["configs/neocloud_rental.toml", "configs/hyperscale_mix.toml"]:
         d = run([path, "--compare", "--seeds", "3"])
@@ -226,4 +244,4 @@ def margins():
 
 if __name__ == "__main__":
     mode, args = sys.argv[1], sys.argv[2:]
-    {"policies": policies, "sweep": sweep, "size": size, "margins": margins, "scenario": scenario, "replay": replay}[mode](*args)
+    {"policies": policies, "sweep": sweep, "size": size, "size-sweep": size_sweep, "margins": margins, "scenario": scenario, "replay": replay}[mode](*args)

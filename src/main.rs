@@ -90,7 +90,8 @@ struct Cli {
     /// Size the fleet: for each policy (--policies, else simulation.compare, else all), the
     /// smallest --fleet-scale at which every seed's run (--seeds, default 3 here) meets the
     /// targets (--target-slo, --target-train-wait, --target-shortfall); and what each saves
-    /// against --baseline (default dedicated). Not with --compare, --sweep or --fleet-scale.
+    /// against --baseline (default dedicated); with --sweep, at each switch-cost scale. Not
+    /// with --compare or --fleet-scale.
     #[arg(long)]
     size: bool,
     /// With --size: every service's SLO attainment at least this share, as a fraction or a
@@ -341,11 +342,6 @@ fn check_modes(cli: &Cli, seeds: u64) -> Result<()> {
         for (set, flag, why) in [
             (cli.compare, "--compare", "--size runs each policy itself"),
             (
-                sweep,
-                "--sweep",
-                "--size runs at the configured switch costs",
-            ),
-            (
                 cli.fleet_scale.is_some(),
                 "--fleet-scale",
                 "--size chooses the fleet scale (see --size-grid)",
@@ -545,16 +541,44 @@ fn run_many(
                 policies.join(", ")
             );
         }
+        // Each policy's search runs at most its galloping, the smallest allowed size and
+        // its bisection, per seed and switch-cost scale.
+        let points = (grid.max / grid.step).max(2.0).log2().ceil() as u64;
+        let bound = runs.saturating_mul(2 * points + 3);
+        if bound > MAX_RUNS {
+            bail!(
+                "--size: {} seed(s) x {} policies x {factors} switch-cost scale(s) may make up to {bound} runs with this grid; at most {MAX_RUNS} are allowed (lower --seeds, give fewer policies or factors, or a coarser --size-grid)",
+                plan.seeds,
+                policies.len()
+            );
+        }
         let bar = search_bar();
-        let s = sizing::size_with(sc, &policies, &seeds, targets, grid, baseline, &|| {
-            bar.inc(1)
-        })
-        .context("sizing failed")?;
+        let factors = plan.sweep.clone().unwrap_or_else(|| vec![1.0]);
+        let mut sizings = Vec::with_capacity(factors.len());
+        for &k in &factors {
+            let mut at = sc.clone();
+            if k != 1.0 {
+                at.scale_switch_costs(k);
+            }
+            let s = sizing::size_with(&at, &policies, &seeds, targets, grid, baseline, &|| {
+                bar.inc(1)
+            })
+            .with_context(|| format!("sizing at switch-cost scale {k} failed"))?;
+            finite("the sizing", &s)?;
+            sizings.push(s);
+        }
         bar.finish_and_clear();
-        finite("the sizing", &s)?;
-        write_json(cli, json_file, &serde_json::to_value(&s)?)?;
-        if !cli.quiet {
-            emit(&sizing::render_sizing(&s))?;
+        if plan.sweep.is_none() {
+            let s = &sizings[0];
+            write_json(cli, json_file, &serde_json::to_value(s)?)?;
+            if !cli.quiet {
+                emit(&sizing::render_sizing(s))?;
+            }
+        } else {
+            write_json(cli, json_file, &serde_json::json!({ "sizings": sizings }))?;
+            if !cli.quiet {
+                emit(&sizing::render_sizing_sweep(&sizings))?;
+            }
         }
         return Ok(());
     }

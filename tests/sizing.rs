@@ -249,3 +249,29 @@ fn sizing_flags_are_checked() {
         assert!(err.contains(wanted), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn sizing_by_switch_cost_sizes_at_each_scale() {
+    let d = json(&simulate(&[
+        "configs/fleet.toml",
+        "--size",
+        "--sweep",
+        "0,10",
+        "--policies",
+        "first_fit,dedicated",
+        "--seeds",
+        "1",
+        "--size-grid",
+        "0.25,4",
+        "--quiet",
+    ]));
+    let ss = d["sizings"].as_array().expect("one sizing per scale");
+    assert_eq!(ss.len(), 2);
+    assert_eq!(ss[0]["switch_cost_scale"], 0.0);
+    assert_eq!(ss[1]["switch_cost_scale"], 10.0);
+    // Free switches cannot make a pooled fleet need more GPUs than ten times today's.
+    let gpus = |s: &serde_json::Value| s["rows"][0]["at"]["gpus"].as_u64().unwrap();
+    let met = |s: &serde_json::Value| s["rows"][0]["met"].as_bool().unwrap();
+    assert!(met(&ss[0]));
+    assert!(!met(&ss[1]) || gpus(&ss[1]) >= gpus(&ss[0]));
+}

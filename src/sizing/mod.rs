@@ -5,7 +5,7 @@
 
 mod render;
 
-pub use render::render_sizing;
+pub use render::{render_sizing, render_sizing_sweep};
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -138,6 +138,8 @@ pub struct Dividend {
 #[derive(Clone, Debug, Serialize)]
 pub struct Sizing {
     pub scenario: String,
+    /// Factor on every switch cost (1 as configured; set by `--size --sweep`).
+    pub switch_cost_scale: f64,
     pub targets: Targets,
     pub seeds: Vec<u64>,
     pub grid: Grid,
@@ -464,6 +466,7 @@ pub fn size_with(
     };
     Ok(Sizing {
         scenario: sc.name.clone(),
+        switch_cost_scale: sc.switch_cost_scale,
         targets: targets.clone(),
         seeds: seeds.to_vec(),
         grid: *grid,

@@ -168,3 +168,62 @@ fn first_misses(p: &Point) -> String {
     }
     out.join("; ")
 }
+
+/// Sizings at several switch-cost scales: the GPUs each policy needs, and what the best
+/// pooled policy saves against the baseline, by scale.
+pub fn render_sizing_sweep(ss: &[Sizing]) -> String {
+    let Some(first) = ss.first() else {
+        return String::new();
+    };
+    let names: Vec<&str> = first.rows.iter().map(|r| r.policy.as_str()).collect();
+    let t = &first.targets;
+    let mut out = format!(
+        "fleet sizing of {} by switch-cost scale: GPUs at the smallest --fleet-scale meeting, on \
+         each of {} seed(s), every service's SLO >= {}, every tenant's training wait p99 <= {} \
+         h and shortfall waiting for GPUs <= {} (\"> K\": not met up to K)\n",
+        first.scenario,
+        first.seeds.len(),
+        pct(t.slo_attainment, 1),
+        num(t.training_wait_p99_hours, 2),
+        pct(t.shortfall_share, 2),
+    );
+    let mut header = vec!["switch cost x".to_string()];
+    header.extend(names.iter().map(|n| n.to_string()));
+    header.push(format!("best saving against {}", first.baseline));
+    let mut tb = table(header);
+    for s in ss {
+        let mut row = vec![format!("{}", s.switch_cost_scale)];
+        for r in &s.rows {
+            row.push(if r.met {
+                format!(
+                    "{} ({}x)",
+                    num(r.at.gpus as f64, 0),
+                    num(r.at.fleet_scale, 2)
+                )
+            } else {
+                format!("> {}x", num(r.at.fleet_scale, 2))
+            });
+        }
+        let most = s.dividend.iter().max_by_key(|d| d.gpus_saved);
+        row.push(match most {
+            Some(top) => {
+                let best: Vec<&str> = (s.dividend.iter())
+                    .filter(|d| d.gpus_saved == top.gpus_saved)
+                    .map(|d| d.policy.as_str())
+                    .collect();
+                format!(
+                    "{} GPUs ({}): {}",
+                    num(top.gpus_saved as f64, 0),
+                    pct(top.gpus_saved_share, 1),
+                    best.join(", ")
+                )
+            }
+            None => "-".into(),
+        });
+        tb.add_row(row);
+    }
+    right(&mut tb);
+    out.push_str(&tb.to_string());
+    out.push('\n');
+    out
+}
