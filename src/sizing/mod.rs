@@ -145,6 +145,9 @@ pub struct Sizing {
     pub grid: Grid,
     /// The smallest scale the reservations allow on the grid.
     pub smallest_allowed: f64,
+    /// Batch jobs waiting in backlogs at time 0: work that fills any fleet, so a fleet with
+    /// backlogs is never idle and sizing it measures the backlog as much as the demand.
+    pub backlog_jobs: u64,
     pub baseline: String,
     pub rows: Vec<Row>,
     /// Against the baseline, for each policy that met the targets, when the baseline did.
@@ -471,6 +474,12 @@ pub fn size_with(
         seeds: seeds.to_vec(),
         grid: *grid,
         smallest_allowed: scale_at(grid, min),
+        backlog_jobs: (sc.workloads.iter())
+            .map(|w| match &w.spec {
+                crate::workload::Spec::Batch(b) => b.backlog_jobs as u64,
+                _ => 0,
+            })
+            .sum(),
         baseline: baseline.to_string(),
         rows,
         dividend,

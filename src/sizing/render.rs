@@ -37,6 +37,14 @@ pub fn render_sizing(s: &Sizing) -> String {
         num(t.training_wait_p99_hours, 2),
         pct(t.shortfall_share, 2),
     );
+    if s.backlog_jobs > 0 {
+        out.push_str(&format!(
+            "note: {} batch jobs wait in backlogs at time 0; work that fills every fleet size \
+             leaves no GPU idle, so services and reclaims compete with it at any size and the \
+             sizing measures the backlog as much as the demand (configs/fleet.toml has none)\n",
+            num(s.backlog_jobs as f64, 0)
+        ));
+    }
     let mut tb = table(
         [
             "policy",
