@@ -3,6 +3,7 @@
 
     python3 scripts/results.py size       # Fleet sizing of the default region
     python3 scripts/results.py size-sweep # ... at several switch-cost scales
+    python3 scripts/results.py size-seeds # ... on four sets of three seeds, and on twelve
     python3 scripts/results.py policies   # Policies side by side on the default region
     python3 scripts/results.py policies configs/saturated.toml   # ... on the saturated region
     python3 scripts/results.py sweep configs/saturated.toml      # Switch-cost sweep
@@ -234,6 +235,22 @@ def size_sweep(path="configs/fleet.toml"):
         print(f"| {s['switch_cost_scale']:g} | " + " | ".join(cells) + f" | {saving} |")
 
 
+def size_seeds(path="configs/fleet.toml"):
+    sets = [("42-44", ["--seed", "42"]), ("45-47", ["--seed", "45"]), ("48-50", ["--seed", "48"]),
+            ("51-53", ["--seed", "51"]), ("42-53 (12 seeds)", ["--seed", "42", "--seeds", "12"])]
+    rows = []
+    for name, extra in sets:
+        rows.append((name, run([path, "--size", *extra])))
+    names = [r["policy"] for r in rows[0][1]["rows"]]
+    print("| seeds | " + " | ".join(f"`{n}`" for n in names) + " | best saving |")
+    print("|---|" + "---|" * len(names) + "---|")
+    for name, d in rows:
+        cells = [f"{num(r['at']['gpus'], 0)} ({r['at']['fleet_scale']:.2f}x)" if r["met"] else f"> {r['at']['fleet_scale']:.2f}x" for r in d["rows"]]
+        top = max(d["dividend"], key=lambda v: v["gpus_saved"], default=None)
+        saving = f"{top['gpus_saved_share'] * 100:.1f} %" if top else "-"
+        print(f"| {name} | " + " | ".join(cells) + f" | {saving} |")
+
+
 def margins():
     for path in ["configs/neocloud_rental.toml", "configs/hyperscale_mix.toml"]:
         d = run([path, "--compare", "--seeds", "3"])
@@ -244,4 +261,4 @@ def margins():
 
 if __name__ == "__main__":
     mode, args = sys.argv[1], sys.argv[2:]
-    {"policies": policies, "sweep": sweep, "size": size, "size-sweep": size_sweep, "margins": margins, "scenario": scenario, "replay": replay}[mode](*args)
+    {"policies": policies, "sweep": sweep, "size": size, "size-sweep": size_sweep, "size-seeds": size_seeds, "margins": margins, "scenario": scenario, "replay": replay}[mode](*args)

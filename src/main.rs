@@ -45,7 +45,7 @@ struct Cli {
     #[arg(long, value_name = "N")]
     seed: Option<String>,
     /// Simulated time span, longer than 0, with a unit right after the number ("7d", "36h",
-    /// "1h30m"; units us, ms, s, m, h, d, w; at most 1e12 s), overriding `simulation.horizon`.
+    /// "1h30m"; units us, ms, s, m, h, d, w; at most 100 years), overriding `simulation.horizon`.
     #[arg(long, value_name = "DUR")]
     horizon: Option<String>,
     /// Also write the report as JSON to this path (with --compare or --sweep: every run and
@@ -74,7 +74,8 @@ struct Cli {
     /// disappears.
     #[arg(long, value_delimiter = ',', num_args = 0.., value_name = "SCALES")]
     sweep: Option<Vec<String>>,
-    /// Baseline policy of --sweep (default dedicated); only with --sweep.
+    /// Baseline policy of --sweep, or of the savings --size reports (default dedicated); only
+    /// with --sweep or --size.
     #[arg(long, value_name = "NAME")]
     baseline: Option<String>,
     /// Scale the fleet and its demand by K (pools, reservations, inference demand, arrival
@@ -91,20 +92,22 @@ struct Cli {
     /// smallest --fleet-scale at which every seed's run (--seeds, default 3 here) meets the
     /// targets (--target-slo, --target-train-wait, --target-shortfall); and what each saves
     /// against --baseline (default dedicated); with --sweep, at each switch-cost scale. Not
-    /// with --compare or --fleet-scale.
+    /// with --compare, --policy or --fleet-scale.
     #[arg(long)]
     size: bool,
     /// With --size: every service's SLO attainment at least this share, as a fraction or a
     /// percentage (0.99 or 99%; default 99%).
     #[arg(long, value_name = "SHARE")]
     target_slo: Option<String>,
-    /// With --size: the 99th percentile of training waits at most this long, jobs never
-    /// started counting with their wait so far (default 2h; 0s for none at all).
+    /// With --size: every tenant's 99th percentile of its training jobs' waits at most this
+    /// long, jobs never started counting with their wait so far (default 2h; 0s, the
+    /// strictest, for no wait at all).
     #[arg(long, value_name = "DUR")]
     target_train_wait: Option<String>,
     /// With --size: every tenant's guarantee shortfall waiting for GPUs (the shortfall in
     /// tenant switches of GPUs already placed aside) at most this share of its reserved
-    /// GPU-hours, as a fraction or a percentage (default 0.1%; 0 for none at all).
+    /// GPU-hours, as a fraction or a percentage (default 0.1%; 0, the strictest, for none at
+    /// all).
     #[arg(long, value_name = "SHARE")]
     target_shortfall: Option<String>,
     /// With --size: the grid of fleet scales searched, its step and largest scale (default
@@ -167,13 +170,17 @@ fn init_logging(verbose: u8) {
 }
 
 /// Flags whose value may start with `-`.
-const NUMERIC_FLAGS: [&str; 6] = [
+const NUMERIC_FLAGS: [&str; 10] = [
     "--seed",
     "--seeds",
     "--scale",
     "--fleet-scale",
     "--sweep",
     "--horizon",
+    "--target-slo",
+    "--target-train-wait",
+    "--target-shortfall",
+    "--size-grid",
 ];
 
 /// `--seeds -1` as `--seeds=-1`: clap reads a word that starts with `-` as a flag, and would
@@ -232,7 +239,16 @@ struct Plan {
 
 fn plan(cli: &Cli) -> Result<Plan> {
     let horizon = match &cli.horizon {
-        Some(h) => Some(parse_horizon(h).map_err(|e| anyhow::anyhow!("--horizon: {e}"))?),
+        Some(h) => {
+            let t = parse_horizon(h).map_err(|e| anyhow::anyhow!("--horizon: {e}"))?;
+            if t > config::limits::MAX_HORIZON {
+                bail!(
+                    "--horizon: `{h}` is longer than the 100 years a run may span ({} h)",
+                    config::limits::MAX_HORIZON / US_PER_HOUR
+                );
+            }
+            Some(t)
+        }
         None => None,
     };
     let seed = match &cli.seed {
@@ -313,8 +329,14 @@ fn size_plan(cli: &Cli) -> Result<(sizing::Targets, sizing::Grid)> {
     match cli.size_grid.as_slice() {
         [] => {}
         [step, max] => {
-            g.step = scale_factor("--size-grid (step)", step)?;
-            g.max = scale_factor("--size-grid (largest scale)", max)?;
+            let positive = |what: &str, t: &str| match t.trim().parse::<f64>() {
+                Ok(k) if k.is_finite() && k > 0.0 => Ok(k),
+                _ => Err(anyhow::anyhow!(
+                    "--size-grid: the {what} must be a number > 0, got `{t}`"
+                )),
+            };
+            g.step = positive("step", step)?;
+            g.max = positive("largest scale", max)?;
             if g.max < g.step {
                 bail!("--size-grid: the largest scale ({max}) must be at least the step ({step})");
             }
@@ -563,7 +585,10 @@ fn run_many(
             let s = sizing::size_with(&at, &policies, &seeds, targets, grid, baseline, &|| {
                 bar.inc(1)
             })
-            .with_context(|| format!("sizing at switch-cost scale {k} failed"))?;
+            .with_context(|| match &plan.sweep {
+                Some(_) => format!("sizing at switch-cost scale {k} failed"),
+                None => "sizing failed".to_string(),
+            })?;
             finite("the sizing", &s)?;
             sizings.push(s);
         }

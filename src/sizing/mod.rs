@@ -380,10 +380,16 @@ pub fn size_with(
     let min = (1..=max)
         .find(|&i| scaled(sc, scale_at(grid, i)).is_some())
         .ok_or_else(|| {
-            SizeError::Grid(format!(
-                "no scale up to {} holds the tenants' reservations",
-                grid.max
-            ))
+            let first = (max + 1..=max.saturating_mul(100).max(max + 10_000))
+                .find(|&i| scaled(sc, scale_at(grid, i)).is_some());
+            SizeError::Grid(match first {
+                Some(i) => format!(
+                    "no scale up to {} holds the tenants' reservations; the smallest on this grid that does is {} (raise the largest scale of --size-grid)",
+                    grid.max,
+                    scale_at(grid, i)
+                ),
+                None => format!("no scale up to {} holds the tenants' reservations", grid.max),
+            })
         })?;
     let one = ((1.0 / grid.step).round() as u64).clamp(min, max);
     let mut searches: Vec<Search> = policies

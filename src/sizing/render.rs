@@ -159,7 +159,19 @@ pub fn render_sizing(s: &Sizing) -> String {
             "\nno dividend against `{}`: it does not meet the targets up to scale {}\n",
             s.baseline, s.grid.max
         )),
+        None => out.push_str(&format!(
+            "\nno dividend: the baseline `{}` was not sized (add it to --policies, or choose \
+             another with --baseline)\n",
+            s.baseline
+        )),
         _ => {}
+    }
+    if s.rows.iter().any(|r| !r.met) {
+        out.push_str(
+            "a target missed at the largest scale tried may be one that no fleet size fixes \
+             (cold starts within a short horizon, switch costs, a backlog): run the policy with \
+             --fleet-scale 1 and with that scale to see whether the figure moves with the fleet\n",
+        );
     }
     out
 }
