@@ -4,6 +4,7 @@
     python3 scripts/results.py size       # Fleet sizing of the default region
     python3 scripts/results.py size-sweep # ... at several switch-cost scales
     python3 scripts/results.py size-seeds # ... on four sets of three seeds, and on twelve
+    python3 scripts/results.py migration  # heterogeneity_aware with and without migration
     python3 scripts/results.py policies   # Policies side by side on the default region
     python3 scripts/results.py policies configs/saturated.toml   # ... on the saturated region
     python3 scripts/results.py sweep configs/saturated.toml      # Switch-cost sweep
@@ -251,6 +252,24 @@ def size_seeds(path="configs/fleet.toml"):
         print(f"| {name} | " + " | ".join(cells) + f" | {saving} |")
 
 
+def migration():
+    runs = {}
+    for path in ["configs/fleet.toml", "configs/saturated.toml"]:
+        for extra in [[], ["--migration"]]:
+            runs[(path, bool(extra))] = run([path, "--compare", "--seeds", "5", "--policies", "heterogeneity_aware", *extra])
+    print("| region | migration | moves per week | training work (k H100 GPU-h) | gained, paired by seed (k) | work / GPU-h | training wait p99 h |")
+    print("|---|---|---|---|---|---|---|")
+    for (path, on), d in runs.items():
+        s = d["summary"][0]
+        rs = d["runs"]
+        moves = [r["jobs"]["migrations"] for r in rs]
+        tw = [r["by_kind"]["training"]["work"]["h100_gpu_hours"] / 1e3 for r in rs]
+        base = [r["by_kind"]["training"]["work"]["h100_gpu_hours"] / 1e3 for r in runs[(path, False)]["runs"]]
+        gained = "-" if not on else f"{num(min(a - b for a, b in zip(tw, base)), 1)} to {num(max(a - b for a, b in zip(tw, base)), 1)}"
+        print(f"| `{path}` | {'on' if on else 'off'} | {min(moves)}-{max(moves)} | {num(mean(tw), 1)} | {gained} | {cell(s['work_per_gpu_hour'], 1, 3)} | "
+              f"{cell(s['training_wait_p99_hours'], 1, 2)} |")
+
+
 def margins():
     for path in ["configs/neocloud_rental.toml", "configs/hyperscale_mix.toml"]:
         d = run([path, "--compare", "--seeds", "3"])
@@ -261,4 +280,4 @@ def margins():
 
 if __name__ == "__main__":
     mode, args = sys.argv[1], sys.argv[2:]
-    {"policies": policies, "sweep": sweep, "size": size, "size-sweep": size_sweep, "size-seeds": size_seeds, "margins": margins, "scenario": scenario, "replay": replay}[mode](*args)
+    {"policies": policies, "sweep": sweep, "size": size, "size-sweep": size_sweep, "size-seeds": size_seeds, "migration": migration, "margins": margins, "scenario": scenario, "replay": replay}[mode](*args)

@@ -114,6 +114,11 @@ struct Cli {
     /// 0.05,4).
     #[arg(long, value_delimiter = ',', value_name = "STEP,MAX")]
     size_grid: Vec<String>,
+    /// Let policies move running training jobs to a faster GPU type at their next checkpoint
+    /// (sets `simulation.migration`; `heterogeneity_aware` does, when the time saved exceeds
+    /// the restart and a tenant switch).
+    #[arg(long)]
+    migration: bool,
     /// Folder that the config's trace files are relative to, overriding
     /// `simulation.trace_dir` (e.g. where you downloaded the public traces).
     #[arg(long, value_name = "DIR")]
@@ -495,6 +500,9 @@ fn run(cli: Cli) -> Result<()> {
     }
     if let Some(p) = &cli.policy {
         sc.policy = p.clone();
+    }
+    if cli.migration {
+        sc.migration = true;
     }
     if let Some(s) = plan.seed {
         sc.seed = s;

@@ -804,3 +804,73 @@ demand_tokens_per_s = 1000
         }
     }
 }
+
+/// One NVL72 rack and one H100 node; a 72-GPU job holds the rack for 57 minutes while an
+/// 8-GPU job of the same workload starts on the H100 node.
+fn migration_scenario(migration: bool) -> fleetsim::config::Scenario {
+    // B: 72 GPUs x 1,300 tokens/s x 57 min on GB200. A: one hour on H100 (8 x 650 x 3,600 =
+    // 18.72 M) and then an hour on GB200 (8 x 1,300 x 3,600 = 37.44 M) if it moves.
+    scenario(&format!(
+        "
+[simulation]
+horizon = \"4h\"
+seed = 1
+policy = \"heterogeneity_aware\"
+failures = false
+migration = {migration}
+{}{}
+[[pools]]
+gpu_type = \"GB200\"
+gpus = 72
+
+[[pools]]
+gpu_type = \"H100\"
+gpus = 8
+
+[[tenants]]
+name = \"a\"
+
+[[training]]
+name = \"train\"
+tenant = \"a\"
+tokens_per_s_per_gpu = {{ H100 = 650, GB200 = 1300 }}
+checkpoint_interval = \"30m\"
+jobs = [{{ at = \"0s\", gpus = 72, tokens = 320_112_000 }}, {{ at = \"0s\", gpus = 8, tokens = 56_160_000 }}]
+",
+        GB200, H100
+    ))
+}
+
+#[test]
+fn a_training_job_moves_to_a_faster_type_at_its_checkpoint_and_pays_its_restart() {
+    // Without migration the 8-GPU job trains on H100 from its 5-minute restart to the end:
+    // 56.16 M / (8 x 650) = 3 h, done at 3 h 05.
+    let r = run(&migration_scenario(false), "heterogeneity_aware");
+    assert_eq!(r.jobs.migrations, 0);
+    assert_close(
+        r.by_kind["training"].makespan_hours.hours.unwrap(),
+        3.0 + 5.0 / 60.0,
+    );
+    // With it: the rack frees at 62 min (restart 5 min + 57); the tick at 65 min finds the
+    // H100 job an hour into its run, at a checkpoint (every 30 min from its start at 5 min),
+    // with 2 h left that GB200 halves: 1 h saved against a 5-minute restart and a 25-minute
+    // tenant switch. It moves at 65 min with nothing lost, restarts for 5 min and trains
+    // the remaining 37.44 M tokens in an hour: done at 2 h 10.
+    let r = run(&migration_scenario(true), "heterogeneity_aware");
+    assert_eq!(r.jobs.migrations, 1);
+    assert_eq!(r.jobs.completed, 2);
+    assert_close(
+        r.by_kind["training"].makespan_hours.hours.unwrap(),
+        2.0 + 10.0 / 60.0,
+    );
+    assert_close(r.engine_stats.tokens_lost, 0.0);
+    assert_close(r.tokens, 320.112e6 + 56.16e6);
+    // Workflow switches: the rack's restart and the small job's two, 5 minutes each; the move
+    // is charged as the second, and the same tenant pays no tenant switch.
+    assert_close(r.gpu_hours.workflow_switch, (72.0 + 8.0 + 8.0) * 5.0 / 60.0);
+    assert_close(r.gpu_hours.tenant_switch, 0.0);
+    assert_eq!(r.switches.workflow, 3);
+    // Other policies never move work.
+    let r = run(&migration_scenario(true), "first_fit");
+    assert_eq!(r.jobs.migrations, 0);
+}

@@ -71,7 +71,9 @@ impl Gen {
     fn toml(&self) -> String {
         let mut s = String::new();
         let failures = self.types.iter().any(|t| t.failures);
-        writeln!(s, "[simulation]\nhorizon = \"{}h\"\nseed = {}\nfailures = {failures}\nautoscale_interval = \"10m\"\n", self.horizon_h, self.seed).unwrap();
+        // Half the cases let policies move training jobs (heterogeneity_aware does).
+        let migration = self.seed.is_multiple_of(2);
+        writeln!(s, "[simulation]\nhorizon = \"{}h\"\nseed = {}\nfailures = {failures}\nmigration = {migration}\nautoscale_interval = \"10m\"\n", self.horizon_h, self.seed).unwrap();
         for (i, t) in self.types.iter().enumerate() {
             writeln!(
                 s,
@@ -411,6 +413,7 @@ fn coverage_of_generated_scenarios() {
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
     let (mut valid, mut busy, mut ts, mut locked, mut pre, mut failed) = (0, 0, 0, 0, 0, 0);
+    let mut moved = 0;
     let n = 300;
     for _ in 0..n {
         let g = scenario().new_tree(&mut runner).unwrap().current();
@@ -432,8 +435,14 @@ fn coverage_of_generated_scenarios() {
                 > 0.0) as u32;
         pre += (r.jobs.preemptions > 0) as u32;
         failed += (r.engine_stats.failures > 0) as u32;
+        let mut e = Engine::new(
+            config::parse(&g.toml(), "x").unwrap(),
+            policy::by_name("heterogeneity_aware").unwrap(),
+        );
+        e.run().unwrap();
+        moved += (report::build(&e).jobs.migrations > 0) as u32;
     }
     println!(
-        "of {n} cases: {valid} valid, {busy} did work, {ts} switched tenants, {locked} charged switch hours, {pre} preempted, {failed} had failures"
+        "of {n} cases: {valid} valid, {busy} did work, {ts} switched tenants, {locked} charged switch hours, {pre} preempted, {failed} had failures, {moved} moved a training job (heterogeneity_aware)"
     );
 }

@@ -135,6 +135,9 @@ pub struct Scenario {
     pub failures: bool,
     /// Running time before an allocation may be preempted (Slurm's PreemptExemptTime).
     pub preempt_exempt: Time,
+    /// Whether a policy may move running training jobs to a faster GPU type at their next
+    /// checkpoint (`simulation.migration`; asked at each autoscaling tick).
+    pub migration: bool,
     pub economics: Economics,
     /// GPU type whose GPU-hours measure work.
     pub work_reference: TypeId,
@@ -1098,6 +1101,7 @@ impl Ctx<'_> {
             autoscale_interval: sim.autoscale_interval.0,
             failures: sim.failures,
             preempt_exempt: sim.preempt_exempt.0,
+            migration: sim.migration,
             economics,
             work_reference: reference,
             type_gpus: capacity.clone(),

@@ -75,6 +75,10 @@ pub struct RawSimulation {
     pub failures: bool,
     #[serde(default = "default_exempt")]
     pub preempt_exempt: Dur,
+    /// Whether a policy may move running training jobs to a faster GPU type at their next
+    /// checkpoint (off by default).
+    #[serde(default)]
+    pub migration: bool,
     /// Folder that trace `file`s are relative to (itself relative to the config file);
     /// `--trace-dir` overrides it.
     #[serde(default)]

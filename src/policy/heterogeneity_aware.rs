@@ -5,6 +5,10 @@
 //! less, prefers H100/H200 and spills onto GB200 only when those are full. Within a type it
 //! packs like `best_fit`.
 //!
+//! With `simulation.migration` on, it also moves a running training job to a faster type
+//! that has room, at the job's next checkpoint, when the time saved exceeds the restart and
+//! a tenant switch (`migrate.rs`).
+//!
 //! Optimizes: tokens per GPU-hour across a mixed fleet (Gavel's heterogeneity-aware idea,
 //! as a greedy rule rather than an optimization program). Ignores: switch cost.
 
@@ -36,5 +40,9 @@ impl Policy for HeterogeneityAware {
         evict_by_types(view, req, order)
             .or_else(|| super::reclaim::for_guarantee(view, req, order))
             .map_or(Decision::Wait, Decision::Preempt)
+    }
+
+    fn migrations(&mut self, view: &View) -> Vec<crate::state::alloc::AllocId> {
+        super::migrate::worth_moving(view)
     }
 }

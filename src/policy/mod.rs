@@ -10,6 +10,7 @@ pub mod dedicated;
 pub mod fair_share;
 pub mod first_fit;
 pub mod heterogeneity_aware;
+pub mod migrate;
 pub mod rank;
 pub mod reclaim;
 pub mod switch_aware;
@@ -55,6 +56,15 @@ pub trait Policy: Send {
 
     /// Decides for one request, taken from the queue in priority order.
     fn place(&mut self, view: &View, req: &Request) -> Decision;
+
+    /// Running training jobs (by allocation) this policy would move to a faster GPU type,
+    /// asked at each autoscaling tick when `simulation.migration` is on. The engine moves
+    /// each at the job's next checkpoint, and only if [`Policy::place`], asked then for the
+    /// job, offers a type faster than the one it runs on; the move pays the new
+    /// allocation's restart (a workflow switch) and any tenant switch. None by default.
+    fn migrations(&mut self, _view: &View) -> Vec<crate::state::alloc::AllocId> {
+        Vec::new()
+    }
 }
 
 /// Every policy this build knows, by name.

@@ -130,6 +130,8 @@ pub struct Jobs {
     pub queued: u64,
     pub rejected: u64,
     pub preemptions: u64,
+    /// Training jobs moved to a faster GPU type at a checkpoint (`simulation.migration`).
+    pub migrations: u64,
     pub interrupted_by_failures: u64,
     /// Jobs still waiting for their first start at the horizon, by kind (`training`,
     /// `batch`): the censored values of the wait figures.
@@ -443,6 +445,7 @@ pub fn build(e: &Engine) -> Report {
             queued: e.stats.queued_jobs + e.stats.held_jobs,
             rejected: e.stats.rejected_jobs,
             preemptions: e.stats.preemptions,
+            migrations: e.stats.migrations,
             interrupted_by_failures: e.stats.jobs_interrupted,
             never_started: [Kind::Training, Kind::Batch]
                 .iter()

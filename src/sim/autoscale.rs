@@ -15,6 +15,9 @@ impl Engine {
         for s in 0..self.services.len() {
             self.autoscale(s as ServiceId);
         }
+        if self.sc.migration {
+            self.plan_migrations();
+        }
         if !self.queue.is_empty() {
             self.dirty = true;
         }

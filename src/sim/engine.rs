@@ -39,7 +39,9 @@ pub enum SimError {
 /// (`failure_gen`).
 pub(super) fn is_live(allocs: &Allocs, failure_gen: u32, e: &Ev) -> bool {
     match *e {
-        Ev::Alloc(id, generation) => allocs.is_current(id, generation),
+        Ev::Alloc(id, generation) | Ev::Migrate(id, generation) => {
+            allocs.is_current(id, generation)
+        }
         Ev::Failure(generation) => generation == failure_gen,
         _ => true,
     }
@@ -54,6 +56,8 @@ pub(super) enum Ev {
     Alloc(AllocId, u32),
     Arrival(u32),
     Tick,
+    /// A training job's checkpoint at which it may move to a faster type.
+    Migrate(AllocId, u32),
     Failure(u32),
     Repair(NodeId),
 }
@@ -64,6 +68,8 @@ pub(super) enum End {
     Preempted,
     ScaledDown,
     Failed,
+    /// Moved to another GPU type at a checkpoint; the job is placed again at once.
+    Migrated,
 }
 
 /// Counters that are not GPU time or tokens.
@@ -81,6 +87,8 @@ pub struct Stats {
     /// When the last job of each kind completed, by `Kind as usize`.
     pub last_completion: [Option<Time>; 3],
     pub preemptions: u64,
+    /// Training jobs moved to a faster type at a checkpoint.
+    pub migrations: u64,
     pub failures: u64,
     pub submitted_jobs: u64,
     pub completed_jobs: u64,
@@ -163,6 +171,8 @@ pub struct Engine {
     pub(super) started: bool,
     pub(crate) finished: bool,
     pub(crate) stats: Stats,
+    /// Allocations with a pending move at their next checkpoint.
+    pub(super) migrating: std::collections::BTreeSet<AllocId>,
 }
 
 impl Engine {
@@ -215,6 +225,7 @@ impl Engine {
             audit: false,
             started: false,
             finished: false,
+            migrating: std::collections::BTreeSet::new(),
             stats: Stats {
                 training_waits: vec![Samples::default(); sc.tenants.len()],
                 ..Stats::default()
@@ -433,6 +444,11 @@ impl Engine {
                 }
                 Ev::Arrival(w) => self.arrival(w as usize),
                 Ev::Tick => self.tick(),
+                Ev::Migrate(id, generation) => {
+                    if self.allocs.is_current(id, generation) {
+                        self.migrate(id)?;
+                    }
+                }
                 Ev::Failure(_) => self.failure(),
                 Ev::Repair(n) => self.repair(n),
             }

@@ -8,7 +8,7 @@ use super::request::{JobId, Request, Target};
 use super::service::efficiency_key;
 use crate::fleet::cluster::{GpuState, NONE};
 use crate::fleet::{NodeId, TypeId};
-use crate::policy::{NodeList, Placement};
+use crate::policy::{NodeList, Placement, View};
 use crate::units::{Time, secs};
 use crate::workload::{Kind, Spec};
 
@@ -525,6 +525,9 @@ impl Engine {
                     self.stats.last_completion[a.kind as usize] = Some(self.now);
                     self.stats.completed_jobs += 1;
                     self.retire_job(j);
+                } else if why == End::Migrated {
+                    // Placed again at once by the caller; never queued.
+                    job.state = JobState::Queued;
                 } else {
                     match why {
                         End::Preempted => job.preemptions += 1,
@@ -583,5 +586,76 @@ impl Engine {
             });
         }
         self.dirty = true;
+    }
+}
+
+impl Engine {
+    /// Asks the policy which running training jobs to move, and books each move for the
+    /// job's next checkpoint (if it comes before the job ends and none is booked yet).
+    pub(super) fn plan_migrations(&mut self) {
+        let ids = {
+            let view = view!(self);
+            self.policy.migrations(&view)
+        };
+        for id in ids {
+            let Some(a) = self.allocs.get(id) else {
+                continue;
+            };
+            let Spec::Training(s) = &self.sc.workloads[a.workload].spec else {
+                continue;
+            };
+            if a.phase != Phase::Running || self.migrating.contains(&id) {
+                continue;
+            }
+            let ck = s.checkpoint_interval.max(1);
+            let done = self.now.saturating_sub(a.phase_start);
+            let at = a.phase_start + done.div_ceil(ck) * ck;
+            if at >= a.phase_end {
+                continue;
+            }
+            let generation = self.allocs.generation(id);
+            self.migrating.insert(id);
+            self.push(Ev::Migrate(id, generation), at);
+        }
+    }
+
+    /// At a job's checkpoint: moves it if the policy, asked for the job now, places it on a
+    /// type faster per GPU than the one it runs on. Nothing trained is lost (the checkpoint
+    /// is now); the new allocation pays its restart, as any placement of a training job.
+    pub(super) fn migrate(&mut self, id: AllocId) -> Result<(), crate::sim::SimError> {
+        self.migrating.remove(&id);
+        let a = self.allocs.get(id).expect("current");
+        let Target::Job(j) = a.target else {
+            return Ok(());
+        };
+        if a.phase != Phase::Running {
+            return Ok(());
+        }
+        let (from, workload) = (a.gpu_type, a.workload);
+        let req = self.job_request(j);
+        let decision = {
+            let view = view!(self);
+            self.policy.place(&view, &req)
+        };
+        let crate::policy::Decision::Place(p) = decision else {
+            return Ok(());
+        };
+        let w = &self.sc.workloads[workload];
+        let faster = match (w.rate(p.gpu_type), w.rate(from)) {
+            (Some(to), Some(now)) => to > now,
+            _ => false,
+        };
+        if !faster {
+            return Ok(());
+        }
+        self.validate(&req, &p)?;
+        tracing::debug!(t_s = secs(self.now), from = %self.sc.gpu_types[from].name, to = %self.sc.gpu_types[p.gpu_type].name, workload = %w.name, "migrating");
+        self.release(id, End::Migrated);
+        // The request again, with what the job has left after the release booked its tokens.
+        let req = self.job_request(j);
+        self.place(&req, p);
+        self.stats.migrations += 1;
+        self.dirty = true;
+        Ok(())
     }
 }
