@@ -172,7 +172,7 @@ pub struct Engine {
     pub(crate) finished: bool,
     pub(crate) stats: Stats,
     /// Allocations with a pending move at their next checkpoint.
-    pub(super) migrating: std::collections::BTreeSet<AllocId>,
+    pub(super) migrating: std::collections::BTreeSet<(AllocId, u32)>,
 }
 
 impl Engine {

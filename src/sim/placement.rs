@@ -485,6 +485,11 @@ impl Engine {
 
     #[inline]
     pub(super) fn release(&mut self, id: AllocId, why: End) {
+        if self.sc.migration {
+            // A move booked for this allocation will not happen.
+            let generation = self.allocs.generation(id);
+            self.migrating.remove(&(id, generation));
+        }
         let a = self.allocs.remove(id).expect("live allocation");
         book_phase(&mut self.ledger, &a, self.now);
         let gpus = a.gpus.len() as u64;
@@ -604,17 +609,17 @@ impl Engine {
             let Spec::Training(s) = &self.sc.workloads[a.workload].spec else {
                 continue;
             };
-            if a.phase != Phase::Running || self.migrating.contains(&id) {
+            let generation = self.allocs.generation(id);
+            if a.phase != Phase::Running || self.migrating.contains(&(id, generation)) {
                 continue;
             }
             let ck = s.checkpoint_interval.max(1);
             let done = self.now.saturating_sub(a.phase_start);
             let at = a.phase_start + done.div_ceil(ck) * ck;
-            if at >= a.phase_end {
+            if at >= a.phase_end || at >= self.sc.horizon {
                 continue;
             }
-            let generation = self.allocs.generation(id);
-            self.migrating.insert(id);
+            self.migrating.insert((id, generation));
             self.push(Ev::Migrate(id, generation), at);
         }
     }
@@ -623,7 +628,7 @@ impl Engine {
     /// type faster per GPU than the one it runs on. Nothing trained is lost (the checkpoint
     /// is now); the new allocation pays its restart, as any placement of a training job.
     pub(super) fn migrate(&mut self, id: AllocId) -> Result<(), crate::sim::SimError> {
-        self.migrating.remove(&id);
+        self.migrating.remove(&(id, self.allocs.generation(id)));
         let a = self.allocs.get(id).expect("current");
         let Target::Job(j) = a.target else {
             return Ok(());
@@ -640,14 +645,13 @@ impl Engine {
         let crate::policy::Decision::Place(p) = decision else {
             return Ok(());
         };
-        let w = &self.sc.workloads[workload];
-        let faster = match (w.rate(p.gpu_type), w.rate(from)) {
-            (Some(to), Some(now)) => to > now,
-            _ => false,
-        };
-        if !faster {
+        // The move must pay for itself on the type offered, not only on the one that made it
+        // worth booking.
+        let a = self.allocs.get(id).expect("current");
+        if !crate::policy::migrate::pays(&self.sc, a, p.gpu_type, self.now) {
             return Ok(());
         }
+        let w = &self.sc.workloads[workload];
         self.validate(&req, &p)?;
         tracing::debug!(t_s = secs(self.now), from = %self.sc.gpu_types[from].name, to = %self.sc.gpu_types[p.gpu_type].name, workload = %w.name, "migrating");
         self.release(id, End::Migrated);
