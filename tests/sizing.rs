@@ -35,6 +35,14 @@ jobs = [{{ at = \"0s\", gpus = 8, tokens = 18_720_000 }}, {{ at = \"0s\", gpus =
     ))
 }
 
+/// The default targets with training waits of at most half an hour.
+fn half_hour_wait() -> Targets {
+    Targets {
+        training_wait_p99_hours: 0.5,
+        ..Targets::default()
+    }
+}
+
 fn policies() -> Vec<String> {
     vec!["first_fit".into(), "dedicated".into()]
 }
@@ -44,10 +52,7 @@ fn two_jobs_need_two_nodes_to_start_at_once() {
     // On one node (scale 0.25) the second job waits for the first: its hour of training and
     // its 5-minute restart. The p99 of the waits {0, 65 min} interpolates to 0.99 x 65 min.
     let sc = two_jobs("");
-    let targets = Targets {
-        training_wait_p99_hours: 0.5,
-        ..Targets::default()
-    };
+    let targets = half_hour_wait();
     let grid = Grid {
         step: 0.25,
         max: 1.0,
@@ -91,10 +96,7 @@ fn two_jobs_need_two_nodes_to_start_at_once() {
 fn a_fleet_that_meets_the_targets_at_its_smallest_allowed_size_says_so() {
     // 16 GPUs reserved: no fleet below 16 GPUs may be sold; at 16 both jobs start at once.
     let sc = two_jobs("reserved_gpus = { H100 = 16 }");
-    let targets = Targets {
-        training_wait_p99_hours: 0.5,
-        ..Targets::default()
-    };
+    let targets = half_hour_wait();
     let grid = Grid {
         step: 0.25,
         max: 1.0,
@@ -112,10 +114,7 @@ fn a_fleet_that_meets_the_targets_at_its_smallest_allowed_size_says_so() {
 fn a_target_no_size_meets_is_reported_as_not_met() {
     // The two jobs need two nodes to start at once, and the grid stops at one.
     let sc = two_jobs("");
-    let targets = Targets {
-        training_wait_p99_hours: 0.5,
-        ..Targets::default()
-    };
+    let targets = half_hour_wait();
     let grid = Grid {
         step: 0.25,
         max: 0.25,
