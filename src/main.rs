@@ -582,7 +582,7 @@ fn run_many(
                 policies.len()
             );
         }
-        let bar = search_bar();
+        let bar = runs_bar(None);
         let factors = plan.sweep.clone().unwrap_or_else(|| vec![1.0]);
         let mut sizings = Vec::with_capacity(factors.len());
         for &k in &factors {
@@ -623,7 +623,7 @@ fn run_many(
                 policies.join(", ")
             );
         }
-        let bar = runs_bar(runs);
+        let bar = runs_bar(Some(runs));
         let reports = compare::run_matrix_with(sc, &policies, &seeds, scales, &|| bar.inc(1))
             .context("simulation failed")?;
         bar.finish_and_clear();
@@ -640,7 +640,7 @@ fn run_many(
         }
         return Ok(());
     }
-    let bar = runs_bar(runs);
+    let bar = runs_bar(Some(runs));
     let reports = compare::run_matrix_with(sc, &policies, &seeds, &[1.0], &|| bar.inc(1))
         .context("simulation failed")?;
     bar.finish_and_clear();
@@ -854,31 +854,19 @@ fn run_with_progress(engine: &mut Engine) -> Result<(), fleetsim::sim::SimError>
 }
 
 /// A bar counting finished runs, drawn on stderr only when it is a terminal.
-/// Runs finished by the --size search, whose number is not known in advance.
-fn search_bar() -> ProgressBar {
+/// Runs finished, out of `total` (`None` for the --size search, whose number is not known in
+/// advance); drawn only when stderr is a terminal.
+fn runs_bar(total: Option<u64>) -> ProgressBar {
     let target = if stderr_is_terminal() {
         ProgressDrawTarget::stderr()
     } else {
         ProgressDrawTarget::hidden()
     };
-    let b = ProgressBar::with_draw_target(None, target);
-    b.set_style(
-        ProgressStyle::with_template("{spinner} {pos} runs of the sizing search  {elapsed}")
-            .expect("valid template"),
-    );
-    b
-}
-
-fn runs_bar(total: u64) -> ProgressBar {
-    let target = if stderr_is_terminal() {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
+    let template = match total {
+        Some(_) => "{bar:40} {pos}/{len} runs  ETA {eta}",
+        None => "{spinner} {pos} runs of the sizing search  {elapsed}",
     };
-    let b = ProgressBar::with_draw_target(Some(total), target);
-    b.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} runs  ETA {eta}")
-            .expect("valid template"),
-    );
+    let b = ProgressBar::with_draw_target(total, target);
+    b.set_style(ProgressStyle::with_template(template).expect("valid template"));
     b
 }
