@@ -874,3 +874,77 @@ fn a_training_job_moves_to_a_faster_type_at_its_checkpoint_and_pays_its_restart(
     let r = run(&migration_scenario(true), "first_fit");
     assert_eq!(r.jobs.migrations, 0);
 }
+
+/// Two H100 nodes and one H200 node. Tenant a's 8-GPU job holds one H100 node for its
+/// 5-minute restart and an hour; tenant b's 16-GPU gang (H100 only) arrives just after it and
+/// waits; a's 1-GPU job arrives at 10 minutes and ranks H100 first.
+fn drain_scenario(policy: &str) -> fleetsim::config::Scenario {
+    scenario(&format!(
+        "
+[simulation]
+horizon = \"5h\"
+seed = 1
+policy = \"{policy}\"
+failures = false
+{H100}
+{}
+[[pools]]
+gpu_type = \"H100\"
+gpus = 16
+
+[[pools]]
+gpu_type = \"H200\"
+gpus = 8
+
+[[tenants]]
+name = \"a\"
+
+[[tenants]]
+name = \"b\"
+
+[[training]]
+name = \"blocker\"
+tenant = \"a\"
+tokens_per_s_per_gpu = {{ H100 = 650 }}
+checkpoint_interval = \"30m\"
+jobs = [{{ at = \"0s\", gpus = 8, tokens = 18_720_000 }}]
+
+[[training]]
+name = \"gang\"
+tenant = \"b\"
+tokens_per_s_per_gpu = {{ H100 = 650 }}
+checkpoint_interval = \"30m\"
+jobs = [{{ at = \"1s\", gpus = 16, tokens = 37_440_000 }}]
+
+[[training]]
+name = \"small\"
+tenant = \"a\"
+tokens_per_s_per_gpu = {{ H100 = 1000, H200 = 900 }}
+checkpoint_interval = \"30m\"
+jobs = [{{ at = \"10m\", gpus = 1, tokens = 10_800_000 }}]
+",
+        H100.replace("H100", "H200")
+            .replace("hbm_gb = 80", "hbm_gb = 141")
+    ))
+}
+
+#[test]
+fn work_behind_a_waiting_gang_leaves_the_type_it_drains() {
+    // best_fit puts the small job on the free H100 node (H100 first in config order, and
+    // the small job is fastest there): the gang waits for both H100 jobs, the small one
+    // done at 10 min + 5 min restart + 10.8 M / 1,000 = 3 h 15.
+    let wait = |r: &fleetsim::report::Report| r.by_tenant["b"].training_wait_hours.p99.unwrap();
+    let r = run(&drain_scenario("best_fit"), "best_fit");
+    assert_close(wait(&r), 3.0 + 14.0 / 60.0 + 59.0 / 3600.0);
+    assert_close(r.by_gpu_type["H200"].gpu_hours.productive, 0.0);
+    // heterogeneity_aware sees the gang waiting ahead of the small job, nearest to fitting
+    // on H100 (one idle node of its two), and moves H100 to the end of the small job's
+    // order: the small job takes H200, and the gang starts when the blocker ends at 1 h 05.
+    let r = run(
+        &drain_scenario("heterogeneity_aware"),
+        "heterogeneity_aware",
+    );
+    assert_close(wait(&r), 1.0 + 5.0 / 60.0 - 1.0 / 3600.0);
+    assert!(r.by_gpu_type["H200"].gpu_hours.productive > 0.0);
+    assert_eq!(r.jobs.completed, 3);
+}

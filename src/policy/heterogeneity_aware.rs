@@ -5,6 +5,12 @@
 //! less, prefers H100/H200 and spills onto GB200 only when those are full. Within a type it
 //! packs like `best_fit`.
 //!
+//! The order adapts to what waits now: while a training gang wider than a node waits ahead
+//! of a request in the queue (nothing fits it), the type that gang is nearest to fitting on
+//! (the most of its GPUs on idle whole nodes) goes to the end of the request's order, so work
+//! behind the gang drains that type instead of cutting its idle nodes up. The request still
+//! takes that type when nothing else fits it.
+//!
 //! With `simulation.migration` on, it also moves a running training job to a faster type
 //! that has room, at the job's next checkpoint, when the time saved exceeds the restart and
 //! a tenant switch (`migrate.rs`).
@@ -18,6 +24,46 @@ use super::rank::comparative_advantage;
 use super::{Decision, Policy, View};
 use crate::fleet::TypeId;
 use crate::state::request::Request;
+use smallvec::SmallVec;
+
+/// The type a waiting gang drains: the one it is nearest to fitting on, the most of its
+/// GPUs free on idle whole nodes there (ties to the lower type id).
+fn nearest_fit(view: &View, gang: &Request) -> Option<TypeId> {
+    let (c, sc) = (view.cluster, view.scenario);
+    (0..sc.gpu_types.len())
+        .filter_map(|t| {
+            let g = gang.gpus_on(sc, t)? as u64;
+            let idle = c.idle_node_count(t) * sc.gpu_types[t].node_gpus as u64;
+            Some((t, idle.min(g) as f64 / g as f64))
+        })
+        .fold(None, |best: Option<(TypeId, f64)>, (t, share)| match best {
+            Some((_, b)) if b >= share => best,
+            _ => Some((t, share)),
+        })
+        .map(|(t, _)| t)
+}
+
+/// `order` with the types being drained for gangs waiting ahead of the request moved to its
+/// end (kept in rank order among themselves).
+fn drain_last(view: &View, order: &[TypeId]) -> SmallVec<[TypeId; 4]> {
+    let mut drained: SmallVec<[TypeId; 4]> = SmallVec::new();
+    for t in view
+        .waiting
+        .iter()
+        .filter_map(|gang| nearest_fit(view, gang))
+    {
+        if !drained.contains(&t) {
+            drained.push(t);
+        }
+    }
+    let mut out: SmallVec<[TypeId; 4]> = order
+        .iter()
+        .copied()
+        .filter(|t| !drained.contains(t))
+        .collect();
+    out.extend(order.iter().copied().filter(|t| drained.contains(t)));
+    out
+}
 
 #[derive(Default)]
 pub struct HeterogeneityAware {
@@ -33,12 +79,12 @@ impl Policy for HeterogeneityAware {
         let ranks = self
             .ranks
             .get_or_insert_with(|| comparative_advantage(view.scenario));
-        let order = &ranks[req.workload];
-        if let Some(p) = place_by_types(view, req, order, fullest_domain, packed) {
+        let order = drain_last(view, &ranks[req.workload]);
+        if let Some(p) = place_by_types(view, req, &order, fullest_domain, packed) {
             return Decision::Place(p);
         }
-        evict_by_types(view, req, order)
-            .or_else(|| super::reclaim::for_guarantee(view, req, order))
+        evict_by_types(view, req, &order)
+            .or_else(|| super::reclaim::for_guarantee(view, req, &order))
             .map_or(Decision::Wait, Decision::Preempt)
     }
 

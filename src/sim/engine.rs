@@ -49,6 +49,9 @@ pub(super) fn is_live(allocs: &Allocs, failure_gen: u32, e: &Ev) -> bool {
 
 /// Placement passes at one instant before the engine moves on to the next event.
 pub(super) const MAX_PASSES_PER_INSTANT: usize = 64;
+/// Waiting gangs a placement pass shows the policy: the earliest in queue order matter most,
+/// and a bound keeps each offer's cost independent of the queue's length.
+pub(super) const MAX_WAITING_GANGS: usize = 4;
 
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Ev {
@@ -147,6 +150,9 @@ pub struct Engine {
     pub(super) entered: Vec<QueueKey>,
     /// Class heads of the placement pass in progress (kept to reuse its memory).
     pub(super) heads: ClassHeads,
+    /// Multi-node training gangs offered earlier in the placement pass in progress that could
+    /// not be placed, in queue order, at most [`MAX_WAITING_GANGS`] (see [`View::waiting`]).
+    pub(super) waiting_gangs: Vec<Request>,
     /// A node's free GPUs, each keyed by its order of preference, while a placement picks
     /// among them (kept to reuse its memory).
     pub(super) scratch: Vec<u64>,
@@ -208,6 +214,7 @@ impl Engine {
             queue: Queue::default(),
             entered: Vec::new(),
             heads: ClassHeads::default(),
+            waiting_gangs: Vec::new(),
             scratch: Vec::new(),
             queued_by_tenant: vec![0; sc.tenants.len()],
             events: EventQueue::default(),

@@ -17,6 +17,7 @@ macro_rules! view {
             allocs: &$e.allocs,
             occupied: $e.cluster.occupied(),
             queued: &$e.queued_by_tenant,
+            waiting: &$e.waiting_gangs,
         }
     };
 }

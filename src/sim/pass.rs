@@ -8,9 +8,10 @@ use crate::fleet::{NodeId, Shape};
 use crate::policy::{Decision, Placement, View};
 use crate::units::secs;
 
-use super::engine::{End, Engine, MAX_PASSES_PER_INSTANT, SimError};
+use super::engine::{End, Engine, MAX_PASSES_PER_INSTANT, MAX_WAITING_GANGS, SimError};
 use crate::state::rules::reserved;
 use crate::state::{victims_allowed, within_quota};
+use crate::workload::Kind;
 
 impl Engine {
     /// One scheduling pass (repeated while it places work and frees more): the head of each
@@ -22,6 +23,7 @@ impl Engine {
         self.cluster.promote(self.now);
         for _ in 0..MAX_PASSES_PER_INSTANT {
             self.dirty = false;
+            self.waiting_gangs.clear();
             let mut placed_any = false;
             // Each class's head, popped in queue order; a class's head moves up when earlier
             // work of the class enters during the pass.
@@ -58,6 +60,7 @@ impl Engine {
                         .is_some_and(|g| self.cluster.available(t, req.tenant) >= g as u64)
                 });
                 if !fits && !self.could_preempt_for(&req) {
+                    self.note_waiting(&req);
                     continue;
                 }
                 if self.offer(key, &req)? {
@@ -65,6 +68,8 @@ impl Engine {
                     if let Some(next) = self.queue.next_in_class(&key) {
                         heads.push_increase(next);
                     }
+                } else {
+                    self.note_waiting(&req);
                 }
             }
             self.heads = heads;
@@ -73,7 +78,24 @@ impl Engine {
             }
         }
         self.dirty = false;
+        self.waiting_gangs.clear();
         Ok(())
+    }
+
+    /// Records a request the pass could not place, if it is a training gang wider than one
+    /// node on some type it runs on, for the requests behind it ([`View::waiting`]).
+    fn note_waiting(&mut self, req: &Request) {
+        if req.kind != Kind::Training || self.waiting_gangs.len() >= MAX_WAITING_GANGS {
+            return;
+        }
+        let wide = (0..self.sc.gpu_types.len()).any(|t| {
+            req.gpus_on(&self.sc, t)
+                .is_some_and(|g| g > self.sc.gpu_types[t].node_gpus)
+        });
+        if wide {
+            tracing::trace!(t_s = secs(self.now), workload = %self.sc.workloads[req.workload].name, gpus = req.gang, free = ?(0..self.sc.gpu_types.len()).map(|t| self.cluster.free_gpus(t)).collect::<Vec<_>>(), idle_nodes = ?(0..self.sc.gpu_types.len()).map(|t| self.cluster.idle_node_count(t)).collect::<Vec<_>>(), "gang waits");
+            self.waiting_gangs.push(req.clone());
+        }
     }
 
     /// Offers one request to the policy; returns whether it was placed.

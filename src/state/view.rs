@@ -7,6 +7,7 @@ use crate::fleet::cluster::GpuId;
 use crate::units::Time;
 
 use super::alloc::Allocs;
+use super::request::Request;
 
 /// What a policy may look at: the scenario, the cluster with its indexes, the allocations.
 pub struct View<'a> {
@@ -18,6 +19,10 @@ pub struct View<'a> {
     pub occupied: &'a [u64],
     /// Requests waiting in the queue, by tenant.
     pub queued: &'a [u64],
+    /// Training gangs wider than one node that are ahead in the queue of the request being
+    /// decided and could not be placed in this placement pass (nothing fits them now), in
+    /// queue order, at most a few: what waits now. Empty outside a placement pass.
+    pub waiting: &'a [Request],
 }
 
 impl View<'_> {
