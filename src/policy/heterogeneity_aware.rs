@@ -20,42 +20,17 @@
 
 use super::best_fit::{fullest_domain, packed};
 use super::common::{evict_by_types, place_by_types};
+use super::drain::drained;
 use super::rank::comparative_advantage;
 use super::{Decision, Policy, View};
 use crate::fleet::TypeId;
 use crate::state::request::Request;
 use smallvec::SmallVec;
 
-/// The type a waiting gang drains: the one it is nearest to fitting on, the most of its
-/// GPUs free on idle whole nodes there (ties to the lower type id).
-fn nearest_fit(view: &View, gang: &Request) -> Option<TypeId> {
-    let (c, sc) = (view.cluster, view.scenario);
-    (0..sc.gpu_types.len())
-        .filter_map(|t| {
-            let g = gang.gpus_on(sc, t)? as u64;
-            let idle = c.idle_node_count(t) * sc.gpu_types[t].node_gpus as u64;
-            Some((t, idle.min(g) as f64 / g as f64))
-        })
-        .fold(None, |best: Option<(TypeId, f64)>, (t, share)| match best {
-            Some((_, b)) if b >= share => best,
-            _ => Some((t, share)),
-        })
-        .map(|(t, _)| t)
-}
-
-/// `order` with the types being drained for gangs waiting ahead of the request moved to its
-/// end (kept in rank order among themselves).
+/// `order` with the types being drained for waiting gangs ([`drained`]) moved to its end
+/// (kept in rank order among themselves).
 fn drain_last(view: &View, order: &[TypeId]) -> SmallVec<[TypeId; 4]> {
-    let mut drained: SmallVec<[TypeId; 4]> = SmallVec::new();
-    for t in view
-        .waiting
-        .iter()
-        .filter_map(|gang| nearest_fit(view, gang))
-    {
-        if !drained.contains(&t) {
-            drained.push(t);
-        }
-    }
+    let drained = drained(view);
     let mut out: SmallVec<[TypeId; 4]> = order
         .iter()
         .copied()

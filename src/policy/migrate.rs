@@ -28,9 +28,13 @@ pub fn pays(sc: &Scenario, a: &Alloc, t: TypeId, now: Time) -> bool {
     left * (1.0 - from / to) > crate::units::secs(gt.training_restart + gt.tenant_switch)
 }
 
-/// Allocations of running training jobs worth moving now, in id order.
+/// Allocations of running training jobs worth moving now, in id order, to a type not drained
+/// for a waiting gang ([`super::drain`]).
 pub fn worth_moving(view: &View) -> Vec<AllocId> {
     let (sc, c) = (view.scenario, view.cluster);
+    // A type drained for a waiting gang is no target: the move would take the idle nodes the
+    // gang waits for.
+    let drained = super::drain::drained(view);
     let mut out = Vec::new();
     for (id, a) in view.allocs.iter() {
         // Running, past its restart (a job just placed is not moved again at once).
@@ -42,8 +46,9 @@ pub fn worth_moving(view: &View) -> Vec<AllocId> {
             continue;
         }
         let g = a.gpus.len() as u64;
-        let worth = (0..sc.gpu_types.len())
-            .any(|t| c.available(t, a.tenant) >= g && pays(sc, a, t, view.now));
+        let worth = (0..sc.gpu_types.len()).any(|t| {
+            !drained.contains(&t) && c.available(t, a.tenant) >= g && pays(sc, a, t, view.now)
+        });
         if worth {
             out.push(id);
         }

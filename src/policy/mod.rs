@@ -7,6 +7,7 @@
 pub mod best_fit;
 pub mod common;
 pub mod dedicated;
+pub mod drain;
 pub mod fair_share;
 pub mod first_fit;
 pub mod heterogeneity_aware;

@@ -150,8 +150,9 @@ pub struct Engine {
     pub(super) entered: Vec<QueueKey>,
     /// Class heads of the placement pass in progress (kept to reuse its memory).
     pub(super) heads: ClassHeads,
-    /// Multi-node training gangs offered earlier in the placement pass in progress that could
-    /// not be placed, in queue order, at most [`MAX_WAITING_GANGS`] (see [`View::waiting`]).
+    /// Multi-node training gangs that the placement pass in progress (or, between passes, the
+    /// last one) could not place, in queue order, at most [`MAX_WAITING_GANGS`] (see
+    /// [`View::waiting`]).
     pub(super) waiting_gangs: Vec<Request>,
     /// A node's free GPUs, each keyed by its order of preference, while a placement picks
     /// among them (kept to reuse its memory).

@@ -78,7 +78,6 @@ impl Engine {
             }
         }
         self.dirty = false;
-        self.waiting_gangs.clear();
         Ok(())
     }
 

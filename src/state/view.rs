@@ -19,9 +19,9 @@ pub struct View<'a> {
     pub occupied: &'a [u64],
     /// Requests waiting in the queue, by tenant.
     pub queued: &'a [u64],
-    /// Training gangs wider than one node that are ahead in the queue of the request being
-    /// decided and could not be placed in this placement pass (nothing fits them now), in
-    /// queue order, at most a few: what waits now. Empty outside a placement pass.
+    /// Training gangs wider than one node that could not be placed (nothing fits them now), in
+    /// queue order, at most a few: what waits now. During a placement pass, those ahead of
+    /// the request being decided in this pass; outside one (migrations), those of the last.
     pub waiting: &'a [Request],
 }
 
