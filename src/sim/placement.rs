@@ -121,7 +121,7 @@ impl Engine {
             gpus = self.allocs.get(id).expect("live").gpus.len(),
             tenant_switch = ts,
             workflow_switch = wf_time,
-            waited_s = secs(self.now - req.arrival),
+            waited_s = secs(self.now.saturating_sub(req.arrival)),
             "placed"
         );
         self.ledger.tenant_switches += switched.len() as u64;
