@@ -1,14 +1,14 @@
 //! Cluster state: every node and GPU with its state and last context, plus the indexes that
 //! let placement find candidates without scanning the fleet: bitsets of idle nodes by type and
-//! by last tenant, partly used nodes by tenant, preemptible and evictable nodes (with a heap
+//! by last tenant, partly used nodes by tenant, preemptible and evictable nodes (with a queue
 //! of exemption ends), max trees and bitsets of NVLink domains by idle and reclaimable nodes,
 //! and, for the policy that asks, nodes ordered by what evicting their work would cost.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::BTreeSet;
 
 use super::TenantId;
 use super::bitset::BitSet;
+use super::exempt::ExemptQueue;
 use super::{GpuType, Pool, TypeId};
 
 pub type NodeId = u32;
@@ -259,7 +259,7 @@ struct TypeIndex {
     /// The other preemptible nodes by when their exemption ends. Entries are not removed when
     /// a node changes (that would be a search); [`Cluster::promote`] skips those that no
     /// longer match.
-    exempt: BinaryHeap<Reverse<(crate::units::Time, NodeId)>>,
+    exempt: ExemptQueue,
     /// Nodes that evicting all their work would free (held, up, no tenant switch in
     /// progress), per tenant, by cost bucket ([`cost_bucket`]). Slot 0 holds nodes of only
     /// running preemptible work, slot 1 the others. A bitset per bucket: a node changes bucket
@@ -407,7 +407,7 @@ impl Cluster {
                 evictable_gpus: 0,
                 evictable_by_tenant: vec![BitSet::new(nodes); slots],
                 evictable_gpus_of: vec![0; slots],
-                exempt: BinaryHeap::new(),
+                exempt: ExemptQueue::default(),
                 by_cost: if self.cost_index {
                     let b = vec![BitSet::new(nodes); COST_BUCKETS];
                     vec![[b.clone(), b]; slots]
@@ -572,14 +572,14 @@ impl Cluster {
                 ix.evictable_gpus -= gpus as u64;
             }
         }
-        // A node waiting out its exemption has one live entry in the heap, at its
+        // A node waiting out its exemption has one live entry in the exemption queue, at its
         // `evictable_at`: a new one only when it starts waiting or that time moves.
         let waited = was_pre && !was_ev;
         if new.preemptible
             && !ev
             && !(waited && old.expect("some").evictable_at == new.evictable_at)
         {
-            ix.exempt.push(Reverse((new.evictable_at, id)));
+            ix.exempt.push(new.evictable_at, id);
         }
 
         if ix.per_domain && (was_idle != idle || was_ev != ev) {
@@ -660,6 +660,28 @@ impl Cluster {
             *c -= l;
         }
         counts[s as usize] += moved;
+    }
+
+    /// As [`Self::set_gpus_state`], for GPUs the caller knows are all in state `from` (an
+    /// allocation's): no GPU's old state is read, which at fleet scale is a cache miss per
+    /// node. The audit's count of GPUs by state checks the caller was right.
+    #[inline]
+    pub fn move_gpus_state(
+        &mut self,
+        t: TypeId,
+        gpus: impl IntoIterator<Item = GpuId>,
+        from: GpuState,
+        to: GpuState,
+    ) {
+        let mut moved = 0;
+        for g in gpus {
+            debug_assert_eq!(self.gpu_state[g as usize], from);
+            self.gpu_state[g as usize] = to;
+            moved += 1;
+        }
+        let counts = &mut self.state_count[t];
+        counts[from as usize] -= moved;
+        counts[to as usize] += moved;
     }
 
     pub fn node_of(&self, gpu: GpuId) -> NodeId {
@@ -781,11 +803,7 @@ impl Cluster {
     pub fn promote(&mut self, now: crate::units::Time) {
         self.promoted_at = now;
         for ix in &mut self.idx {
-            while let Some(&Reverse((at, id))) = ix.exempt.peek() {
-                if at > now {
-                    break;
-                }
-                ix.exempt.pop();
+            while let Some((at, id)) = ix.exempt.pop_due(now) {
                 let n = &self.nodes[id as usize];
                 if !Self::exempt_until(ix, n, id, at) {
                     continue; // the node changed since: a stale entry
@@ -837,7 +855,6 @@ impl Cluster {
     /// The current entries of `ix.exempt`, in order.
     fn live_exempt(&self, ix: &TypeIndex) -> BTreeSet<(crate::units::Time, NodeId)> {
         (ix.exempt.iter())
-            .map(|r| r.0)
             .filter(|&(at, id)| Self::exempt_until(ix, &self.nodes[id as usize], id, at))
             .collect()
     }

@@ -3,6 +3,7 @@
 
 pub mod bitset;
 pub mod cluster;
+pub mod exempt;
 pub mod types;
 
 /// Most GPUs a fleet may have, across all pools (a config's, or one scaled by `--scale`): 20

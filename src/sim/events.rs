@@ -3,40 +3,54 @@
 //! into the bucket already under way go to a small binary heap beside it. At fleet scale
 //! hundreds of thousands of allocations each hold one pending event, mostly hours away: they
 //! then cost an append now and their share of one sort later, instead of a sift through a heap
-//! each on the way in and out. The next three days of buckets are a ring of vectors, indexed
-//! and reused (a bucket's vector becomes the sorted list, and the list's emptied one takes its
-//! place); buckets beyond it wait in an ordered map. Order is exactly (time, push order), as
-//! with one heap. Events that have gone stale by the time their bucket comes up (the
-//! allocation they were for was preempted or released) are dropped then instead of being
-//! sorted and taken.
+//! each on the way in and out. The buckets are a two-level wheel: the next three days in
+//! coarse buckets of about 72 minutes, and the coarse bucket under way split into fine ones
+//! of about a minute, which are the ones sorted. An append then goes to one of a few dozen
+//! bucket ends, which stay in cache, where one ring of four thousand fine buckets missed the
+//! cache at nearly every append; each event is copied once more, in order, when its coarse
+//! bucket is split. The vectors are reused (a bucket's vector becomes the sorted list, and the
+//! list's emptied one takes its place); buckets beyond the wheel wait in an ordered map. Order
+//! is exactly (time, push order), as with one heap. Events that have gone stale by the time
+//! their fine bucket comes up (the allocation they were for was preempted or released) are
+//! dropped then instead of being sorted and taken.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
 use crate::units::Time;
 
-/// Bucket width: 2^26 µs, about 67 s of simulated time.
+/// Fine bucket width: 2^26 µs, about 67 s of simulated time.
 const BUCKET_SHIFT: u32 = 26;
-/// Buckets in the ring: 4,096 x 67 s, about 76 h.
-const RING: u64 = 4096;
+/// Fine buckets per coarse one: a coarse bucket is 2^32 µs, about 72 min.
+const FINE_BITS: u32 = 6;
+const FINE: u64 = 1 << FINE_BITS;
+/// Coarse buckets in the wheel: 64 x 72 min, about 76 h.
+const COARSE: u64 = 64;
 
 type Entry<E> = (Time, u64, E);
 
 #[derive(Clone, Debug)]
 pub struct EventQueue<E: Ord + Copy> {
-    /// The current bucket's events as loaded, latest first (the next one is the last).
+    /// The current fine bucket's events as loaded, latest first (the next one is the last).
     sorted: Vec<Entry<E>>,
-    /// Events pushed into the current bucket (or an earlier time) after it was loaded.
+    /// Events pushed into the current fine bucket (or an earlier time) after it was loaded.
     heap: BinaryHeap<Reverse<Entry<E>>>,
-    /// Bucket `b` in `current + 1 .. current + RING` at `ring[b % RING]`.
-    ring: Vec<Vec<Entry<E>>>,
-    /// Events in the ring.
-    in_ring: usize,
-    /// Buckets at `current + RING` or later when pushed (a bucket may have events both here
-    /// and in the ring once `current` has moved on).
+    /// Fine bucket `b` in `current + 1 ..` the end of the current coarse bucket at
+    /// `fine[b % FINE]`.
+    fine: Vec<Vec<Entry<E>>>,
+    /// Events in `fine`.
+    in_fine: usize,
+    /// Coarse bucket `c` in `coarse_at + 1 .. coarse_at + COARSE` at `coarse[c % COARSE]`.
+    coarse: Vec<Vec<Entry<E>>>,
+    /// Events in `coarse`.
+    in_coarse: usize,
+    /// Coarse buckets at `coarse_at + COARSE` or later when pushed (a coarse bucket may have
+    /// events both here and in the wheel once `coarse_at` has moved on).
     far: BTreeMap<u64, Vec<Entry<E>>>,
-    /// The latest bucket whose events are in the heap.
+    /// The latest fine bucket whose events are in the heap.
     current: u64,
+    /// The coarse bucket split into `fine`.
+    coarse_at: u64,
     len: usize,
 }
 
@@ -45,10 +59,13 @@ impl<E: Ord + Copy> Default for EventQueue<E> {
         EventQueue {
             sorted: Vec::new(),
             heap: BinaryHeap::new(),
-            ring: vec![Vec::new(); RING as usize],
-            in_ring: 0,
+            fine: vec![Vec::new(); FINE as usize],
+            in_fine: 0,
+            coarse: vec![Vec::new(); COARSE as usize],
+            in_coarse: 0,
             far: BTreeMap::new(),
             current: 0,
+            coarse_at: 0,
             len: 0,
         }
     }
@@ -56,43 +73,70 @@ impl<E: Ord + Copy> Default for EventQueue<E> {
 
 impl<E: Ord + Copy> EventQueue<E> {
     /// Adds event `e` at time `at`; `seq` orders events at the same time (push order).
+    #[inline]
     pub fn push(&mut self, at: Time, seq: u64, e: E) {
         self.len += 1;
         let bucket = at >> BUCKET_SHIFT;
+        let coarse = bucket >> FINE_BITS;
         if bucket <= self.current {
             self.heap.push(Reverse((at, seq, e)));
-        } else if bucket < self.current + RING {
-            self.ring[(bucket % RING) as usize].push((at, seq, e));
-            self.in_ring += 1;
+        } else if coarse == self.coarse_at {
+            self.fine[(bucket % FINE) as usize].push((at, seq, e));
+            self.in_fine += 1;
+        } else if coarse < self.coarse_at + COARSE {
+            self.coarse[(coarse % COARSE) as usize].push((at, seq, e));
+            self.in_coarse += 1;
         } else {
-            self.far.entry(bucket).or_default().push((at, seq, e));
+            self.far.entry(coarse).or_default().push((at, seq, e));
         }
+    }
+
+    /// Splits the next coarse bucket with events into the fine buckets (which are empty).
+    fn next_coarse(&mut self) {
+        let next_far = self.far.first_key_value().map(|(&c, _)| c);
+        let c = if self.in_coarse == 0 {
+            // Nothing in the wheel: jump straight to the first far bucket.
+            match next_far {
+                Some(c) => c,
+                None => return,
+            }
+        } else {
+            self.coarse_at + 1
+        };
+        self.coarse_at = c;
+        // Before the first fine bucket of `c` (`c` > 0: bucket 0 was split at the start).
+        self.current = (c << FINE_BITS) - 1;
+        let mut events = std::mem::take(&mut self.coarse[(c % COARSE) as usize]);
+        self.in_coarse -= events.len();
+        if next_far == Some(c) {
+            let (_, far) = self.far.pop_first().expect("peeked");
+            events.extend(far);
+        }
+        self.in_fine += events.len();
+        for e in events.drain(..) {
+            self.fine[((e.0 >> BUCKET_SHIFT) % FINE) as usize].push(e);
+        }
+        // The emptied vector, with its capacity, takes the bucket's place again.
+        self.coarse[(c % COARSE) as usize] = events;
     }
 
     /// Makes sure the sorted list or the heap holds the earliest live event, if any; `live`
     /// says whether an event still matters (a stale one stays stale).
     fn fill(&mut self, live: &impl Fn(&E) -> bool) {
         while self.sorted.is_empty() && self.heap.is_empty() && self.len > 0 {
-            let next_far = self.far.first_key_value().map(|(&b, _)| b);
-            let bucket = if self.in_ring == 0 {
-                // Nothing in the ring: jump straight to the first far bucket.
-                match next_far {
-                    Some(b) => b,
-                    None => return,
+            if self.in_fine == 0 {
+                self.next_coarse();
+                if self.in_fine == 0 {
+                    continue;
                 }
-            } else {
-                self.current + 1
-            };
+            }
+            let bucket = self.current + 1;
             self.current = bucket;
             // The bucket's vector becomes the sorted list, and the list's (empty, with its
-            // capacity) takes the bucket's place in the ring.
-            let slot = &mut self.ring[(bucket % RING) as usize];
-            self.in_ring -= slot.len();
+            // capacity) takes the bucket's place.
+            let slot = &mut self.fine[(bucket % FINE) as usize];
+            self.in_fine -= slot.len();
             std::mem::swap(&mut self.sorted, slot);
-            if next_far == Some(bucket) {
-                let (_, events) = self.far.pop_first().expect("peeked");
-                self.sorted.extend(events);
-            }
             let before = self.sorted.len();
             self.sorted.retain(|e| live(&e.2));
             self.len -= before - self.sorted.len();

@@ -404,6 +404,8 @@ impl Engine {
     pub(super) fn enter_running(&mut self, id: AllocId, switched: bool, run_start: Time) {
         let now = self.now;
         let a = self.allocs.get_mut(id).expect("live");
+        // The state its GPUs leave: placed running, they are in the one it enters already.
+        let from = a.gpu_state();
         a.phase = Phase::Running;
         a.phase_start = run_start;
         a.loading = run_start > now;
@@ -415,15 +417,16 @@ impl Engine {
             // derives it (`View::gpu_workflow`).
             if switched {
                 let gpus = a.gpus.iter().copied();
-                self.cluster
-                    .set_gpus_state(t, gpus, GpuState::WorkflowSwitch);
+                (self.cluster).move_gpus_state(t, gpus, from, GpuState::WorkflowSwitch);
             }
         } else {
             for &g in &a.gpus {
                 self.cluster.gpu[g as usize].workflow = wf;
             }
-            self.cluster
-                .set_gpus_state(t, a.gpus.iter().copied(), GpuState::Busy);
+            if switched {
+                let gpus = a.gpus.iter().copied();
+                (self.cluster).move_gpus_state(t, gpus, from, GpuState::Busy);
+            }
         }
         // A node's exemption ends with its last: a job still loading there may end its own
         // after this allocation's.
@@ -575,8 +578,8 @@ impl Engine {
                 self.cluster.gpu[g as usize].workflow = a.workflow;
             }
         }
-        self.cluster
-            .set_gpus_state(a.gpu_type, a.gpus.iter().copied(), GpuState::Idle);
+        let gpus = a.gpus.iter().copied();
+        (self.cluster).move_gpus_state(a.gpu_type, gpus, a.gpu_state(), GpuState::Idle);
         for &(node, k) in &a.nodes {
             self.cluster.update_node(node, |nd| {
                 nd.used -= k;
