@@ -6,6 +6,7 @@ pub mod config;
 pub mod fleet;
 pub mod metrics;
 pub mod policy;
+pub mod prefetch;
 pub mod report;
 pub mod sim;
 pub mod sizing;

@@ -144,6 +144,14 @@ impl Allocs {
 
     /// Whether allocation `id` of generation `generation` is still live: removing an
     /// allocation bumps its slot's generation, and events are only made for live ones.
+    /// Asks the CPU to start loading allocation `id`'s record ([`crate::prefetch`]).
+    #[inline]
+    pub fn prefetch(&self, id: AllocId) {
+        if let Some(slot) = self.slots.get(id as usize) {
+            crate::prefetch::prefetch(slot);
+        }
+    }
+
     pub fn is_current(&self, id: AllocId, generation: u32) -> bool {
         let current = self.gens.get(id as usize) == Some(&generation);
         debug_assert!(!current || self.get(id).is_some());
