@@ -5,7 +5,7 @@
 //! then cost an append now and their share of one sort later, instead of a sift through a heap
 //! each on the way in and out. The buckets are a two-level wheel: the next three days in
 //! coarse buckets of about 72 minutes, and the coarse bucket under way split into fine ones
-//! of about a minute, which are the ones sorted. An append then goes to one of a few dozen
+//! of about a minute, which are the ones sorted. An append then goes to one of 128
 //! bucket ends, which stay in cache, where one ring of four thousand fine buckets missed the
 //! cache at nearly every append; each event is copied once more, in order, when its coarse
 //! bucket is split. The vectors are reused (a bucket's vector becomes the sorted list, and the
