@@ -142,8 +142,6 @@ impl Allocs {
         self.gens.get(id as usize).copied().unwrap_or(0)
     }
 
-    /// Whether allocation `id` of generation `generation` is still live: removing an
-    /// allocation bumps its slot's generation, and events are only made for live ones.
     /// Asks the CPU to start loading allocation `id`'s record ([`crate::prefetch`]).
     #[inline]
     pub fn prefetch(&self, id: AllocId) {
@@ -152,6 +150,8 @@ impl Allocs {
         }
     }
 
+    /// Whether allocation `id` of generation `generation` is still live: removing an
+    /// allocation bumps its slot's generation, and events are only made for live ones.
     pub fn is_current(&self, id: AllocId, generation: u32) -> bool {
         let current = self.gens.get(id as usize) == Some(&generation);
         debug_assert!(!current || self.get(id).is_some());
