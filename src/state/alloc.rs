@@ -99,12 +99,17 @@ impl Alloc {
     }
 }
 
+/// An allocation's slot: its generation, bumped when its allocation is removed, beside the
+/// record, so that an event's staleness check and its handling read the same lines.
+#[derive(Clone, Debug)]
+struct Slot {
+    generation: u32,
+    alloc: Option<Alloc>,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Allocs {
-    slots: Vec<Option<Alloc>>,
-    /// Generation of each slot, bumped when its allocation is removed. Kept apart from the
-    /// slots so the staleness check on every event reads a small, cache-resident array.
-    gens: Vec<u32>,
+    slots: Vec<Slot>,
     free: Vec<AllocId>,
     live: usize,
 }
@@ -113,33 +118,37 @@ impl Allocs {
     pub fn insert(&mut self, a: Alloc) -> (AllocId, u32) {
         self.live += 1;
         if let Some(id) = self.free.pop() {
-            self.slots[id as usize] = Some(a);
-            (id, self.gens[id as usize])
+            let slot = &mut self.slots[id as usize];
+            slot.alloc = Some(a);
+            (id, slot.generation)
         } else {
-            self.slots.push(Some(a));
-            self.gens.push(0);
+            self.slots.push(Slot {
+                generation: 0,
+                alloc: Some(a),
+            });
             ((self.slots.len() - 1) as AllocId, 0)
         }
     }
 
     pub fn remove(&mut self, id: AllocId) -> Option<Alloc> {
-        let a = self.slots.get_mut(id as usize)?.take()?;
-        self.gens[id as usize] = self.gens[id as usize].wrapping_add(1);
+        let slot = self.slots.get_mut(id as usize)?;
+        let a = slot.alloc.take()?;
+        slot.generation = slot.generation.wrapping_add(1);
         self.free.push(id);
         self.live -= 1;
         Some(a)
     }
 
     pub fn get(&self, id: AllocId) -> Option<&Alloc> {
-        self.slots.get(id as usize)?.as_ref()
+        self.slots.get(id as usize)?.alloc.as_ref()
     }
 
     pub fn get_mut(&mut self, id: AllocId) -> Option<&mut Alloc> {
-        self.slots.get_mut(id as usize)?.as_mut()
+        self.slots.get_mut(id as usize)?.alloc.as_mut()
     }
 
     pub fn generation(&self, id: AllocId) -> u32 {
-        self.gens.get(id as usize).copied().unwrap_or(0)
+        self.slots.get(id as usize).map_or(0, |s| s.generation)
     }
 
     /// Asks the CPU to start loading allocation `id`'s record ([`crate::prefetch`]).
@@ -153,7 +162,7 @@ impl Allocs {
     /// Whether allocation `id` of generation `generation` is still live: removing an
     /// allocation bumps its slot's generation, and events are only made for live ones.
     pub fn is_current(&self, id: AllocId, generation: u32) -> bool {
-        let current = self.gens.get(id as usize) == Some(&generation);
+        let current = self.slots.get(id as usize).map(|s| s.generation) == Some(generation);
         debug_assert!(!current || self.get(id).is_some());
         current
     }
@@ -171,6 +180,6 @@ impl Allocs {
         self.slots
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| s.as_ref().map(|a| (i as AllocId, a)))
+            .filter_map(|(i, s)| s.alloc.as_ref().map(|a| (i as AllocId, a)))
     }
 }
