@@ -36,9 +36,11 @@ pub const ALL_STATES: [GpuState; N_STATES] = [
     GpuState::Down,
 ];
 
-/// A node's holders, inline up to two (most nodes hold one or two allocations), so reading
-/// them costs no cache miss beyond the node's own.
-pub type Holders = smallvec::SmallVec<[(u32, crate::units::Time); 2]>;
+/// A node's holders, inline up to eight: a node holds at most one allocation per GPU, so on
+/// nodes of up to 8 GPUs (every shipped type) the list never leaves the node, and reading it
+/// costs no cache miss beyond the node's own (nodes full of 1-GPU batch jobs kept theirs on
+/// the heap when only two were inline).
+pub type Holders = smallvec::SmallVec<[(u32, crate::units::Time); 8]>;
 
 /// What a GPU holds, beside its state ([`Cluster::gpu`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
