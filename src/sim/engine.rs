@@ -58,6 +58,10 @@ fn is_live_loading(allocs: &Allocs, failure_gen: u32, e: &Ev) -> bool {
     live
 }
 
+/// How many events ahead in a bucket's sorted list the engine asks the CPU to load an
+/// allocation's record: far enough for the load to finish before its event runs.
+const LOOK_AHEAD: usize = 8;
+
 /// Placement passes at one instant before the engine moves on to the next event.
 pub(super) const MAX_PASSES_PER_INSTANT: usize = 64;
 /// Waiting gangs a placement pass shows the policy: the earliest in queue order matter most,
@@ -438,6 +442,9 @@ impl Engine {
                 break;
             }
             let (_, ev) = self.events.pop(&live).expect("peeked");
+            if let Some(&Ev::Alloc(id, _)) = self.events.sorted_ahead(LOOK_AHEAD) {
+                self.allocs.prefetch(id);
+            }
             if t < self.now {
                 return Err(SimError::Audit {
                     at_s: secs(self.now),

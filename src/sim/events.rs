@@ -176,6 +176,15 @@ impl<E: Ord + Copy> EventQueue<E> {
         Some((t, e))
     }
 
+    /// The event `k` places after the next in the sorted list of the fine bucket under way,
+    /// if it holds that many (events in the heap beside it are not counted): a look ahead for
+    /// hints to the cache, which may name a stale event.
+    #[inline]
+    pub fn sorted_ahead(&self, k: usize) -> Option<&E> {
+        let n = self.sorted.len();
+        (n > k).then(|| &self.sorted[n - 1 - k].2)
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
@@ -212,6 +221,21 @@ mod tests {
         want.sort(); // by time, then push order (the payload here is the push order)
         assert_eq!(out, want);
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn the_look_ahead_names_the_events_to_come_in_the_bucket() {
+        let mut q = EventQueue::default();
+        for i in 0..5u64 {
+            q.push(1 << 27 | (10 - i), i, i as usize);
+        }
+        let live = |_: &usize| true;
+        assert_eq!(q.pop(&live), Some((1 << 27 | 6, 4)));
+        // Left, in order: 3, 2, 1, 0.
+        assert_eq!(q.sorted_ahead(0), Some(&3));
+        assert_eq!(q.sorted_ahead(2), Some(&1));
+        assert_eq!(q.sorted_ahead(3), Some(&0));
+        assert_eq!(q.sorted_ahead(4), None);
     }
 
     proptest::proptest! {

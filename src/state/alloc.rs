@@ -100,8 +100,10 @@ impl Alloc {
 }
 
 /// An allocation's slot: its generation, bumped when its allocation is removed, beside the
-/// record, so that an event's staleness check and its handling read the same lines.
+/// record, so that an event's staleness check and its handling read the same lines. In
+/// declared order (`repr(C)`): the generation first, beside the record's tag, in one line.
 #[derive(Clone, Debug)]
+#[repr(C)]
 struct Slot {
     generation: u32,
     alloc: Option<Alloc>,
